@@ -1,0 +1,187 @@
+// Argument checks shared by every entry point, and the resolved problem they produce.
+// Everything a kernel needs is decided here, once, before any output is touched.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <thread>
+
+#include "error.hpp"
+#include "options.hpp"
+#include "view.hpp"
+
+namespace swat {
+
+// The call after defaults are applied: sizes, positions, scale, slopes.
+struct Problem {
+  int64_t batch = 0, q_len = 0, k_len = 0, heads = 0, kv_heads = 0, dim = 0;
+  int64_t window = 0;  // 0 = unlimited
+  Activation activation = Activation::sigmoid;
+  double scale = 1.0;
+  double sigmoid_bias = 0.0;
+  const float* slopes = nullptr;  // heads values, or nullptr
+  RopeLayout rope = RopeLayout::none;
+  int64_t rope_dim = 0;
+  double rope_base = 10000.0;
+  int64_t k_pos0 = 0, q_pos0 = 0;
+  int threads = 1;
+
+  int64_t group() const { return heads / kv_heads; }  // query heads per kv head
+  bool empty() const { return batch == 0 || q_len == 0 || heads == 0 || dim == 0; }
+};
+
+namespace detail {
+
+inline const char* axis_name(int axis) {
+  static const char* names[4] = {"batch", "seq", "heads", "dim"};
+  return names[axis];
+}
+
+// Multiplication that reports overflow instead of wrapping.
+inline bool mul_overflows(int64_t a, int64_t b, int64_t* out) { return __builtin_mul_overflow(a, b, out); }
+inline bool add_overflows(int64_t a, int64_t b, int64_t* out) { return __builtin_add_overflow(a, b, out); }
+
+// The byte range [lo, hi) a view can touch; empty when any extent is 0.
+struct Span {
+  const char* lo = nullptr;
+  const char* hi = nullptr;
+  bool empty() const { return lo == hi; }
+};
+
+template <class T>
+Span checked_span(const View4<T>& view, const char* name) {
+  int64_t count = 1;
+  for (int axis = 0; axis < 4; ++axis) {
+    if (view.shape[axis] < 0)
+      fail(name, ".shape[", axis, "] (", axis_name(axis), "): expected >= 0, got ", view.shape[axis]);
+    if (mul_overflows(count, view.shape[axis], &count))
+      fail(name, ": element count overflows 64 bits (shape ", view.shape[0], "x", view.shape[1], "x",
+           view.shape[2], "x", view.shape[3], ")");
+  }
+  if (count == 0) return {};
+  if (view.data == nullptr) fail(name, ".data: expected non-null for ", count, " elements, got nullptr");
+  int64_t low = 0, high = 0;  // element offsets of the first and last element reachable
+  for (int axis = 0; axis < 4; ++axis) {
+    int64_t reach = 0;
+    if (mul_overflows(view.shape[axis] - 1, view.stride[axis], &reach))
+      fail(name, ".stride[", axis, "]: offsets overflow 64 bits (stride ", view.stride[axis], ")");
+    if (add_overflows(reach < 0 ? low : high, reach, reach < 0 ? &low : &high))
+      fail(name, ": offsets overflow 64 bits");
+  }
+  int64_t low_bytes = 0, high_bytes = 0;
+  if (mul_overflows(low, static_cast<int64_t>(sizeof(T)), &low_bytes) ||
+      mul_overflows(high + 1, static_cast<int64_t>(sizeof(T)), &high_bytes))
+    fail(name, ": byte offsets overflow 64 bits");
+  const char* base = reinterpret_cast<const char*>(view.data);
+  return {base + low_bytes, base + high_bytes};
+}
+
+inline void check_no_overlap(Span out, const char* out_name, Span in, const char* in_name) {
+  if (out.empty() || in.empty()) return;
+  if (out.lo < in.hi && in.lo < out.hi)
+    fail(out_name, ": expected memory disjoint from ", in_name, ", got overlapping ranges");
+}
+
+inline void check_equal(int64_t actual, int64_t expected, const char* what, const char* against) {
+  if (actual != expected) fail(what, ": expected ", expected, " (", against, "), got ", actual);
+}
+
+inline int resolve_threads(int requested) {
+  if (requested < 0) fail("options.threads: expected >= 0, got ", requested);
+  if (requested > 0) return requested;
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+// Checks the shapes of q [B,Sq,H,D], k and v [B,Sk,Hkv,D] and the options, and resolves defaults.
+// Output views are checked separately by the entry points (their count differs).
+template <class Tq, class Tk>
+Problem check_forward_inputs(const View4<Tq>& q, const View4<Tk>& k, const View4<Tk>& v, const Options& opt) {
+  checked_span(q, "q");
+  checked_span(k, "k");
+  checked_span(v, "v");
+  Problem p;
+  p.batch = q.shape[0];
+  p.q_len = q.shape[1];
+  p.heads = q.shape[2];
+  p.dim = q.shape[3];
+  p.k_len = k.shape[1];
+  p.kv_heads = k.shape[2];
+  check_equal(k.shape[0], p.batch, "k.shape[0] (batch)", "q's batch");
+  check_equal(v.shape[0], p.batch, "v.shape[0] (batch)", "q's batch");
+  check_equal(v.shape[1], p.k_len, "v.shape[1] (seq)", "k's seq");
+  check_equal(v.shape[2], p.kv_heads, "v.shape[2] (heads)", "k's heads");
+  check_equal(k.shape[3], p.dim, "k.shape[3] (dim)", "q's dim");
+  check_equal(v.shape[3], p.dim, "v.shape[3] (dim)", "q's dim");
+  if (p.kv_heads == 0 && p.heads != 0) fail("k.shape[2] (heads): expected > 0 when q has ", p.heads, " heads, got 0");
+  if (p.kv_heads != 0 && p.heads % p.kv_heads != 0)
+    fail("q.shape[2] (heads): expected a multiple of the kv heads ", p.kv_heads, ", got ", p.heads);
+
+  if (opt.window < 0) fail("options.window: expected >= 0 (0 = unlimited), got ", opt.window);
+  p.window = opt.window;
+  p.activation = opt.activation;
+  if (opt.activation != Activation::sigmoid && opt.activation != Activation::softmax)
+    fail("options.activation: expected sigmoid or softmax, got ", static_cast<int>(opt.activation));
+
+  if (!std::isfinite(opt.scale)) fail("options.scale: expected a finite value (0 = 1/sqrt(D)), got ", opt.scale);
+  p.scale = opt.scale != 0.f ? static_cast<double>(opt.scale) : (p.dim > 0 ? 1.0 / std::sqrt(double(p.dim)) : 1.0);
+  if (!std::isfinite(opt.sigmoid_bias))
+    fail("options.sigmoid_bias: expected a finite value, got ", opt.sigmoid_bias);
+  p.sigmoid_bias = opt.sigmoid_bias;
+
+  if (!opt.alibi_slopes.empty()) {
+    if (static_cast<int64_t>(opt.alibi_slopes.size()) != p.heads)
+      fail("options.alibi_slopes: expected ", p.heads, " values (one per query head) or none, got ",
+           opt.alibi_slopes.size());
+    for (std::size_t h = 0; h < opt.alibi_slopes.size(); ++h)
+      if (!std::isfinite(opt.alibi_slopes[h]))
+        fail("options.alibi_slopes[", h, "]: expected a finite value, got ", opt.alibi_slopes[h]);
+    p.slopes = opt.alibi_slopes.data();
+  }
+
+  if (opt.rope != RopeLayout::none && opt.rope != RopeLayout::half && opt.rope != RopeLayout::interleaved)
+    fail("options.rope: expected none, half or interleaved, got ", static_cast<int>(opt.rope));
+  p.rope = opt.rope;
+  if (opt.rope != RopeLayout::none) {
+    const int64_t r = opt.rope_dim == 0 ? p.dim : opt.rope_dim;
+    if (r < 0 || r > p.dim) fail("options.rope_dim: expected 0 (= D) or a value in [2, D = ", p.dim, "], got ", opt.rope_dim);
+    if (r % 2 != 0) fail("options.rope_dim: expected an even value (rotation acts on pairs), got ", r);
+    if (!(opt.rope_base > 0.f) || !std::isfinite(opt.rope_base))
+      fail("options.rope_base: expected a finite value > 0, got ", opt.rope_base);
+    p.rope_dim = r;
+    p.rope_base = opt.rope_base;
+  } else if (opt.rope_dim < 0 || opt.rope_dim > p.dim) {
+    fail("options.rope_dim: expected 0 or a value in [2, D = ", p.dim, "], got ", opt.rope_dim);
+  }
+
+  p.k_pos0 = opt.k_pos0;
+  if (opt.q_pos0) {
+    p.q_pos0 = *opt.q_pos0;
+  } else if (add_overflows(opt.k_pos0, p.k_len - p.q_len, &p.q_pos0)) {
+    fail("options.k_pos0: default q_pos0 = k_pos0 + Sk - Sq overflows 64 bits (k_pos0 ", opt.k_pos0, ")");
+  }
+  // Every position p_i and p_j, and their differences, must fit in 64 bits.
+  constexpr int64_t limit = int64_t(1) << 62;
+  auto in_range = [&](int64_t first, int64_t count) {
+    return first > -limit && first < limit && count < limit && first + count < limit;
+  };
+  if (!in_range(p.k_pos0, p.k_len)) fail("options.k_pos0: expected positions within +-2^62, got ", p.k_pos0);
+  if (!in_range(p.q_pos0, p.q_len)) fail("options.q_pos0: expected positions within +-2^62, got ", p.q_pos0);
+  p.threads = resolve_threads(opt.threads);
+  return p;
+}
+
+template <class To>
+void check_output(const View4<To>& o, const Problem& p, const char* name, int64_t seq, int64_t heads) {
+  checked_span(o, name);
+  const std::string n(name);
+  check_equal(o.shape[0], p.batch, (n + ".shape[0] (batch)").c_str(), "q's batch");
+  check_equal(o.shape[1], seq, (n + ".shape[1] (seq)").c_str(), "matching input's seq");
+  check_equal(o.shape[2], heads, (n + ".shape[2] (heads)").c_str(), "matching input's heads");
+  check_equal(o.shape[3], p.dim, (n + ".shape[3] (dim)").c_str(), "q's dim");
+}
+
+}  // namespace detail
+}  // namespace swat

@@ -1,0 +1,75 @@
+// Vectorised exp on non-positive arguments and the overflow-free sigmoid built on it.
+// Both activations only ever need exp(z) for z <= 0: sigmoid through z = -|s| and softmax
+// through z = s - running max. The recipe follows XNNPACK's sigmoid (compute on -|x|,
+// e / (e + 1), reflect for positive x), with our own polynomial.
+#pragma once
+
+#include "simd.hpp"
+
+namespace swat {
+namespace detail {
+
+template <class T>
+struct ExpConstants;
+
+template <>
+struct ExpConstants<float> {
+  static constexpr float log2e = 1.44269504088896341f;
+  // ln 2 split so that n * ln2_hi is exact for |n| < 2^10 (Cody and Waite).
+  static constexpr float ln2_hi = 0.693359375f;
+  static constexpr float ln2_lo = -2.12194440e-4f;
+  static constexpr float magic = 12582912.f + 127.f;  // 1.5 * 2^23 + exponent bias
+  static constexpr float cutoff = -87.0f;             // below this exp(z) < 2^-125: flushed to 0
+  // Taylor degree 7 on |r| <= ln2/2: truncation (ln2/2)^8 / 8! < 5e-9, below float rounding.
+  static constexpr int degree = 7;
+};
+
+template <>
+struct ExpConstants<double> {
+  static constexpr double log2e = 1.4426950408889634074;
+  static constexpr double ln2_hi = 6.93147180369123816490e-01;  // 32 significant bits
+  static constexpr double ln2_lo = 1.90821492927058770002e-10;
+  static constexpr double magic = 6755399441055744.0 + 1023.0;  // 1.5 * 2^52 + exponent bias
+  static constexpr double cutoff = -708.0;
+  // Taylor degree 13: truncation (ln2/2)^14 / 14! < 5e-18.
+  static constexpr int degree = 13;
+};
+
+template <class T>
+constexpr T inverse_factorial(int k) {
+  T f = 1;
+  for (int i = 2; i <= k; ++i) f *= T(i);
+  return T(1) / f;
+}
+
+// exp(z) for z <= 0 (NaN propagates; z below the cutoff gives 0).
+template <class T, class Arch>
+inline typename Vec<T, Arch>::type exp_nonpositive(typename Vec<T, Arch>::type z) {
+  using V = Vec<T, Arch>;
+  using C = ExpConstants<T>;
+  using type = typename V::type;
+  const auto underflow = z < V::broadcast(C::cutoff);
+  // maxps returns its second operand on NaN, so NaN survives the clamp.
+  z = V::max(V::broadcast(C::cutoff), z);
+  const type biased = V::fma(z, V::broadcast(C::log2e), V::broadcast(C::magic));
+  const type n = biased - V::broadcast(C::magic);
+  type r = V::fma(n, V::broadcast(-C::ln2_hi), z);
+  r = V::fma(n, V::broadcast(-C::ln2_lo), r);
+  // Horner on 1 + r + r^2/2! + ... + r^degree/degree!
+  type poly = V::broadcast(inverse_factorial<T>(C::degree));
+  for (int k = C::degree - 1; k >= 0; --k) poly = V::fma(poly, r, V::broadcast(inverse_factorial<T>(k)));
+  const type result = poly * V::exp2_of_biased(biased);
+  return V::select(underflow, V::broadcast(T(0)), result);
+}
+
+// 1 / (1 + exp(-s)), never overflowing: e = exp(-|s|), f = e / (1 + e), 1 - f for s > 0.
+template <class T, class Arch>
+inline typename Vec<T, Arch>::type sigmoid(typename Vec<T, Arch>::type s) {
+  using V = Vec<T, Arch>;
+  const auto e = exp_nonpositive<T, Arch>(-V::abs(s));
+  const auto f = e / (V::broadcast(T(1)) + e);
+  return V::select(s > V::broadcast(T(0)), V::broadcast(T(1)) - f, f);
+}
+
+}  // namespace detail
+}  // namespace swat

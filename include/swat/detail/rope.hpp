@@ -1,0 +1,111 @@
+// RoPE, the rotary positional piece: cos/sin tables for runs of consecutive positions, and the
+// rotation of one row. Rows are rotated while they are packed, never per score.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "../checks.hpp"
+
+namespace swat {
+namespace detail {
+
+// Angles a_k(p) = p * base^(-2k/r). Each run starts from an anchor computed in long double
+// and reduced modulo 2 pi, then advances one position at a time by the exact rotation of one
+// step (angle addition in double). Re-anchoring every `reanchor` positions bounds the drift of
+// the recurrence to about reanchor * 1e-16.
+class RopeAngles {
+ public:
+  static constexpr int64_t reanchor = 256;
+
+  RopeAngles() = default;
+  RopeAngles(int64_t rope_dim, double base) : pairs_(rope_dim / 2) {
+    inv_freq_.resize(pairs_);
+    step_cos_.resize(pairs_);
+    step_sin_.resize(pairs_);
+    for (int64_t k = 0; k < pairs_; ++k) {
+      inv_freq_[k] = std::pow(static_cast<long double>(base), -2.0L * k / static_cast<long double>(rope_dim));
+      step_cos_[k] = std::cos(static_cast<double>(inv_freq_[k]));
+      step_sin_[k] = std::sin(static_cast<double>(inv_freq_[k]));
+    }
+  }
+
+  int64_t pairs() const { return pairs_; }
+
+  // A cursor over consecutive positions: fill(table) writes cos/sin of the next n positions.
+  class Cursor {
+   public:
+    void start(const RopeAngles& angles, int64_t position) {
+      angles_ = &angles;
+      position_ = position;
+      since_anchor_ = reanchor;  // anchor on first use
+      cos_.resize(angles.pairs_);
+      sin_.resize(angles.pairs_);
+    }
+    // cos_out/sin_out: n rows of pairs() values, row t for position start + t.
+    template <class T>
+    void fill(int64_t n, T* cos_out, T* sin_out) {
+      const int64_t P = angles_->pairs_;
+      for (int64_t t = 0; t < n; ++t) {
+        if (since_anchor_ == reanchor) anchor();
+        for (int64_t k = 0; k < P; ++k) {
+          cos_out[t * P + k] = static_cast<T>(cos_[k]);
+          sin_out[t * P + k] = static_cast<T>(sin_[k]);
+          const double c = cos_[k], s = sin_[k];
+          cos_[k] = c * angles_->step_cos_[k] - s * angles_->step_sin_[k];
+          sin_[k] = s * angles_->step_cos_[k] + c * angles_->step_sin_[k];
+        }
+        ++position_;
+        ++since_anchor_;
+      }
+    }
+
+   private:
+    void anchor() {
+      constexpr long double two_pi = 6.283185307179586476925286766559L;
+      for (int64_t k = 0; k < angles_->pairs_; ++k) {
+        long double angle = static_cast<long double>(position_) * angles_->inv_freq_[k];
+        angle -= two_pi * std::nearbyint(angle / two_pi);
+        cos_[k] = std::cos(static_cast<double>(angle));
+        sin_[k] = std::sin(static_cast<double>(angle));
+      }
+      since_anchor_ = 0;
+    }
+    const RopeAngles* angles_ = nullptr;
+    int64_t position_ = 0;
+    int64_t since_anchor_ = 0;
+    std::vector<double> cos_, sin_;
+  };
+
+ private:
+  int64_t pairs_ = 0;
+  std::vector<long double> inv_freq_;
+  std::vector<double> step_cos_, step_sin_;
+};
+
+// out[0..D) = RoPE(in) * factor, with in read at element stride in_stride. cos/sin hold the
+// pairs of this row's position. Dims >= rope_dim pass through (scaled).
+template <class T, class Tin>
+inline void rotate_row(T* out, const Tin* in, int64_t in_stride, int64_t dim, RopeLayout layout,
+                       int64_t rope_dim, const T* cos, const T* sin, T factor) {
+  const int64_t P = rope_dim / 2;
+  if (layout == RopeLayout::half) {
+    for (int64_t k = 0; k < P; ++k) {
+      const T x1 = static_cast<T>(in[k * in_stride]), x2 = static_cast<T>(in[(k + P) * in_stride]);
+      out[k] = (x1 * cos[k] - x2 * sin[k]) * factor;
+      out[k + P] = (x1 * sin[k] + x2 * cos[k]) * factor;
+    }
+  } else if (layout == RopeLayout::interleaved) {
+    for (int64_t k = 0; k < P; ++k) {
+      const T x1 = static_cast<T>(in[2 * k * in_stride]), x2 = static_cast<T>(in[(2 * k + 1) * in_stride]);
+      out[2 * k] = (x1 * cos[k] - x2 * sin[k]) * factor;
+      out[2 * k + 1] = (x1 * sin[k] + x2 * cos[k]) * factor;
+    }
+  }
+  const int64_t first_plain = layout == RopeLayout::none ? 0 : rope_dim;
+  for (int64_t d = first_plain; d < dim; ++d) out[d] = static_cast<T>(in[d * in_stride]) * factor;
+}
+
+}  // namespace detail
+}  // namespace swat

@@ -1,0 +1,106 @@
+// swat::forward: the checked entry point of the forward pass, and the choice of SIMD path.
+#pragma once
+
+#include <algorithm>
+#include <vector>
+
+#include "checks.hpp"
+#include "detail/forward_kernel.hpp"
+#include "isa.hpp"
+#include "options.hpp"
+#include "view.hpp"
+
+namespace swat {
+namespace detail {
+
+template <class T>
+using ForwardFn = void (*)(const Problem&, const ForwardInputs<T>&);
+
+// The kernel of one path, or nullptr when this translation unit cannot build it.
+template <Isa isa, class T>
+ForwardFn<T> header_forward() {
+  if constexpr (compiled_here<isa>)
+    return &run_forward<T, typename arch_of<isa>::type>;
+  else
+    return nullptr;
+}
+
+}  // namespace detail
+}  // namespace swat
+
+// With run-time dispatch (link swat::dispatch), per-ISA kernels come from translation units
+// compiled with each ISA's flags; without it, from this header under the caller's flags.
+#if defined(SWAT_RUNTIME_DISPATCH)
+#include "dispatch.hpp"
+#endif
+
+namespace swat {
+namespace detail {
+
+template <class T>
+ForwardFn<T> forward_path(Isa isa) {
+#if defined(SWAT_RUNTIME_DISPATCH)
+  return dispatched_forward<T>(isa);
+#else
+  switch (isa) {
+    case Isa::avx512: return header_forward<Isa::avx512, T>();
+    case Isa::avx2: return header_forward<Isa::avx2, T>();
+    case Isa::sse2: return header_forward<Isa::sse2, T>();
+    case Isa::neon: return header_forward<Isa::neon, T>();
+    case Isa::portable: return header_forward<Isa::portable, T>();
+    case Isa::automatic: break;
+  }
+  return nullptr;
+#endif
+}
+
+inline const std::vector<Isa>& all_isas() {
+  static const std::vector<Isa> order = {Isa::avx512, Isa::avx2, Isa::neon, Isa::sse2, Isa::portable};
+  return order;
+}
+
+}  // namespace detail
+
+// The paths this build has and this CPU runs, best first; the last is always `portable`.
+inline std::vector<Isa> available_isas() {
+  std::vector<Isa> out;
+  for (Isa isa : detail::all_isas())
+    if (detail::forward_path<float>(isa) != nullptr && detail::cpu_runs(isa)) out.push_back(isa);
+  return out;
+}
+
+// The path `Isa::automatic` takes.
+inline Isa best_isa() { return available_isas().front(); }
+
+// Attention forward pass (SPEC sections 2 and 6): q [B,Sq,H,D], k and v [B,Sk,Hkv,D],
+// o [B,Sq,H,D]. Throws swat::Error, leaving o untouched, on bad input. `isa` forces a SIMD
+// path (for testing and comparison); it must be one of available_isas().
+template <class T>
+void forward(View4<const T> q, View4<const T> k, View4<const T> v, View4<T> o, const Options& opt,
+             Isa isa = Isa::automatic) {
+  static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
+                "swat::forward: T must be float or double");
+  const Problem p = detail::check_forward_inputs(q, k, v, opt);
+  detail::check_output(o, p, "o", p.q_len, p.heads);
+  const detail::Span out = detail::checked_span(o, "o");
+  detail::check_no_overlap(out, "o", detail::checked_span(q, "q"), "q");
+  detail::check_no_overlap(out, "o", detail::checked_span(k, "k"), "k");
+  detail::check_no_overlap(out, "o", detail::checked_span(v, "v"), "v");
+  const Isa path = isa == Isa::automatic ? best_isa() : isa;
+  const detail::ForwardFn<T> run = detail::forward_path<T>(path);
+  if (run == nullptr || !detail::cpu_runs(path)) {
+    std::string have;
+    for (Isa a : available_isas()) have += std::string(have.empty() ? "" : ", ") + isa_name(a);
+    detail::fail("isa: expected one of the available paths (", have, "), got ", isa_name(path));
+  }
+  if (p.empty()) return;
+  run(p, detail::ForwardInputs<T>{q, k, v, o});
+}
+
+// Convenience overload for mutable inputs.
+template <class T>
+void forward(View4<T> q, View4<T> k, View4<T> v, View4<T> o, const Options& opt, Isa isa = Isa::automatic) {
+  forward<T>(View4<const T>(q), View4<const T>(k), View4<const T>(v), o, opt, isa);
+}
+
+}  // namespace swat

@@ -1,0 +1,79 @@
+// Instruction-set paths: which kernels exist in this build, which the CPU can run, and the
+// xsimd architecture tag behind each. The portable path needs no SIMD and always exists.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <xsimd/xsimd.hpp>
+
+#include "error.hpp"
+
+namespace swat {
+
+enum class Isa {
+  automatic,  // the best path this build has and this CPU runs
+  avx512,     // AVX-512F (16 floats)
+  avx2,       // AVX2 with FMA (8 floats)
+  sse2,       // SSE2, the x86-64 baseline (4 floats)
+  neon,       // ARM NEON (4 floats)
+  portable,   // plain C++, one element at a time: the fallback where xsimd has no target
+};
+
+inline const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::automatic: return "automatic";
+    case Isa::avx512: return "avx512";
+    case Isa::avx2: return "avx2";
+    case Isa::sse2: return "sse2";
+    case Isa::neon: return "neon";
+    case Isa::portable: return "portable";
+  }
+  return "unknown";
+}
+
+// Tag of the portable path: the kernels are written once over a vector-traits layer, and this
+// tag selects its one-lane scalar implementation.
+struct portable_arch {
+  static constexpr const char* name() { return "portable"; }
+};
+
+namespace detail {
+
+// True when this CPU (and its OS) can execute the path.
+inline bool cpu_runs(Isa isa) {
+  const auto cpu = xsimd::available_architectures();
+  switch (isa) {
+    case Isa::avx512: return cpu.avx512f;
+    case Isa::avx2: return cpu.avx2 && cpu.fma3_avx2;
+    case Isa::sse2: return cpu.sse2;
+    case Isa::neon: return cpu.neon || cpu.neon64;
+    case Isa::portable: return true;
+    case Isa::automatic: return true;
+  }
+  return false;
+}
+
+// The xsimd tag each path is built with, when the current compile flags allow it.
+template <Isa isa> struct arch_of { using type = void; };
+#if XSIMD_WITH_AVX512F
+template <> struct arch_of<Isa::avx512> { using type = xsimd::avx512f; };
+#endif
+#if XSIMD_WITH_FMA3_AVX2
+template <> struct arch_of<Isa::avx2> { using type = xsimd::fma3<xsimd::avx2>; };
+#endif
+#if XSIMD_WITH_SSE2
+template <> struct arch_of<Isa::sse2> { using type = xsimd::sse2; };
+#endif
+#if XSIMD_WITH_NEON64
+template <> struct arch_of<Isa::neon> { using type = xsimd::neon64; };
+#elif XSIMD_WITH_NEON
+template <> struct arch_of<Isa::neon> { using type = xsimd::neon; };
+#endif
+template <> struct arch_of<Isa::portable> { using type = portable_arch; };
+
+template <Isa isa>
+constexpr bool compiled_here = !std::is_void<typename arch_of<isa>::type>::value;
+
+}  // namespace detail
+}  // namespace swat

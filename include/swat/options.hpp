@@ -1,0 +1,29 @@
+// Options: every knob of one attention call (SPEC section 2), with the defaults of the spec.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace swat {
+
+enum class Activation { sigmoid, softmax };
+
+// half: pair k is (x[k], x[k + r/2]) (GPT-NeoX, Llama); interleaved: (x[2k], x[2k+1]) (GPT-J).
+enum class RopeLayout { none, half, interleaved };
+
+struct Options {
+  int64_t window = 0;  // w: key j is visible to query i iff 0 <= p_i - p_j < w; 0 = unlimited causal
+  Activation activation = Activation::sigmoid;
+  float scale = 0.f;                // 0 -> 1/sqrt(D)
+  float sigmoid_bias = 0.f;         // beta, added to every logit (cancels out under softmax)
+  std::vector<float> alibi_slopes;  // empty = none, else one per query head; > 0 favours recent keys
+  RopeLayout rope = RopeLayout::none;
+  float rope_base = 10000.f;
+  int rope_dim = 0;  // 0 -> D; must be even and <= D; dims >= rope_dim pass through
+  int64_t k_pos0 = 0;
+  std::optional<int64_t> q_pos0;  // default k_pos0 + Sk - Sq: the queries are the last Sq positions
+  int threads = 0;                // 0 -> all hardware threads; 1 -> no threads started
+};
+
+}  // namespace swat

@@ -1,0 +1,98 @@
+// The naive reference: SPEC section 2 transcribed loop by loop, computed in double
+// (angles in long double). It is the oracle of the tests and a tool for users who want to
+// check their integration; it is O(Sq * Sk * D) per head and meant for small sizes.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "checks.hpp"
+#include "options.hpp"
+#include "view.hpp"
+
+namespace swat {
+namespace reference {
+namespace detail {
+
+// RoPE of one row x[0..D) at absolute position pos, SPEC section 2 step 1.
+inline void rotate(std::vector<double>& x, int64_t pos, RopeLayout layout, int64_t rope_dim, double base) {
+  if (layout == RopeLayout::none) return;
+  const int64_t half = rope_dim / 2;
+  for (int64_t k = 0; k < half; ++k) {
+    const long double inv_freq = std::pow(static_cast<long double>(base), -2.0L * k / rope_dim);
+    const long double angle = static_cast<long double>(pos) * inv_freq;
+    const double c = static_cast<double>(std::cos(angle)), s = static_cast<double>(std::sin(angle));
+    const int64_t i1 = layout == RopeLayout::half ? k : 2 * k;
+    const int64_t i2 = layout == RopeLayout::half ? k + half : 2 * k + 1;
+    const double x1 = x[i1], x2 = x[i2];
+    x[i1] = x1 * c - x2 * s;
+    x[i2] = x1 * s + x2 * c;
+  }
+}
+
+template <class T>
+std::vector<double> load_row(const View4<T>& view, int64_t b, int64_t s, int64_t h) {
+  std::vector<double> row(view.shape[3]);
+  const T* p = view.at(b, s, h);
+  for (int64_t d = 0; d < view.shape[3]; ++d) row[d] = static_cast<double>(p[d * view.stride[3]]);
+  return row;
+}
+
+}  // namespace detail
+
+// o[b, i, h, :] = sum over visible j of a_ij * v[b, j, g, :], as SPEC section 2 defines it.
+// Inputs of any arithmetic type; the output may be double (to compare against) or T.
+template <class T, class U>
+void forward(View4<const T> q, View4<const T> k, View4<const T> v, View4<U> o, const Options& opt) {
+  const Problem p = swat::detail::check_forward_inputs(q, k, v, opt);
+  swat::detail::check_output(o, p, "o", p.q_len, p.heads);
+  const int64_t D = p.dim;
+  for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t h = 0; h < p.heads; ++h) {
+      const int64_t g = h / p.group();
+      const double slope = p.slopes ? static_cast<double>(p.slopes[h]) : 0.0;
+      // Rotated keys of this (batch, kv head), each at its own position.
+      std::vector<std::vector<double>> keys(p.k_len);
+      for (int64_t j = 0; j < p.k_len; ++j) {
+        keys[j] = detail::load_row(k, b, j, g);
+        detail::rotate(keys[j], p.k_pos0 + j, p.rope, p.rope_dim, p.rope_base);
+      }
+      for (int64_t i = 0; i < p.q_len; ++i) {
+        const int64_t pos_i = p.q_pos0 + i;
+        std::vector<double> query = detail::load_row(q, b, i, h);
+        detail::rotate(query, pos_i, p.rope, p.rope_dim, p.rope_base);
+        std::vector<int64_t> visible;
+        std::vector<double> logits;
+        for (int64_t j = 0; j < p.k_len; ++j) {
+          const int64_t distance = pos_i - (p.k_pos0 + j);
+          if (distance < 0 || (p.window > 0 && distance >= p.window)) continue;
+          double dot = 0.0;
+          for (int64_t d = 0; d < D; ++d) dot += query[d] * keys[j][d];
+          visible.push_back(j);
+          logits.push_back(p.scale * dot - slope * static_cast<double>(distance) + p.sigmoid_bias);
+        }
+        std::vector<double> weights(logits.size());
+        if (p.activation == Activation::sigmoid) {
+          for (std::size_t t = 0; t < logits.size(); ++t) weights[t] = 1.0 / (1.0 + std::exp(-logits[t]));
+        } else if (!logits.empty()) {
+          const double top = *std::max_element(logits.begin(), logits.end());
+          double total = 0.0;
+          for (std::size_t t = 0; t < logits.size(); ++t) total += weights[t] = std::exp(logits[t] - top);
+          for (double& w : weights) w /= total;
+        }
+        U* out = o.at(b, i, h);
+        for (int64_t d = 0; d < D; ++d) {
+          double acc = 0.0;
+          for (std::size_t t = 0; t < visible.size(); ++t)
+            acc += weights[t] * static_cast<double>(v.at(b, visible[t], g)[d * v.stride[3]]);
+          out[d * o.stride[3]] = static_cast<U>(acc);
+        }
+      }
+    }
+}
+
+}  // namespace reference
+}  // namespace swat

@@ -1,0 +1,10 @@
+// swat: sliding-window attention kernels for CPUs (SWAT: sigmoid, balanced ALiBi, RoPE).
+// The umbrella header: include this one.
+#pragma once
+
+#include "error.hpp"
+#include "forward.hpp"
+#include "isa.hpp"
+#include "options.hpp"
+#include "slopes.hpp"
+#include "view.hpp"
