@@ -34,6 +34,13 @@ struct Problem {
 
 namespace detail {
 
+// The tensors of one forward call, after checking.
+template <class T>
+struct ForwardInputs {
+  View4<const T> q, k, v;
+  View4<T> o;
+};
+
 inline const char* axis_name(int axis) {
   static const char* names[4] = {"batch", "seq", "heads", "dim"};
   return names[axis];

@@ -6,15 +6,13 @@
 
 #include "checks.hpp"
 #include "detail/forward_kernel.hpp"
+#include "dispatch.hpp"
 #include "isa.hpp"
 #include "options.hpp"
 #include "view.hpp"
 
 namespace swat {
 namespace detail {
-
-template <class T>
-using ForwardFn = void (*)(const Problem&, const ForwardInputs<T>&);
 
 // The kernel of one path, or nullptr when this translation unit cannot build it.
 template <Isa isa, class T>
@@ -28,15 +26,11 @@ ForwardFn<T> header_forward() {
 }  // namespace detail
 }  // namespace swat
 
-// With run-time dispatch (link swat::dispatch), per-ISA kernels come from translation units
-// compiled with each ISA's flags; without it, from this header under the caller's flags.
-#if defined(SWAT_RUNTIME_DISPATCH)
-#include "dispatch.hpp"
-#endif
-
 namespace swat {
 namespace detail {
 
+// With run-time dispatch (link swat::dispatch), per-ISA kernels come from translation units
+// compiled with each ISA's flags; without it, from this header under the caller's flags.
 template <class T>
 ForwardFn<T> forward_path(Isa isa) {
 #if defined(SWAT_RUNTIME_DISPATCH)

@@ -8,3 +8,4 @@
 #include "options.hpp"
 #include "slopes.hpp"
 #include "view.hpp"
+#include "work.hpp"

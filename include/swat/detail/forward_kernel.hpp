@@ -9,13 +9,15 @@
 // little. No matrix larger than a tile is ever formed.
 #pragma once
 
+#include "isa_namespace.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <vector>
 
 #include "../checks.hpp"
 #include "../view.hpp"
+#include "buffer.hpp"
 #include "microkernel.hpp"
 #include "positional.hpp"
 #include "rope.hpp"
@@ -23,6 +25,7 @@
 
 namespace swat {
 namespace detail {
+inline namespace SWAT_ISA_NAMESPACE {
 
 // Tile sizes, in one place.
 template <class T, class Arch>
@@ -31,21 +34,13 @@ struct ForwardTiling {
   static constexpr int64_t key_block = 64;   // keys per packed block
 };
 
-template <class T>
-struct ForwardInputs {
-  View4<const T> q, k, v;
-  View4<T> o;
-};
-
 // Per-thread scratch, grown on first use and reused by later calls on the same thread.
 template <class T>
 struct ForwardWorkspace {
-  std::vector<T> row, q_t, o_t, scores, keys, values, max, sum, q_cos, q_sin, k_cos, k_sin;
+  Buffer<T> row, q_t, o_t, scores, keys, values, max, sum, q_cos, q_sin, k_cos, k_sin;
   RopeAngles::Cursor q_angles, k_angles;
 
-  static void fit(std::vector<T>& buffer, std::size_t n) {
-    if (buffer.size() < n) buffer.assign(n, T(0));
-  }
+  static void fit(Buffer<T>& buffer, int64_t n) { buffer.fit(static_cast<std::size_t>(n)); }
 };
 
 template <class T, class Arch, class Activation, class Bias>
@@ -115,11 +110,11 @@ class ForwardKernel {
                    ws.q_cos.data() + i * pairs, ws.q_sin.data() + i * pairs, static_cast<T>(p_.scale));
         for (int64_t d = 0; d < D; ++d) qt[d * padded + i] = row[d];
       }
-      for (int64_t d = 0; d < D; ++d) std::fill(qt + d * padded + rows, qt + (d + 1) * padded, T(0));
+      for (int64_t d = 0; d < D; ++d) fill(qt + d * padded + rows, qt + (d + 1) * padded, T(0));
     }
-    std::fill(ws.o_t.begin(), ws.o_t.begin() + G * D * padded, T(0));
-    std::fill(ws.max.begin(), ws.max.begin() + G * padded, -std::numeric_limits<T>::infinity());
-    std::fill(ws.sum.begin(), ws.sum.begin() + G * padded, T(0));
+    fill(ws.o_t.data(), ws.o_t.data() + G * D * padded, T(0));
+    fill(ws.max.data(), ws.max.data() + G * padded, -std::numeric_limits<T>::infinity());
+    fill(ws.sum.data(), ws.sum.data() + G * padded, T(0));
 
     for (int64_t kb = key_lo; kb < key_hi; kb += Tiling::key_block) {
       const int64_t nk = std::min(Tiling::key_block, key_hi - kb);
@@ -264,5 +259,6 @@ void run_forward(const Problem& p, const ForwardInputs<T>& io) {
   }
 }
 
+}  // namespace SWAT_ISA_NAMESPACE
 }  // namespace detail
 }  // namespace swat

@@ -4,10 +4,13 @@
 // e / (e + 1), reflect for positive x), with our own polynomial.
 #pragma once
 
+#include "isa_namespace.hpp"
+
 #include "simd.hpp"
 
 namespace swat {
 namespace detail {
+inline namespace SWAT_ISA_NAMESPACE {
 
 template <class T>
 struct ExpConstants;
@@ -71,5 +74,6 @@ inline typename Vec<T, Arch>::type sigmoid(typename Vec<T, Arch>::type s) {
   return V::select(s > V::broadcast(T(0)), V::broadcast(T(1)) - f, f);
 }
 
+}  // namespace SWAT_ISA_NAMESPACE
 }  // namespace detail
 }  // namespace swat

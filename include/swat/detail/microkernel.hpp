@@ -6,12 +6,15 @@
 // always sit along the SIMD lanes and K and V are read in their natural row layout.
 #pragma once
 
+#include "isa_namespace.hpp"
+
 #include <cstdint>
 
 #include "simd.hpp"
 
 namespace swat {
 namespace detail {
+inline namespace SWAT_ISA_NAMESPACE {
 
 // Register blocking per architecture: M broadcast rows times NV vectors of accumulators,
 // leaving registers for the NV loads and one broadcast.
@@ -62,5 +65,6 @@ inline void gemm_rows(int64_t rows, int64_t depth, const T* a, int64_t a_row_str
   }
 }
 
+}  // namespace SWAT_ISA_NAMESPACE
 }  // namespace detail
 }  // namespace swat

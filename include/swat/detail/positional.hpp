@@ -3,6 +3,8 @@
 // and the activation (sigmoid, or softmax with its running maximum).
 #pragma once
 
+#include "isa_namespace.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -11,6 +13,7 @@
 
 namespace swat {
 namespace detail {
+inline namespace SWAT_ISA_NAMESPACE {
 
 // Key j at position k_pos0 + j is visible to a query at position p iff 0 <= p - (k_pos0 + j) < w
 // (w = 0: no lower limit). Ranges are half-open, in key indices, clipped to [0, k_len).
@@ -143,5 +146,6 @@ struct SoftmaxActivation {
   }
 };
 
+}  // namespace SWAT_ISA_NAMESPACE
 }  // namespace detail
 }  // namespace swat

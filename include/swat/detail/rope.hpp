@@ -2,14 +2,17 @@
 // rotation of one row. Rows are rotated while they are packed, never per score.
 #pragma once
 
+#include "isa_namespace.hpp"
+
 #include <cmath>
 #include <cstdint>
-#include <vector>
 
 #include "../checks.hpp"
+#include "buffer.hpp"
 
 namespace swat {
 namespace detail {
+inline namespace SWAT_ISA_NAMESPACE {
 
 // Angles a_k(p) = p * base^(-2k/r). Each run starts from an anchor computed in long double
 // and reduced modulo 2 pi, then advances one position at a time by the exact rotation of one
@@ -21,9 +24,9 @@ class RopeAngles {
 
   RopeAngles() = default;
   RopeAngles(int64_t rope_dim, double base) : pairs_(rope_dim / 2) {
-    inv_freq_.resize(pairs_);
-    step_cos_.resize(pairs_);
-    step_sin_.resize(pairs_);
+    inv_freq_.fit(pairs_);
+    step_cos_.fit(pairs_);
+    step_sin_.fit(pairs_);
     for (int64_t k = 0; k < pairs_; ++k) {
       inv_freq_[k] = std::pow(static_cast<long double>(base), -2.0L * k / static_cast<long double>(rope_dim));
       step_cos_[k] = std::cos(static_cast<double>(inv_freq_[k]));
@@ -40,8 +43,8 @@ class RopeAngles {
       angles_ = &angles;
       position_ = position;
       since_anchor_ = reanchor;  // anchor on first use
-      cos_.resize(angles.pairs_);
-      sin_.resize(angles.pairs_);
+      cos_.fit(angles.pairs_);
+      sin_.fit(angles.pairs_);
     }
     // cos_out/sin_out: n rows of pairs() values, row t for position start + t.
     template <class T>
@@ -75,13 +78,13 @@ class RopeAngles {
     const RopeAngles* angles_ = nullptr;
     int64_t position_ = 0;
     int64_t since_anchor_ = 0;
-    std::vector<double> cos_, sin_;
+    Buffer<double> cos_, sin_;
   };
 
  private:
   int64_t pairs_ = 0;
-  std::vector<long double> inv_freq_;
-  std::vector<double> step_cos_, step_sin_;
+  Buffer<long double> inv_freq_;
+  Buffer<double> step_cos_, step_sin_;
 };
 
 // out[0..D) = RoPE(in) * factor, with in read at element stride in_stride. cos/sin hold the
@@ -107,5 +110,6 @@ inline void rotate_row(T* out, const Tin* in, int64_t in_stride, int64_t dim, Ro
   for (int64_t d = first_plain; d < dim; ++d) out[d] = static_cast<T>(in[d * in_stride]) * factor;
 }
 
+}  // namespace SWAT_ISA_NAMESPACE
 }  // namespace detail
 }  // namespace swat

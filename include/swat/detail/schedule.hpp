@@ -3,6 +3,8 @@
 // depend on which thread ran what, and the same input gives the same bits for any thread count.
 #pragma once
 
+#include "isa_namespace.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -15,6 +17,7 @@
 
 namespace swat {
 namespace detail {
+inline namespace SWAT_ISA_NAMESPACE {
 
 class ThreadPool {
  public:
@@ -120,5 +123,6 @@ inline void parallel_for(int threads, int64_t tasks, const std::function<void(in
   ThreadPool::instance().run(threads, tasks, body);
 }
 
+}  // namespace SWAT_ISA_NAMESPACE
 }  // namespace detail
 }  // namespace swat

@@ -3,6 +3,8 @@
 // an intrinsic, so one kernel source serves every instruction set.
 #pragma once
 
+#include "isa_namespace.hpp"
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +17,7 @@
 
 namespace swat {
 namespace detail {
+inline namespace SWAT_ISA_NAMESPACE {
 
 template <class T, class Arch>
 struct Vec {
@@ -73,5 +76,6 @@ struct Vec<T, portable_arch> {
   }
 };
 
+}  // namespace SWAT_ISA_NAMESPACE
 }  // namespace detail
 }  // namespace swat
