@@ -2,11 +2,12 @@
 // against the keys of its window only, and the loop that hands tiles to threads.
 //
 // Per tile: Q is rotated, scaled and transposed once (queries along SIMD lanes); keys are
-// visited in blocks, each block rotated once and shared by the heads of the GQA group. Per
-// block and head: scores S^T = K Q^T, weights in place (bias, mask on edge blocks only,
-// activation), then O^T += V^T-by-column times P^T. Only lane blocks that see a key block do
-// any work, and each lane block's key range is exact, so the window's diagonal edges cost
-// little. No matrix larger than a tile is ever formed.
+// visited in blocks, each block rotated and packed once into panels (BLIS-style, so the
+// micro-kernel streams sequential memory whatever the caller's strides) and shared by the
+// heads of the GQA group. Per block, head and lane block: scores S^T = K Q^T, weights in place
+// (bias, mask on edge blocks only, activation), then O^T += V^T P^T. Each lane block works on
+// the exact key range it sees, so the window's diagonal edges cost little. No matrix larger
+// than a tile is ever formed.
 #pragma once
 
 #include "isa_namespace.hpp"
@@ -30,11 +31,18 @@ inline namespace SWAT_ISA_NAMESPACE {
 // Tile sizes, in one place.
 template <class T, class Arch>
 struct ForwardTiling {
-  static constexpr int64_t query_tile = 64;  // queries per tile (multiple of every Blocking::lanes)
-  static constexpr int64_t key_block = 64;   // keys per packed block
+  // Queries per tile (a multiple of every Blocking::lanes). Each packed key block serves all of
+  // them, so packing costs about 1/query_tile of the arithmetic.
+  static constexpr int64_t query_tile = 256;
+  static constexpr int64_t key_block = 16 * Blocking<T, Arch>::rows;  // keys per packed block
 };
 
 // Per-thread scratch, grown on first use and reused by later calls on the same thread.
+// Layouts (lanes = queries per lane block, M = micro-kernel rows):
+//   q_t, o_t  [head][lane block][D][lanes]   queries along lanes, one slab per lane block
+//   scores    [key][lanes]                   one lane block's logits, then weights
+//   keys      [key panel][D][M]              M keys side by side: the score kernel's broadcasts
+//   values    [dim panel][key][M]            M dims side by side: the output kernel's broadcasts
 template <class T>
 struct ForwardWorkspace {
   Buffer<T> row, q_t, o_t, scores, keys, values, max, sum, q_cos, q_sin, k_cos, k_sin;
@@ -49,16 +57,16 @@ class ForwardKernel {
   using vec = typename V::type;
   using Tiling = ForwardTiling<T, Arch>;
   static constexpr int NV = Blocking<T, Arch>::vectors;
+  static constexpr int M = Blocking<T, Arch>::rows;
   static constexpr int64_t W = static_cast<int64_t>(V::width);
   static constexpr int64_t lanes = Blocking<T, Arch>::lanes;
+  static constexpr int64_t key_block = Tiling::key_block;
 
  public:
   ForwardKernel(const Problem& p, const ForwardInputs<T>& io, const RopeAngles& angles)
       : p_(p), io_(io), angles_(angles), window_{p.window, p.k_pos0, p.k_len} {
-    const bool rope = p.rope != RopeLayout::none;
-    pack_keys_ = rope || io.k.stride[3] != 1;
-    pack_values_ = io.v.stride[3] != 1;
     tiles_per_head_ = (p.q_len + Tiling::query_tile - 1) / Tiling::query_tile;
+    dim_panels_ = (p.dim + M - 1) / M;
   }
 
   int64_t tasks() const { return p_.batch * p_.kv_heads * tiles_per_head_; }
@@ -83,86 +91,96 @@ class ForwardKernel {
       return;
     }
     const int64_t pairs = angles_.pairs();
+    const int64_t key_panels = key_block / M;
+    ForwardWorkspace<T>::fit(ws.row, D);
     ForwardWorkspace<T>::fit(ws.q_t, G * D * padded);
     ForwardWorkspace<T>::fit(ws.o_t, G * D * padded);
-    ForwardWorkspace<T>::fit(ws.scores, Tiling::key_block * padded);
+    ForwardWorkspace<T>::fit(ws.scores, key_block * lanes);
     ForwardWorkspace<T>::fit(ws.max, G * padded);
     ForwardWorkspace<T>::fit(ws.sum, G * padded);
-    if (pack_keys_) ForwardWorkspace<T>::fit(ws.keys, Tiling::key_block * D);
-    if (pack_values_) ForwardWorkspace<T>::fit(ws.values, Tiling::key_block * D);
+    ForwardWorkspace<T>::fit(ws.keys, key_panels * D * M);
+    ForwardWorkspace<T>::fit(ws.values, dim_panels_ * key_block * M);
     if (pairs > 0) {
       ForwardWorkspace<T>::fit(ws.q_cos, rows * pairs);
       ForwardWorkspace<T>::fit(ws.q_sin, rows * pairs);
-      ForwardWorkspace<T>::fit(ws.k_cos, Tiling::key_block * pairs);
-      ForwardWorkspace<T>::fit(ws.k_sin, Tiling::key_block * pairs);
+      ForwardWorkspace<T>::fit(ws.k_cos, key_block * pairs);
+      ForwardWorkspace<T>::fit(ws.k_sin, key_block * pairs);
       ws.q_angles.start(angles_, first_pos);
       ws.q_angles.fill(rows, ws.q_cos.data(), ws.q_sin.data());
       ws.k_angles.start(angles_, p_.k_pos0 + key_lo);
     }
 
-    // Q^T per head, rotated and scaled; padding lanes are zero.
-    ForwardWorkspace<T>::fit(ws.row, D);
+    // Q^T per head and lane block, rotated and scaled; padding lanes are zero.
     T* row = ws.row.data();
     for (int64_t hh = 0; hh < G; ++hh) {
       T* qt = ws.q_t.data() + hh * D * padded;
+      fill(qt, qt + D * padded, T(0));
       for (int64_t i = 0; i < rows; ++i) {
         rotate_row(row, io_.q.at(b, i0 + i, g * G + hh), io_.q.stride[3], D, p_.rope, p_.rope_dim,
                    ws.q_cos.data() + i * pairs, ws.q_sin.data() + i * pairs, static_cast<T>(p_.scale));
-        for (int64_t d = 0; d < D; ++d) qt[d * padded + i] = row[d];
+        T* slab = qt + (i / lanes) * D * lanes + (i % lanes);
+        for (int64_t d = 0; d < D; ++d) slab[d * lanes] = row[d];
       }
-      for (int64_t d = 0; d < D; ++d) fill(qt + d * padded + rows, qt + (d + 1) * padded, T(0));
     }
     fill(ws.o_t.data(), ws.o_t.data() + G * D * padded, T(0));
     fill(ws.max.data(), ws.max.data() + G * padded, -std::numeric_limits<T>::infinity());
     fill(ws.sum.data(), ws.sum.data() + G * padded, T(0));
 
-    for (int64_t kb = key_lo; kb < key_hi; kb += Tiling::key_block) {
-      const int64_t nk = std::min(Tiling::key_block, key_hi - kb);
-      const T* keys;
-      int64_t key_ld;
-      const T* values;
-      int64_t value_ld;
-      prepare_keys(b, g, kb, nk, ws, &keys, &key_ld);
-      prepare_values(b, g, kb, nk, ws, &values, &value_ld);
+    for (int64_t kb = key_lo; kb < key_hi; kb += key_block) {
+      const int64_t nk = std::min(key_block, key_hi - kb);
+      pack_keys(b, g, kb, nk, ws);
+      pack_values(b, g, kb, nk, ws);
       for (int64_t hh = 0; hh < G; ++hh)
-        attend_block(g * G + hh, first_pos, rows, padded, kb, nk, keys, key_ld, values, value_ld,
-                     ws.q_t.data() + hh * D * padded, ws.o_t.data() + hh * D * padded, ws.scores.data(),
-                     ws.max.data() + hh * padded, ws.sum.data() + hh * padded);
+        for (int64_t l0 = 0; l0 < rows; l0 += lanes)
+          attend(g * G + hh, first_pos + l0, std::min(lanes, rows - l0), kb, nk, ws.keys.data(), ws.values.data(),
+                 ws.q_t.data() + hh * D * padded + l0 * D, ws.o_t.data() + hh * D * padded + l0 * D,
+                 ws.scores.data(), ws.max.data() + hh * padded + l0, ws.sum.data() + hh * padded + l0);
     }
     for (int64_t hh = 0; hh < G; ++hh)
-      store_rows(b, g * G + hh, i0, rows, padded, ws.o_t.data() + hh * D * padded, ws.sum.data() + hh * padded);
+      store_rows(b, g * G + hh, i0, rows, ws.o_t.data() + hh * D * padded, ws.sum.data() + hh * padded);
   }
 
-  void prepare_keys(int64_t b, int64_t g, int64_t kb, int64_t nk, ForwardWorkspace<T>& ws, const T** keys,
-                    int64_t* ld) const {
-    const int64_t D = p_.dim, pairs = angles_.pairs();
-    if (!pack_keys_) {
-      *keys = io_.k.at(b, kb, g);
-      *ld = io_.k.stride[1];
-      return;
+  // keys[panel][d][m] = RoPE(k[kb + panel * M + m])[d]; keys past nk are zero.
+  void pack_keys(int64_t b, int64_t g, int64_t kb, int64_t nk, ForwardWorkspace<T>& ws) const {
+    const int64_t D = p_.dim, pairs = angles_.pairs(), ds = io_.k.stride[3];
+    const bool rope = pairs > 0;
+    if (rope) ws.k_angles.fill(nk, ws.k_cos.data(), ws.k_sin.data());
+    T* row = ws.row.data();
+    const int64_t panels = (nk + M - 1) / M;
+    for (int64_t panel = 0; panel < panels; ++panel) {
+      T* dst = ws.keys.data() + panel * D * M;
+      for (int64_t m = 0; m < M; ++m) {
+        const int64_t j = panel * M + m;
+        if (j >= nk) {
+          for (int64_t d = 0; d < D; ++d) dst[d * M + m] = T(0);
+          continue;
+        }
+        const T* src = io_.k.at(b, kb + j, g);
+        if (rope || ds != 1) {
+          rotate_row(row, src, ds, D, p_.rope, p_.rope_dim, ws.k_cos.data() + j * pairs,
+                     ws.k_sin.data() + j * pairs, T(1));
+          src = row;
+        }
+        for (int64_t d = 0; d < D; ++d) dst[d * M + m] = src[d];
+      }
     }
-    if (pairs > 0) ws.k_angles.fill(nk, ws.k_cos.data(), ws.k_sin.data());
-    for (int64_t j = 0; j < nk; ++j)
-      rotate_row(ws.keys.data() + j * D, io_.k.at(b, kb + j, g), io_.k.stride[3], D, p_.rope, p_.rope_dim,
-                 ws.k_cos.data() + j * pairs, ws.k_sin.data() + j * pairs, T(1));
-    *keys = ws.keys.data();
-    *ld = D;
   }
 
-  void prepare_values(int64_t b, int64_t g, int64_t kb, int64_t nk, ForwardWorkspace<T>& ws, const T** values,
-                      int64_t* ld) const {
-    const int64_t D = p_.dim;
-    if (!pack_values_) {
-      *values = io_.v.at(b, kb, g);
-      *ld = io_.v.stride[1];
-      return;
+  // values[panel][j][m] = v[kb + j][panel * M + m]; dims past D are zero.
+  void pack_values(int64_t b, int64_t g, int64_t kb, int64_t nk, ForwardWorkspace<T>& ws) const {
+    const int64_t D = p_.dim, ds = io_.v.stride[3];
+    for (int64_t panel = 0; panel < dim_panels_; ++panel) {
+      const int64_t d0 = panel * M, width = std::min<int64_t>(M, D - d0);
+      T* dst = ws.values.data() + panel * key_block * M;
+      for (int64_t j = 0; j < nk; ++j, dst += M) {
+        const T* src = io_.v.at(b, kb + j, g) + d0 * ds;
+        if (width == M && ds == 1) {
+          for (int m = 0; m < M; ++m) dst[m] = src[m];
+        } else {
+          for (int64_t m = 0; m < M; ++m) dst[m] = m < width ? src[m * ds] : T(0);
+        }
+      }
     }
-    for (int64_t j = 0; j < nk; ++j) {
-      const T* src = io_.v.at(b, kb + j, g);
-      for (int64_t d = 0; d < D; ++d) ws.values[j * D + d] = src[d * io_.v.stride[3]];
-    }
-    *values = ws.values.data();
-    *ld = D;
   }
 
   Bias make_bias(int64_t h) const {
@@ -175,42 +193,54 @@ class ForwardKernel {
   }
   T offset() const { return Activation::normalises ? T(0) : static_cast<T>(p_.sigmoid_bias); }
 
-  // One head against one key block, lane block by lane block.
-  void attend_block(int64_t h, int64_t first_pos, int64_t rows, int64_t padded, int64_t kb, int64_t nk,
-                    const T* keys, int64_t key_ld, const T* values, int64_t value_ld, const T* q_t, T* o_t,
-                    T* scores, T* max, T* sum) const {
+  // One head's lane block (queries at positions lane_first .. lane_first + count - 1) against
+  // one packed key block.
+  void attend(int64_t h, int64_t lane_first, int64_t count, int64_t kb, int64_t nk, const T* keys, const T* values,
+              const T* q_t, T* o_t, T* scores, T* max, T* sum) const {
     const int64_t D = p_.dim;
-    const Bias bias = make_bias(h);
+    const int64_t lane_last = lane_first + count - 1;
+    const int64_t lo = std::max(window_.first_key(lane_first), kb) - kb;
+    const int64_t hi = std::min(window_.end_key(lane_last), kb + nk) - kb;
+    if (lo >= hi) return;
+    // Scores S^T[key][lane] for whole key panels covering [lo, hi).
+    for (int64_t panel = lo / M; panel * M < hi; ++panel) {
+      const int64_t panel_rows = std::min<int64_t>(M, nk - panel * M);
+      gemm_panel(panel_rows, D, keys + panel * D * M, 1, M, q_t, lanes, scores + panel * M * lanes, lanes, false);
+    }
+    ScoreRows<T, Arch, NV> s{scores, lanes, lo, hi, {}, V::broadcast(window_.limit<T>())};
+    const T base = static_cast<T>(lane_first - (p_.k_pos0 + kb));
     const vec iota = V::iota();
-    for (int64_t l0 = 0; l0 < rows; l0 += lanes) {
-      const int64_t lane_first = first_pos + l0;
-      const int64_t lane_last = first_pos + std::min(l0 + lanes, rows) - 1;
-      const int64_t lo = std::max(window_.first_key(lane_first), kb) - kb;
-      const int64_t hi = std::min(window_.end_key(lane_last), kb + nk) - kb;
-      if (lo >= hi) continue;
-      // Scores for keys [lo, hi) of this block and the lanes [l0, l0 + lanes).
-      gemm_rows<T, Arch>(hi - lo, D, keys + lo * key_ld, key_ld, 1, q_t + l0, padded, scores + lo * padded + l0,
-                         padded, false);
-      ScoreRows<T, Arch, NV> s{scores + l0, padded, lo, hi, {}, V::broadcast(window_.limit<T>())};
-      const T base = static_cast<T>(lane_first - (p_.k_pos0 + kb));
-      for (int v = 0; v < NV; ++v) s.distance0[v] = iota + V::broadcast(base + static_cast<T>(v * W));
-      if (window_.covers(lane_first, lane_last, kb + lo, kb + hi))
-        Activation::template weigh<false>(s, bias, max + l0, sum + l0, o_t + l0, D, padded);
-      else
-        Activation::template weigh<true>(s, bias, max + l0, sum + l0, o_t + l0, D, padded);
-      // O^T[d][lanes] += sum over keys of V[key][d] * P^T[key][lanes].
-      gemm_rows<T, Arch>(D, hi - lo, values + lo * value_ld, 1, value_ld, scores + lo * padded + l0, padded,
-                         o_t + l0, padded, true);
+    for (int v = 0; v < NV; ++v) s.distance0[v] = iota + V::broadcast(base + static_cast<T>(v * W));
+    const Bias bias = make_bias(h);
+    if (window_.covers(lane_first, lane_last, kb + lo, kb + hi))
+      Activation::template weigh<false>(s, bias, max, sum, o_t, D, lanes);
+    else
+      Activation::template weigh<true>(s, bias, max, sum, o_t, D, lanes);
+    // O^T[d][lane] += sum over keys [lo, hi) of V[key][d] * P^T[key][lane], M dims at a time.
+    for (int64_t panel = 0; panel < dim_panels_; ++panel) {
+      const int64_t panel_rows = std::min<int64_t>(M, D - panel * M);
+      gemm_panel(panel_rows, hi - lo, values + panel * key_block * M + lo * M, 1, M, scores + lo * lanes, lanes,
+                 o_t + panel * M * lanes, lanes, true);
     }
   }
 
-  void store_rows(int64_t b, int64_t h, int64_t i0, int64_t rows, int64_t padded, const T* o_t,
-                  const T* sum) const {
+  // One micro-kernel call for a panel of `rows` <= M rows (the last panel may be short).
+  static void gemm_panel(int64_t rows, int64_t depth, const T* a, int64_t a_row_stride, int64_t a_depth_stride,
+                         const T* b, int64_t ldb, T* c, int64_t ldc, bool accumulate) {
+    if (rows == M)
+      micro_gemm<T, Arch, M, NV>(depth, a, a_row_stride, a_depth_stride, b, ldb, c, ldc, accumulate);
+    else
+      gemm_rows<T, Arch, M - 1>(rows, depth, a, a_row_stride, a_depth_stride, b, ldb, c, ldc, accumulate);
+  }
+
+  void store_rows(int64_t b, int64_t h, int64_t i0, int64_t rows, const T* o_t, const T* sum) const {
+    const int64_t D = p_.dim;
     for (int64_t i = 0; i < rows; ++i) {
       T factor = T(1);
       if (Activation::normalises) factor = sum[i] > T(0) ? T(1) / sum[i] : T(0);
+      const T* slab = o_t + (i / lanes) * D * lanes + (i % lanes);
       T* out = io_.o.at(b, i0 + i, h);
-      for (int64_t d = 0; d < p_.dim; ++d) out[d * io_.o.stride[3]] = o_t[d * padded + i] * factor;
+      for (int64_t d = 0; d < D; ++d) out[d * io_.o.stride[3]] = slab[d * lanes] * factor;
     }
   }
 
@@ -225,8 +255,7 @@ class ForwardKernel {
   ForwardInputs<T> io_;
   const RopeAngles& angles_;
   Window window_;
-  bool pack_keys_ = false, pack_values_ = false;
-  int64_t tiles_per_head_ = 0;
+  int64_t tiles_per_head_ = 0, dim_panels_ = 0;
 };
 
 template <class T, class Arch, class Activation, class Bias>
