@@ -1,5 +1,5 @@
 // The naive reference: SPEC section 2 transcribed loop by loop, computed in double
-// (angles in long double). It is the oracle of the tests and a tool for users who want to
+// (RoPE angles reduced exactly, see detail/angle.hpp). It is the oracle of the tests and a tool for users who want to
 // check their integration; it is O(Sq * Sk * D) per head and meant for small sizes.
 #pragma once
 
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "checks.hpp"
+#include "detail/angle.hpp"
 #include "options.hpp"
 #include "view.hpp"
 
@@ -22,9 +23,9 @@ inline void rotate(std::vector<double>& x, int64_t pos, RopeLayout layout, int64
   if (layout == RopeLayout::none) return;
   const int64_t half = rope_dim / 2;
   for (int64_t k = 0; k < half; ++k) {
-    const long double inv_freq = std::pow(static_cast<long double>(base), -2.0L * k / rope_dim);
-    const long double angle = static_cast<long double>(pos) * inv_freq;
-    const double c = static_cast<double>(std::cos(angle)), s = static_cast<double>(std::sin(angle));
+    // cos and sin of pos * base^(-2k/r), the product formed and reduced without rounding loss.
+    double c, s;
+    swat::detail::rope_cos_sin(pos, swat::detail::rope_frequency(k, rope_dim, base), &c, &s);
     const int64_t i1 = layout == RopeLayout::half ? k : 2 * k;
     const int64_t i2 = layout == RopeLayout::half ? k + half : 2 * k + 1;
     const double x1 = x[i1], x2 = x[i2];
@@ -65,14 +66,21 @@ void forward(View4<const T> q, View4<const T> k, View4<const T> v, View4<U> o, c
         std::vector<double> query = detail::load_row(q, b, i, h);
         detail::rotate(query, pos_i, p.rope, p.rope_dim, p.rope_base);
         std::vector<int64_t> visible;
-        std::vector<double> logits;
         for (int64_t j = 0; j < p.k_len; ++j) {
           const int64_t distance = pos_i - (p.k_pos0 + j);
-          if (distance < 0 || (p.window > 0 && distance >= p.window)) continue;
+          if (distance >= 0 && (p.window == 0 || distance < p.window)) visible.push_back(j);
+        }
+        // Softmax is unchanged by a constant added to a whole row, so its ALiBi distances are
+        // counted from the row's nearest visible key: the logits stay small however large the
+        // positions. Sigmoid is not, and takes the true distance and the offset beta.
+        const bool softmax = p.activation == Activation::softmax;
+        const int64_t origin = softmax && !visible.empty() ? pos_i - (p.k_pos0 + visible.back()) : 0;
+        std::vector<double> logits;
+        for (int64_t j : visible) {
           double dot = 0.0;
           for (int64_t d = 0; d < D; ++d) dot += query[d] * keys[j][d];
-          visible.push_back(j);
-          logits.push_back(p.scale * dot - slope * static_cast<double>(distance) + p.sigmoid_bias);
+          const int64_t distance = pos_i - (p.k_pos0 + j) - origin;
+          logits.push_back(p.scale * dot - slope * static_cast<double>(distance) + (softmax ? 0.0 : p.sigmoid_bias));
         }
         std::vector<double> weights(logits.size());
         if (p.activation == Activation::sigmoid) {

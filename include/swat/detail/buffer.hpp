@@ -26,7 +26,7 @@ class Buffer {
   void fit(std::size_t n) {
     if (n <= size_) return;
     data_.reset(new T[n]);
-    for (std::size_t i = 0; i < n; ++i) data_[i] = T(0);
+    for (std::size_t i = 0; i < n; ++i) data_[i] = T{};
     size_ = n;
   }
 

@@ -132,7 +132,7 @@ class ForwardKernel {
       pack_values(b, g, kb, nk, ws);
       for (int64_t hh = 0; hh < G; ++hh)
         for (int64_t l0 = 0; l0 < rows; l0 += lanes)
-          attend(g * G + hh, first_pos + l0, std::min(lanes, rows - l0), kb, nk, ws.keys.data(), ws.values.data(),
+          attend(g * G + hh, first_pos + l0, std::min(lanes, rows - l0), key_lo, kb, nk, ws.keys.data(), ws.values.data(),
                  ws.q_t.data() + hh * D * padded + l0 * D, ws.o_t.data() + hh * D * padded + l0 * D,
                  ws.scores.data(), ws.max.data() + hh * padded + l0, ws.sum.data() + hh * padded + l0);
     }
@@ -195,7 +195,7 @@ class ForwardKernel {
 
   // One head's lane block (queries at positions lane_first .. lane_first + count - 1) against
   // one packed key block.
-  void attend(int64_t h, int64_t lane_first, int64_t count, int64_t kb, int64_t nk, const T* keys, const T* values,
+  void attend(int64_t h, int64_t lane_first, int64_t count, int64_t key_lo, int64_t kb, int64_t nk, const T* keys, const T* values,
               const T* q_t, T* o_t, T* scores, T* max, T* sum) const {
     const int64_t D = p_.dim;
     const int64_t lane_last = lane_first + count - 1;
@@ -205,9 +205,9 @@ class ForwardKernel {
     // Scores S^T[key][lane] for whole key panels covering [lo, hi).
     for (int64_t panel = lo / M; panel * M < hi; ++panel) {
       const int64_t panel_rows = std::min<int64_t>(M, nk - panel * M);
-      gemm_panel(panel_rows, D, keys + panel * D * M, 1, M, q_t, lanes, scores + panel * M * lanes, lanes, false);
+      gemm_panel<T, Arch>(panel_rows, D, keys + panel * D * M, q_t, scores + panel * M * lanes, false);
     }
-    ScoreRows<T, Arch, NV> s{scores, lanes, lo, hi, {}, V::broadcast(window_.limit<T>())};
+    ScoreRows<T, Arch, NV> s{scores, lanes, lo, hi, {}, V::broadcast(window_.limit<T>()), static_cast<T>(key_lo - kb)};
     const T base = static_cast<T>(lane_first - (p_.k_pos0 + kb));
     const vec iota = V::iota();
     for (int v = 0; v < NV; ++v) s.distance0[v] = iota + V::broadcast(base + static_cast<T>(v * W));
@@ -219,18 +219,9 @@ class ForwardKernel {
     // O^T[d][lane] += sum over keys [lo, hi) of V[key][d] * P^T[key][lane], M dims at a time.
     for (int64_t panel = 0; panel < dim_panels_; ++panel) {
       const int64_t panel_rows = std::min<int64_t>(M, D - panel * M);
-      gemm_panel(panel_rows, hi - lo, values + panel * key_block * M + lo * M, 1, M, scores + lo * lanes, lanes,
-                 o_t + panel * M * lanes, lanes, true);
+      gemm_panel<T, Arch>(panel_rows, hi - lo, values + panel * key_block * M + lo * M, scores + lo * lanes,
+                          o_t + panel * M * lanes, true);
     }
-  }
-
-  // One micro-kernel call for a panel of `rows` <= M rows (the last panel may be short).
-  static void gemm_panel(int64_t rows, int64_t depth, const T* a, int64_t a_row_stride, int64_t a_depth_stride,
-                         const T* b, int64_t ldb, T* c, int64_t ldc, bool accumulate) {
-    if (rows == M)
-      micro_gemm<T, Arch, M, NV>(depth, a, a_row_stride, a_depth_stride, b, ldb, c, ldc, accumulate);
-    else
-      gemm_rows<T, Arch, M - 1>(rows, depth, a, a_row_stride, a_depth_stride, b, ldb, c, ldc, accumulate);
   }
 
   void store_rows(int64_t b, int64_t h, int64_t i0, int64_t rows, const T* o_t, const T* sum) const {

@@ -71,9 +71,14 @@ struct ScoreRows {
   int64_t lo, hi;
   vec distance0[NV];
   vec limit;  // window as a distance bound (infinity when unlimited)
+  // Softmax ignores any constant added to a row, so its bias may count distance from one fixed
+  // key of the tile (`origin`, as a row index of this block) instead of from the query: the
+  // numbers stay as small as the tile, not as large as the positions.
+  T origin;
 
   T* row(int64_t c, int v) const { return data + c * ld + v * static_cast<int64_t>(Vec<T, Arch>::width); }
   vec distance(int64_t c, int v) const { return distance0[v] - Vec<T, Arch>::broadcast(static_cast<T>(c)); }
+  vec origin_distance(int64_t c) const { return Vec<T, Arch>::broadcast(origin - static_cast<T>(c)); }
   typename Vec<T, Arch>::mask visible(const vec& d) const {
     return (d >= Vec<T, Arch>::broadcast(T(0))) & (d < limit);
   }
@@ -117,9 +122,8 @@ struct SoftmaxActivation {
     for (int v = 0; v < NV; ++v) top[v] = V::load(max + v * W);
     for (int64_t c = s.lo; c < s.hi; ++c)
       for (int v = 0; v < NV; ++v) {
-        const auto d = s.distance(c, v);
-        auto logit = bias.apply(V::load(s.row(c, v)), d);
-        if constexpr (Masked) logit = V::select(s.visible(d), logit, minus_inf);
+        auto logit = bias.apply(V::load(s.row(c, v)), s.origin_distance(c));
+        if constexpr (Masked) logit = V::select(s.visible(s.distance(c, v)), logit, minus_inf);
         top[v] = V::max(top[v], logit);
         V::store(s.row(c, v), logit);
       }

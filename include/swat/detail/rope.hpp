@@ -8,29 +8,29 @@
 #include <cstdint>
 
 #include "../checks.hpp"
+#include "angle.hpp"
 #include "buffer.hpp"
 
 namespace swat {
 namespace detail {
 inline namespace SWAT_ISA_NAMESPACE {
 
-// Angles a_k(p) = p * base^(-2k/r). Each run starts from an anchor computed in long double
-// and reduced modulo 2 pi, then advances one position at a time by the exact rotation of one
-// step (angle addition in double). Re-anchoring every `reanchor` positions bounds the drift of
-// the recurrence to about reanchor * 1e-16.
+// Angles a_k(p) = p * base^(-2k/r). Each run starts from an anchor computed to 1e-16 (angle.hpp),
+// then advances one position at a time by the rotation of one step (angle addition in double).
+// Re-anchoring every `reanchor` positions bounds the drift of the recurrence to about
+// reanchor * 1e-16.
 class RopeAngles {
  public:
   static constexpr int64_t reanchor = 256;
 
   RopeAngles() = default;
   RopeAngles(int64_t rope_dim, double base) : pairs_(rope_dim / 2) {
-    inv_freq_.fit(pairs_);
+    freq_.fit(pairs_);
     step_cos_.fit(pairs_);
     step_sin_.fit(pairs_);
     for (int64_t k = 0; k < pairs_; ++k) {
-      inv_freq_[k] = std::pow(static_cast<long double>(base), -2.0L * k / static_cast<long double>(rope_dim));
-      step_cos_[k] = std::cos(static_cast<double>(inv_freq_[k]));
-      step_sin_[k] = std::sin(static_cast<double>(inv_freq_[k]));
+      freq_[k] = rope_frequency(k, rope_dim, base);
+      rope_cos_sin(1, freq_[k], &step_cos_[k], &step_sin_[k]);
     }
   }
 
@@ -66,13 +66,7 @@ class RopeAngles {
 
    private:
     void anchor() {
-      constexpr long double two_pi = 6.283185307179586476925286766559L;
-      for (int64_t k = 0; k < angles_->pairs_; ++k) {
-        long double angle = static_cast<long double>(position_) * angles_->inv_freq_[k];
-        angle -= two_pi * std::nearbyint(angle / two_pi);
-        cos_[k] = std::cos(static_cast<double>(angle));
-        sin_[k] = std::sin(static_cast<double>(angle));
-      }
+      for (int64_t k = 0; k < angles_->pairs_; ++k) rope_cos_sin(position_, angles_->freq_[k], &cos_[k], &sin_[k]);
       since_anchor_ = 0;
     }
     const RopeAngles* angles_ = nullptr;
@@ -83,7 +77,7 @@ class RopeAngles {
 
  private:
   int64_t pairs_ = 0;
-  Buffer<long double> inv_freq_;
+  Buffer<Frequency> freq_;
   Buffer<double> step_cos_, step_sin_;
 };
 

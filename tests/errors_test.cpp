@@ -1,0 +1,261 @@
+// Bad input: swat::Error (a std::invalid_argument) naming the argument, and no output written.
+// Zero extents: a valid no-op; no keys: rows of zeros.
+#include "tester.hpp"
+
+#include <cmath>
+#include <functional>
+#include <type_traits>
+
+using swat::Isa;
+
+static_assert(std::is_base_of<std::invalid_argument, swat::Error>::value, "swat::Error must be an invalid_argument");
+
+namespace {
+
+// A valid call over one shared buffer (so aliasing cases can point views anywhere in it);
+// each bad-input test breaks one thing.
+template <class T>
+struct Call {
+  static constexpr T sentinel = T(7.25);
+  std::vector<T> memory;
+  swat::View4<T> q, k, v, o;
+  swat::Options opt;
+
+  Call(int64_t B = 2, int64_t Sq = 8, int64_t Sk = 8, int64_t H = 4, int64_t Hkv = 2, int64_t D = 8) {
+    const int64_t nq = B * Sq * H * D, nk = B * Sk * Hkv * D;
+    memory.assign(static_cast<std::size_t>(2 * nq + 2 * nk + 1), sentinel);
+    std::mt19937_64 rng(3);
+    std::uniform_real_distribution<double> dist(-1, 1);
+    for (int64_t n = 0; n < nq + 2 * nk; ++n) memory[n] = static_cast<T>(dist(rng));
+    T* p = memory.data();
+    q = swat::bshd(p, B, Sq, H, D);
+    k = swat::bshd(p + nq, B, Sk, Hkv, D);
+    v = swat::bshd(p + nq + nk, B, Sk, Hkv, D);
+    o = swat::bshd(p + nq + 2 * nk, B, Sq, H, D);  // sentinel-filled
+  }
+
+  void run(Isa isa) const { swat::forward<T>(q, k, v, o, opt, isa); }
+};
+
+std::vector<Isa> isas_and_automatic() {
+  std::vector<Isa> isas = swat::available_isas();
+  isas.insert(isas.begin(), Isa::automatic);
+  return isas;
+}
+
+// Breaks a valid call with `mutate`, expects swat::Error naming `argument`, and that no byte
+// of the buffer (outputs and inputs alike) changed.
+template <class T>
+void expect_error(const std::function<void(Call<T>&)>& mutate, const std::string& argument,
+                  std::function<Call<T>()> make = [] { return Call<T>(); }) {
+  for (Isa isa : isas_and_automatic()) {
+    Call<T> call = make();
+    mutate(call);
+    const std::vector<T> before = call.memory;
+    INFO("type=" << swat_test::type_name<T>() << " isa=" << swat::isa_name(isa) << " expected message naming \""
+                 << argument << "\"");
+    bool threw = false;
+    try {
+      call.run(isa);
+    } catch (const std::invalid_argument& e) {
+      threw = true;
+      const std::string message = e.what();
+      INFO("message: " << message);
+      CHECK(dynamic_cast<const swat::Error*>(&e) != nullptr);
+      CHECK_THAT(message, Catch::Contains(argument));
+      CHECK_THAT(message, Catch::Contains("expected") && Catch::Contains("got"));
+    }
+    CHECK(threw);
+    CHECK(swat_test::same_bits(before, call.memory));
+  }
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("forward rejects mismatched batch", "[errors]", float, double) {
+  expect_error<TestType>([](Call<TestType>& c) { c.k.shape[0] = 1; }, "k.shape[0]");
+  expect_error<TestType>([](Call<TestType>& c) { c.v.shape[0] = 1; }, "v.shape[0]");
+  expect_error<TestType>([](Call<TestType>& c) { c.o.shape[0] = 1; }, "o.shape[0]");
+}
+
+TEMPLATE_TEST_CASE("forward rejects mismatched head dim", "[errors]", float, double) {
+  expect_error<TestType>([](Call<TestType>& c) { c.k.shape[3] = 4; }, "k.shape[3]");
+  expect_error<TestType>([](Call<TestType>& c) { c.v.shape[3] = 4; }, "v.shape[3]");
+  expect_error<TestType>([](Call<TestType>& c) { c.o.shape[3] = 4; }, "o.shape[3]");
+}
+
+TEMPLATE_TEST_CASE("forward rejects k and v of different lengths", "[errors]", float, double) {
+  expect_error<TestType>([](Call<TestType>& c) { c.v.shape[1] = 7; }, "v.shape[1]");
+  expect_error<TestType>([](Call<TestType>& c) { c.v.shape[2] = 1; }, "v.shape[2]");
+}
+
+TEMPLATE_TEST_CASE("forward rejects an output of the wrong shape", "[errors]", float, double) {
+  expect_error<TestType>([](Call<TestType>& c) { c.o.shape[1] = 7; }, "o.shape[1]");
+  expect_error<TestType>([](Call<TestType>& c) { c.o.shape[2] = 2; }, "o.shape[2]");
+}
+
+TEMPLATE_TEST_CASE("forward rejects query heads that are not a multiple of the kv heads", "[errors]", float,
+                   double) {
+  expect_error<TestType>([](Call<TestType>&) {}, "q.shape[2]", [] { return Call<TestType>(2, 8, 8, 4, 3, 8); });
+  expect_error<TestType>([](Call<TestType>& c) { c.k.shape[2] = c.v.shape[2] = 0; }, "k.shape[2]");
+}
+
+TEMPLATE_TEST_CASE("forward rejects a negative window", "[errors]", float, double) {
+  expect_error<TestType>([](Call<TestType>& c) { c.opt.window = -1; }, "window");
+}
+
+TEMPLATE_TEST_CASE("forward rejects an odd rope_dim", "[errors]", float, double) {
+  expect_error<TestType>(
+      [](Call<TestType>& c) {
+        c.opt.rope = swat::RopeLayout::half;
+        c.opt.rope_dim = 5;
+      },
+      "rope_dim");
+  // D odd and rope_dim defaulting to D.
+  expect_error<TestType>([](Call<TestType>& c) { c.opt.rope = swat::RopeLayout::interleaved; }, "rope_dim",
+                         [] { return Call<TestType>(2, 8, 8, 4, 2, 9); });
+}
+
+TEMPLATE_TEST_CASE("forward rejects rope_dim larger than D or negative", "[errors]", float, double) {
+  for (int r : {10, -2})
+    expect_error<TestType>(
+        [r](Call<TestType>& c) {
+          c.opt.rope = swat::RopeLayout::half;
+          c.opt.rope_dim = r;
+        },
+        "rope_dim");
+}
+
+TEMPLATE_TEST_CASE("forward rejects a non-positive or non-finite rope_base", "[errors]", float, double) {
+  for (float base : {0.f, -10000.f, std::nanf(""), INFINITY})
+    expect_error<TestType>(
+        [base](Call<TestType>& c) {
+          c.opt.rope = swat::RopeLayout::interleaved;
+          c.opt.rope_base = base;
+        },
+        "rope_base");
+}
+
+TEMPLATE_TEST_CASE("forward rejects a wrong number of slopes", "[errors]", float, double) {
+  expect_error<TestType>([](Call<TestType>& c) { c.opt.alibi_slopes = {0.5f, 0.25f, 0.125f}; }, "alibi_slopes");
+  expect_error<TestType>([](Call<TestType>& c) { c.opt.alibi_slopes = swat::alibi_slopes(8); }, "alibi_slopes");
+  expect_error<TestType>([](Call<TestType>& c) { c.opt.alibi_slopes = {0.5f, std::nanf(""), 0.f, 1.f}; },
+                         "alibi_slopes[1]");
+}
+
+TEMPLATE_TEST_CASE("forward rejects null data with a non-zero extent", "[errors]", float, double) {
+  expect_error<TestType>([](Call<TestType>& c) { c.q.data = nullptr; }, "q.data");
+  expect_error<TestType>([](Call<TestType>& c) { c.k.data = nullptr; }, "k.data");
+  expect_error<TestType>([](Call<TestType>& c) { c.v.data = nullptr; }, "v.data");
+  expect_error<TestType>([](Call<TestType>& c) { c.o.data = nullptr; }, "o.data");
+}
+
+TEMPLATE_TEST_CASE("forward rejects a NaN scale", "[errors]", float, double) {
+  expect_error<TestType>([](Call<TestType>& c) { c.opt.scale = std::nanf(""); }, "scale");
+}
+
+TEMPLATE_TEST_CASE("forward rejects an infinite scale", "[errors]", float, double) {
+  expect_error<TestType>([](Call<TestType>& c) { c.opt.scale = INFINITY; }, "scale");
+  expect_error<TestType>([](Call<TestType>& c) { c.opt.scale = -INFINITY; }, "scale");
+}
+
+TEMPLATE_TEST_CASE("forward rejects a non-finite sigmoid_bias", "[errors]", float, double) {
+  expect_error<TestType>([](Call<TestType>& c) { c.opt.sigmoid_bias = std::nanf(""); }, "sigmoid_bias");
+}
+
+TEMPLATE_TEST_CASE("forward rejects an output aliasing q", "[errors]", float, double) {
+  expect_error<TestType>([](Call<TestType>& c) { c.o.data = c.q.data; }, "disjoint from q");
+  // o starting in the middle of q.
+  expect_error<TestType>([](Call<TestType>& c) { c.o.data = c.q.data + 100; }, "disjoint from q");
+}
+
+TEMPLATE_TEST_CASE("forward rejects an output overlapping k or v", "[errors]", float, double) {
+  // Long k and v (2048 elements each) so that o (512) can sit inside one of them only.
+  const auto long_kv = [] { return Call<TestType>(2, 8, 64, 4, 2, 8); };
+  expect_error<TestType>([](Call<TestType>& c) { c.o.data = c.k.data + 100; }, "disjoint from k", long_kv);
+  expect_error<TestType>([](Call<TestType>& c) { c.o.data = c.v.data + 5; }, "disjoint from v", long_kv);
+  // Overlap through the strides only: o starts after k's first row but its batch stride reaches back.
+  expect_error<TestType>(
+      [](Call<TestType>& c) {
+        c.o.data = c.k.data + 2 * 64 * 2 * 8 - 1;  // k's last element
+        c.o.stride = {-600, 16 * 4, 16, 1};
+      },
+      "disjoint from k", long_kv);
+}
+
+TEMPLATE_TEST_CASE("forward rejects a negative extent", "[errors]", float, double) {
+  expect_error<TestType>([](Call<TestType>& c) { c.q.shape[1] = -1; }, "q.shape[1]");
+  expect_error<TestType>([](Call<TestType>& c) { c.k.shape[1] = c.v.shape[1] = -3; }, "k.shape[1]");
+  expect_error<TestType>([](Call<TestType>& c) { c.o.shape[3] = -8; }, "o.shape[3]");
+}
+
+TEMPLATE_TEST_CASE("forward rejects negative threads", "[errors]", float, double) {
+  expect_error<TestType>([](Call<TestType>& c) { c.opt.threads = -1; }, "threads");
+}
+
+TEMPLATE_TEST_CASE("forward rejects forcing an isa this machine cannot run", "[errors]", float, double) {
+  const std::vector<Isa> available = swat::available_isas();
+  int rejected = 0;
+  for (Isa isa : {Isa::avx512, Isa::avx2, Isa::sse2, Isa::neon}) {
+    if (std::find(available.begin(), available.end(), isa) != available.end()) continue;
+    ++rejected;
+    Call<TestType> call;
+    const std::vector<TestType> before = call.memory;
+    INFO("isa=" << swat::isa_name(isa));
+    CHECK_THROWS_AS(call.run(isa), swat::Error);
+    CHECK_THROWS_WITH(call.run(isa), Catch::Contains("isa") && Catch::Contains(swat::isa_name(isa)));
+    CHECK(swat_test::same_bits(before, call.memory));
+  }
+#if defined(__x86_64__) || defined(_M_X64)
+  CHECK(rejected >= 1);  // at least neon
+#endif
+}
+
+TEMPLATE_TEST_CASE("forward with a zero extent is a no-op that leaves o untouched", "[errors][empty]", float,
+                   double) {
+  struct Shape {
+    int64_t B, Sq, Sk, H, Hkv, D;
+  };
+  const Shape shapes[] = {{0, 8, 8, 4, 2, 8}, {2, 0, 8, 4, 2, 8}, {2, 0, 0, 4, 2, 8}, {2, 8, 8, 0, 0, 8}, {2, 8, 8, 4, 2, 0}};
+  for (Isa isa : isas_and_automatic())
+    for (const Shape& s : shapes)
+      for (swat::Activation act : swat_test::kActivations) {
+        Call<TestType> call(s.B, s.Sq, s.Sk, s.H, s.Hkv, s.D);
+        call.opt.activation = act;
+        // o gets its own sentinel buffer so "untouched" is observable for a zero-size view.
+        std::vector<TestType> out(64, Call<TestType>::sentinel);
+        call.o.data = out.data();
+        const std::vector<TestType> before = call.memory, out_before = out;
+        INFO("isa=" << swat::isa_name(isa) << " B=" << s.B << " Sq=" << s.Sq << " Sk=" << s.Sk << " H=" << s.H
+                    << " Hkv=" << s.Hkv << " D=" << s.D);
+        CHECK_NOTHROW(call.run(isa));
+        CHECK(swat_test::same_bits(out_before, out));
+        CHECK(swat_test::same_bits(before, call.memory));
+        // Null data is fine when there is nothing to read.
+        if (s.B == 0) {
+          call.q.data = call.k.data = call.v.data = call.o.data = nullptr;
+          CHECK_NOTHROW(call.run(isa));
+        }
+      }
+}
+
+TEMPLATE_TEST_CASE("forward with no keys writes zero rows", "[errors][empty]", float, double) {
+  for (Isa isa : isas_and_automatic())
+    for (swat::Activation act : swat_test::kActivations)
+      for (bool extras : {false, true}) {
+        Call<TestType> call(2, 8, 0, 4, 2, 8);
+        call.opt.activation = act;
+        if (extras) {
+          call.opt.alibi_slopes = swat::balanced_alibi_slopes(4);
+          call.opt.rope = swat::RopeLayout::half;
+          call.opt.window = 3;
+          call.k.data = call.v.data = nullptr;  // nothing to read
+        }
+        INFO("isa=" << swat::isa_name(isa) << " activation=" << swat_test::activation_name(act)
+                    << " slopes+rope+window=" << extras);
+        REQUIRE_NOTHROW(call.run(isa));
+        int64_t nonzero = 0;
+        for (int64_t n = 0; n < 2 * 8 * 4 * 8; ++n) nonzero += !(call.o.data[n] == TestType(0));
+        CHECK(nonzero == 0);
+      }
+}
