@@ -34,6 +34,10 @@ struct Problem {
 
 namespace detail {
 
+// How kernels run their tasks: parallel(threads, tasks, task, context) calls task(context, t)
+// once for every t in [0, tasks), on up to `threads` threads.
+using Parallel = void (*)(int threads, int64_t tasks, void (*task)(void*, int64_t), void* context);
+
 // The tensors of one forward call, after checking.
 template <class T>
 struct ForwardInputs {

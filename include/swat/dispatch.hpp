@@ -12,7 +12,7 @@ namespace swat {
 namespace detail {
 
 template <class T>
-using ForwardFn = void (*)(const Problem&, const ForwardInputs<T>&);
+using ForwardFn = void (*)(const Problem&, const ForwardInputs<T>&, Parallel);
 
 // Defined in the per-ISA translation units of swat::dispatch (src/forward_isa.cpp).
 template <Isa isa, class T>

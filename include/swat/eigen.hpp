@@ -6,7 +6,7 @@
 #include <Eigen/Core>
 
 #include "error.hpp"
-#include "forward.hpp"
+#include "swat.hpp"
 
 namespace swat {
 namespace eigen {

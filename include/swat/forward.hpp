@@ -6,6 +6,7 @@
 
 #include "checks.hpp"
 #include "detail/forward_kernel.hpp"
+#include "detail/schedule.hpp"
 #include "dispatch.hpp"
 #include "isa.hpp"
 #include "options.hpp"
@@ -88,7 +89,7 @@ void forward(View4<const T> q, View4<const T> k, View4<const T> v, View4<T> o, c
     detail::fail("isa: expected one of the available paths (", have, "), got ", isa_name(path));
   }
   if (p.empty()) return;
-  run(p, detail::ForwardInputs<T>{q, k, v, o});
+  run(p, detail::ForwardInputs<T>{q, k, v, o}, &detail::parallel_for);
 }
 
 // Convenience overload for mutable inputs.

@@ -22,7 +22,6 @@
 #include "microkernel.hpp"
 #include "positional.hpp"
 #include "rope.hpp"
-#include "schedule.hpp"
 
 namespace swat {
 namespace detail {
@@ -123,7 +122,7 @@ class ForwardKernel {
       }
     }
     fill(ws.o_t.data(), ws.o_t.data() + G * D * padded, T(0));
-    fill(ws.max.data(), ws.max.data() + G * padded, -std::numeric_limits<T>::infinity());
+    fill(ws.max.data(), ws.max.data() + G * padded, -infinity<T>());
     fill(ws.sum.data(), ws.sum.data() + G * padded, T(0));
 
     for (int64_t kb = key_lo; kb < key_hi; kb += key_block) {
@@ -249,33 +248,37 @@ class ForwardKernel {
   int64_t tiles_per_head_ = 0, dim_panels_ = 0;
 };
 
+template <class Kernel, class T>
+void run_forward_task(void* kernel, int64_t task) {
+  thread_local ForwardWorkspace<T> workspace;
+  static_cast<const Kernel*>(kernel)->run_task(task, workspace);
+}
+
 template <class T, class Arch, class Activation, class Bias>
-void run_forward_with(const Problem& p, const ForwardInputs<T>& io, const RopeAngles& angles) {
-  const ForwardKernel<T, Arch, Activation, Bias> kernel(p, io, angles);
-  parallel_for(p.threads, kernel.tasks(), [&](int64_t task) {
-    thread_local ForwardWorkspace<T> workspace;
-    kernel.run_task(task, workspace);
-  });
+void run_forward_with(const Problem& p, const ForwardInputs<T>& io, const RopeAngles& angles, Parallel parallel) {
+  using Kernel = ForwardKernel<T, Arch, Activation, Bias>;
+  const Kernel kernel(p, io, angles);
+  parallel(p.threads, kernel.tasks(), &run_forward_task<Kernel, T>, const_cast<Kernel*>(&kernel));
 }
 
 // Chooses the compile-time composition for this call: activation times bias.
 template <class T, class Arch>
-void run_forward(const Problem& p, const ForwardInputs<T>& io) {
+void run_forward(const Problem& p, const ForwardInputs<T>& io, Parallel parallel) {
   const RopeAngles angles = p.rope != RopeLayout::none ? RopeAngles(p.rope_dim, p.rope_base) : RopeAngles();
   const bool sigmoid = p.activation == Activation::sigmoid;
   const bool offset = sigmoid && p.sigmoid_bias != 0.0;
   if (sigmoid) {
     if (p.slopes)
-      run_forward_with<T, Arch, SigmoidActivation<T, Arch>, AlibiBias<T, Arch>>(p, io, angles);
+      run_forward_with<T, Arch, SigmoidActivation<T, Arch>, AlibiBias<T, Arch>>(p, io, angles, parallel);
     else if (offset)
-      run_forward_with<T, Arch, SigmoidActivation<T, Arch>, OffsetBias<T, Arch>>(p, io, angles);
+      run_forward_with<T, Arch, SigmoidActivation<T, Arch>, OffsetBias<T, Arch>>(p, io, angles, parallel);
     else
-      run_forward_with<T, Arch, SigmoidActivation<T, Arch>, NoBias<T, Arch>>(p, io, angles);
+      run_forward_with<T, Arch, SigmoidActivation<T, Arch>, NoBias<T, Arch>>(p, io, angles, parallel);
   } else {
     if (p.slopes)
-      run_forward_with<T, Arch, SoftmaxActivation<T, Arch>, AlibiBias<T, Arch>>(p, io, angles);
+      run_forward_with<T, Arch, SoftmaxActivation<T, Arch>, AlibiBias<T, Arch>>(p, io, angles, parallel);
     else
-      run_forward_with<T, Arch, SoftmaxActivation<T, Arch>, NoBias<T, Arch>>(p, io, angles);
+      run_forward_with<T, Arch, SoftmaxActivation<T, Arch>, NoBias<T, Arch>>(p, io, angles, parallel);
   }
 }
 

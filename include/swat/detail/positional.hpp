@@ -35,7 +35,7 @@ struct Window {
   }
   template <class T>
   T limit() const {  // distances below this are inside the window
-    return window > 0 ? static_cast<T>(window) : std::numeric_limits<T>::infinity();
+    return window > 0 ? static_cast<T>(window) : infinity<T>();
   }
 };
 
@@ -117,7 +117,7 @@ struct SoftmaxActivation {
                     int64_t out_ld) {
     using vec = typename V::type;
     constexpr int64_t W = static_cast<int64_t>(V::width);
-    const vec minus_inf = V::broadcast(-std::numeric_limits<T>::infinity());
+    const vec minus_inf = V::broadcast(-infinity<T>());
     vec top[NV];
     for (int v = 0; v < NV; ++v) top[v] = V::load(max + v * W);
     for (int64_t c = s.lo; c < s.hi; ++c)

@@ -1,9 +1,10 @@
-// Scheduling: which tile runs on which thread. A persistent pool of workers takes tasks from
+// Scheduling: which tile runs on which thread. This code lives with the caller (forward.hpp),
+// never in the per-ISA kernels, which receive it as a plain function pointer: a mutex or a
+// std::function compiled with AVX-512 flags must not be able to reach an older CPU. A persistent pool of workers takes tasks from
 // a shared counter; every task writes its own rows of the output, so the result does not
 // depend on which thread ran what, and the same input gives the same bits for any thread count.
 #pragma once
 
-#include "isa_namespace.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -17,7 +18,6 @@
 
 namespace swat {
 namespace detail {
-inline namespace SWAT_ISA_NAMESPACE {
 
 class ThreadPool {
  public:
@@ -114,15 +114,14 @@ class ThreadPool {
   std::exception_ptr error_;
 };
 
-// The entry point kernels use: threads == 1 starts nothing.
-inline void parallel_for(int threads, int64_t tasks, const std::function<void(int64_t)>& body) {
+// The scheduler kernels receive (see Parallel in checks.hpp): threads == 1 starts nothing.
+inline void parallel_for(int threads, int64_t tasks, void (*task)(void*, int64_t), void* context) {
   if (threads <= 1 || tasks <= 1) {
-    for (int64_t t = 0; t < tasks; ++t) body(t);
+    for (int64_t t = 0; t < tasks; ++t) task(context, t);
     return;
   }
-  ThreadPool::instance().run(threads, tasks, body);
+  ThreadPool::instance().run(threads, tasks, [task, context](int64_t t) { task(context, t); });
 }
 
-}  // namespace SWAT_ISA_NAMESPACE
 }  // namespace detail
 }  // namespace swat

@@ -19,6 +19,13 @@ namespace swat {
 namespace detail {
 inline namespace SWAT_ISA_NAMESPACE {
 
+// +inf without std::numeric_limits, whose out-of-line copy (in unoptimised builds) would be one
+// more function shared between translation units built for different ISAs.
+template <class T>
+constexpr T infinity() {
+  return static_cast<T>(HUGE_VAL);
+}
+
 template <class T, class Arch>
 struct Vec {
   using type = xsimd::batch<T, Arch>;
