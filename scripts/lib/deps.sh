@@ -1,0 +1,74 @@
+# shellcheck shell=bash
+# Sourced by scripts/test and scripts/bench: install the libraries the build needs when their
+# headers are missing. A fresh machine has g++, cmake, googletest and Google Benchmark only.
+#
+#   swat_ensure_deps tests      xsimd, Eigen, Catch2
+#   swat_ensure_deps bench      the same plus Google Benchmark
+#
+# SWAT_SKIP_DEPS=1 skips the check (libraries installed elsewhere, e.g. found through
+# CMAKE_PREFIX_PATH); CMake then reports anything still missing.
+
+swat_log() { printf '[swat] %s\n' "$*" >&2; }
+
+swat_ensure_deps() {
+  local want_bench=0
+  [[ "${1:-}" == "bench" ]] && want_bench=1
+
+  if [[ "${SWAT_SKIP_DEPS:-0}" == "1" ]]; then
+    swat_log "SWAT_SKIP_DEPS=1: not checking system packages"
+    return 0
+  fi
+
+  # Where the Debian packages put their headers (overridable to test this function).
+  local include="${SWAT_SYSTEM_INCLUDE:-/usr/include}"
+  local missing=() packages=()
+  [[ -f "$include/xsimd/xsimd.hpp" ]] || missing+=("xsimd")
+  [[ -f "$include/eigen3/Eigen/Core" ]] || missing+=("Eigen3")
+  [[ -f "$include/catch2/catch.hpp" ]] || missing+=("Catch2")
+  if ((${#missing[@]})); then
+    packages+=(libxsimd-dev libeigen3-dev catch2)
+  fi
+  if ((want_bench)) && [[ ! -f "$include/benchmark/benchmark.h" ]]; then
+    missing+=("Google Benchmark")
+    packages+=(libbenchmark-dev)
+  fi
+  if ((${#packages[@]} == 0)); then
+    return 0
+  fi
+
+  swat_log "missing: ${missing[*]}; installing ${packages[*]}"
+  if ! command -v apt-get >/dev/null 2>&1; then
+    swat_log "error: apt-get not found; install ${missing[*]} yourself (or set SWAT_SKIP_DEPS=1)"
+    return 1
+  fi
+  local sudo=()
+  if [[ "$(id -u)" -ne 0 ]]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+      swat_log "error: not root and sudo not found; install ${packages[*]} yourself"
+      return 1
+    fi
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${packages[@]}"
+}
+
+# cmake and a C++ compiler are assumed present; say so plainly when they are not.
+swat_require_tools() {
+  local tool
+  for tool in cmake ctest; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+      swat_log "error: $tool not found (apt-get install cmake)"
+      return 1
+    fi
+  done
+}
+
+# Jobs for the build: every core, unless SWAT_JOBS says otherwise.
+swat_jobs() {
+  if [[ -n "${SWAT_JOBS:-}" ]]; then
+    echo "$SWAT_JOBS"
+  else
+    nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2
+  fi
+}
