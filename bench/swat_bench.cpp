@@ -1,0 +1,360 @@
+// swat_bench: forward-pass throughput of swat against the machine's own FP32 FMA peak (SPEC
+// section 5), with two baselines: the naive double reference and dense masked attention in Eigen.
+//
+//   swat_bench                       representative subset (a few minutes)
+//   swat_bench --swat_full           the full grid as well
+//   swat_bench --benchmark_filter=forward/sigmoid/n:16384     any Google Benchmark flag
+//
+// Counters: GFLOP/s = 4 * D * visible / time (useful work, SPEC 5; identical for the baselines, so
+// rows compare directly), pct_peak = GFLOP/s / measured peak at the same thread count * 100,
+// ns_per_token (the linear-in-n series) = time / n.
+//
+// Inputs are B = 1, Sq = Sk = n, contiguous BSHD, uniform [-1, 1) with fixed seeds. The forward/,
+// vs_eigen/ and linear/ rows run the bare kernel (no ALiBi, no RoPE); layer340m/ and vs_reference/
+// use the paper's configuration (balanced ALiBi slopes, RoPE half).
+#include <benchmark/benchmark.h>
+
+#include <swat/reference.hpp>
+#include <swat/swat.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dense_eigen.hpp"
+#include "inputs.hpp"
+#include "peak.hpp"
+#include "summary.hpp"
+
+namespace {
+
+using swat::Activation;
+using swat_bench::Tensor;
+
+constexpr int64_t kBatch = 1;
+
+// Measured peak in GFLOP/s by thread count (index 1 and 2); 0 = not measured.
+double g_peak[3] = {0, 0, 0};
+
+double peak_for(int threads) { return g_peak[std::clamp(threads, 1, 2)]; }
+
+// One forward problem: B = 1, Sq = Sk = n, q [n, H, D], k and v [n, Hkv, D].
+struct Shape {
+  Activation activation = Activation::sigmoid;
+  int64_t n = 0, w = 0, D = 0, H = 0, Hkv = 0;
+  bool swat_layer = false;  // balanced ALiBi slopes + RoPE half (the paper's configuration)
+  int threads = 1;
+};
+
+const char* activation_name(Activation a) { return a == Activation::sigmoid ? "sigmoid" : "softmax"; }
+
+std::string shape_name(const Shape& s) {
+  std::string name = std::string(activation_name(s.activation)) + "/n:" + std::to_string(s.n) +
+                     "/w:" + std::to_string(s.w) + "/D:" + std::to_string(s.D) + "/H:" + std::to_string(s.H) +
+                     "/Hkv:" + std::to_string(s.Hkv);
+  if (s.swat_layer) name += "/alibi:balanced/rope:half";
+  return name + "/threads:" + std::to_string(s.threads);
+}
+
+swat::Options options_for(const Shape& s) {
+  swat::Options opt;
+  opt.window = s.w;
+  opt.activation = s.activation;
+  opt.threads = s.threads;
+  if (s.swat_layer) {
+    opt.alibi_slopes = swat::balanced_alibi_slopes(static_cast<int>(s.H));
+    opt.rope = swat::RopeLayout::half;
+  }
+  return opt;
+}
+
+// The inputs of a shape; the same data for every benchmark of that size.
+struct Inputs {
+  Tensor q, k, v, o;
+  explicit Inputs(const Shape& s, uint64_t output_tag = 0)
+      : q(swat_bench::random_tensor(s.n * s.H * s.D, 1)),
+        k(swat_bench::random_tensor(s.n * s.Hkv * s.D, 2)),
+        v(swat_bench::random_tensor(s.n * s.Hkv * s.D, 3)),
+        o(swat_bench::output_tensor(s.n * s.H * s.D, output_tag)) {}
+  swat::View4<const float> qv(const Shape& s) const { return swat::bshd<const float>(q->data(), kBatch, s.n, s.H, s.D); }
+  swat::View4<const float> kv(const Shape& s) const { return swat::bshd<const float>(k->data(), kBatch, s.n, s.Hkv, s.D); }
+  swat::View4<const float> vv(const Shape& s) const { return swat::bshd<const float>(v->data(), kBatch, s.n, s.Hkv, s.D); }
+  swat::View4<float> ov(const Shape& s) const { return swat::bshd<float>(o->data(), kBatch, s.n, s.H, s.D); }
+};
+
+// GFLOP/s and pct_peak from the SPEC 5 count of one call (per iteration, hence the
+// iteration-invariant rate: Google Benchmark multiplies by iterations and divides by real time).
+void set_work_counters(benchmark::State& state, const Shape& s) {
+  const double gflop = swat::forward_flops(kBatch, s.n, s.n, s.H, s.D, options_for(s)) * 1e-9;
+  state.counters["GFLOP/s"] = benchmark::Counter(gflop, benchmark::Counter::kIsIterationInvariantRate);
+  if (peak_for(s.threads) > 0)
+    state.counters["pct_peak"] =
+        benchmark::Counter(gflop / peak_for(s.threads) * 100.0, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void bench_swat(benchmark::State& state, const Shape& s, bool per_token) {
+  const Inputs in(s);
+  const swat::Options opt = options_for(s);
+  for (auto _ : state) {
+    swat::forward<float>(in.qv(s), in.kv(s), in.vv(s), in.ov(s), opt);
+    benchmark::ClobberMemory();
+  }
+  set_work_counters(state, s);
+  if (per_token)  // time / n in ns: the inverse of a rate of n * 1e-9 tokens per second
+    state.counters["ns_per_token"] = benchmark::Counter(
+        static_cast<double>(s.n) * 1e-9, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.SetLabel(swat::isa_name(swat::best_isa()));
+}
+
+void bench_reference(benchmark::State& state, const Shape& s) {
+  const Inputs in(s, 1);
+  const swat::Options opt = options_for(s);
+  for (auto _ : state) {
+    swat::reference::forward<float, float>(in.qv(s), in.kv(s), in.vv(s), in.ov(s), opt);
+    benchmark::ClobberMemory();
+  }
+  set_work_counters(state, s);
+  state.SetLabel("naive, double");
+}
+
+bool dense_runs_here() {
+#if defined(SWAT_BENCH_EIGEN_NEEDS_AVX2)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return true;
+#endif
+}
+
+void bench_dense(benchmark::State& state, const Shape& s) {
+  if (!dense_runs_here()) {
+    state.SkipWithError("the Eigen baseline was built with -mavx2 -mfma and this CPU lacks them");
+    for (auto _ : state) {
+    }
+    return;
+  }
+  const Inputs in(s, 2);
+  std::unique_ptr<swat_bench::DenseAttention, void (*)(swat_bench::DenseAttention*)> dense(
+      swat_bench::dense_create(s.n, s.H, s.Hkv, s.D, s.w, s.activation == Activation::softmax),
+      &swat_bench::dense_destroy);
+  for (auto _ : state) {
+    swat_bench::dense_run(dense.get(), in.q->data(), in.k->data(), in.v->data(), in.o->data());
+    benchmark::ClobberMemory();
+  }
+  set_work_counters(state, s);
+  // What Eigen actually computes: two n x n x D products per head.
+  const double dense_gflop = 4.0 * static_cast<double>(s.D) * s.n * s.n * s.H * 1e-9;
+  state.counters["dense_GFLOP/s"] = benchmark::Counter(dense_gflop, benchmark::Counter::kIsIterationInvariantRate);
+  // Sanity: the baseline computes the same attention as swat (SPEC 4 error measure).
+  Shape one = s;
+  one.threads = 0;
+  const Inputs check(one, 3);
+  swat::forward<float>(check.qv(s), check.kv(s), check.vv(s), check.ov(s), options_for(one));
+  double diff = 0, scale = 1;
+  for (std::size_t i = 0; i < in.o->size(); ++i) {
+    diff = std::max(diff, std::fabs(static_cast<double>((*in.o)[i]) - (*check.o)[i]));
+    scale = std::max(scale, std::fabs(static_cast<double>((*check.o)[i])));
+  }
+  state.counters["err_vs_swat"] = diff / scale;
+  if (!(diff / scale < 1e-3)) state.SkipWithError("the dense Eigen baseline disagrees with swat");
+  state.SetLabel("Eigen dense, 1 thread");
+}
+
+// Registration, each name once.
+std::set<std::string> g_registered;
+
+benchmark::internal::Benchmark* add(const std::string& name, std::function<void(benchmark::State&)> fn) {
+  if (!g_registered.insert(name).second) return nullptr;
+  return benchmark::RegisterBenchmark(name.c_str(), std::move(fn))->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+
+void add_forward(const Shape& s, int repetitions = 1, const std::string& group = "forward") {
+  auto* b = add(group + "/" + shape_name(s), [s](benchmark::State& st) { bench_swat(st, s, false); });
+  if (b != nullptr && repetitions > 1) b->Repetitions(repetitions)->ReportAggregatesOnly(true);
+}
+
+Shape make(Activation a, int64_t n, int64_t w, int64_t D, int64_t H, int64_t Hkv, int threads) {
+  Shape s;
+  s.activation = a;
+  s.n = n;
+  s.w = w;
+  s.D = D;
+  s.H = H;
+  s.Hkv = Hkv;
+  s.threads = threads;
+  return s;
+}
+
+void register_benchmarks(bool full) {
+  const Activation both[] = {Activation::sigmoid, Activation::softmax};
+
+  // The bar rows: D 128, w 1024, n 16384, H 8 = Hkv, 1 and 2 threads, medians of 3.
+  for (Activation a : both)
+    for (int t : {1, 2}) add_forward(make(a, 16384, 1024, 128, 8, 8, t), 3);
+
+  // Representative neighbours: GQA (Hkv 2) of the bar shape, and a small-head short shape.
+  for (int t : {1, 2}) add_forward(make(Activation::sigmoid, 16384, 1024, 128, 8, 2, t));
+  for (Activation a : both) add_forward(make(a, 4096, 256, 64, 8, 8, 1));
+
+  // The paper's 340M layer: n 4096, w 256, D 64, H = Hkv = 16, sigmoid, balanced ALiBi, RoPE half.
+  for (int t : {1, 2}) {
+    Shape s = make(Activation::sigmoid, 4096, 256, 64, 16, 16, t);
+    s.swat_layer = true;
+    add_forward(s, 1, "layer340m");
+  }
+
+  // Baseline (a): the naive double reference, and swat on the same small problem.
+  {
+    Shape s = make(Activation::sigmoid, 1024, 256, 64, 2, 2, 1);
+    s.swat_layer = true;
+    add("vs_reference/reference_double/" + shape_name(s), [s](benchmark::State& st) { bench_reference(st, s); });
+    add("vs_reference/swat/" + shape_name(s), [s](benchmark::State& st) { bench_swat(st, s, false); });
+  }
+
+  // Baseline (b): dense masked attention from Eigen products, single thread, and swat alike.
+  for (Activation a : both) {
+    const Shape s = make(a, 4096, 1024, 128, 8, 8, 1);
+    add("vs_eigen/eigen_dense/" + shape_name(s), [s](benchmark::State& st) { bench_dense(st, s); });
+    add("vs_eigen/swat/" + shape_name(s), [s](benchmark::State& st) { bench_swat(st, s, false); });
+  }
+
+  // Linear in n: fixed window, growing length; ns_per_token should stay flat.
+  for (int64_t n : {1024, 2048, 4096, 8192, 16384, 32768}) {
+    const Shape s = make(Activation::sigmoid, n, 256, 64, 8, 8, 1);
+    add("linear/" + shape_name(s), [s](benchmark::State& st) { bench_swat(st, s, true); });
+  }
+
+  if (!full) return;
+  // The full grid (rows already registered above keep their first registration).
+  for (Activation a : both)
+    for (int64_t n : {4096, 16384})
+      for (int64_t w : {256, 1024, 4096})
+        for (int64_t D : {64, 128})
+          for (int64_t Hkv : {8, 2})
+            for (int t : {1, 2}) add_forward(make(a, n, w, D, 8, Hkv, t));
+}
+
+void print_help() {
+  std::printf(
+      "swat_bench: sliding-window attention forward benchmarks (swat) with the measured FP32 FMA peak.\n"
+      "Own flags (removed before Google Benchmark sees the rest):\n"
+      "  --swat_full   run the full grid (n {4096,16384} x w {256,1024,4096} x D {64,128} x Hkv {8,2}\n"
+      "                x sigmoid/softmax x threads {1,2}) in addition to the default subset\n"
+      "Counters: GFLOP/s = 4*D*visible/time (SPEC 5), pct_peak = %% of the peak measured at start-up\n"
+      "for the same thread count, ns_per_token = time / n (linear series).\n\n"
+      "Google Benchmark flags:\n");
+  benchmark::PrintDefaultHelp();
+}
+
+bool has_flag(int argc, char** argv, const char* prefix) {
+  for (int i = 1; i < argc; ++i)
+    if (std::strncmp(argv[i], prefix, std::strlen(prefix)) == 0) return true;
+  return false;
+}
+
+// Starts the thread pool and grows per-thread scratch before anything is timed.
+void warm_up() {
+  const Shape s = make(Activation::sigmoid, 1024, 256, 128, 8, 8, 2);
+  const Inputs in(s, 4);
+  for (int threads : {2, 1}) {
+    swat::Options opt = options_for(s);
+    opt.threads = threads;
+    swat::forward<float>(in.qv(s), in.kv(s), in.vv(s), in.ov(s), opt);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool full = false;
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--swat_full") == 0)
+      full = true;
+    else
+      argv[kept++] = argv[i];
+  }
+  argc = kept;
+  argv[argc] = nullptr;
+
+  benchmark::Initialize(&argc, argv, print_help);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  const bool listing = has_flag(argc, argv, "--benchmark_list_tests");
+
+  swat_bench::SummaryReporter reporter(benchmark::CreateDefaultDisplayReporter());
+  std::ostream& out = reporter.console() ? std::cout : std::cerr;  // keep json/csv on stdout clean
+
+  const std::string swat_isa = swat::isa_name(swat::best_isa());
+  std::string isas;
+  for (swat::Isa isa : swat::available_isas()) isas += (isas.empty() ? "" : ",") + std::string(swat::isa_name(isa));
+  benchmark::AddCustomContext("swat_isa", swat_isa);
+  benchmark::AddCustomContext("swat_available_isas", isas);
+  benchmark::AddCustomContext("swat_subset", full ? "full" : "default");
+  benchmark::AddCustomContext("gflops_definition", "4*D*visible per call (SPEC 5)");
+  benchmark::AddCustomContext("eigen_simd", swat_bench::dense_simd());
+#if !defined(__OPTIMIZE__)
+  out << "WARNING: swat_bench was compiled without optimisation; timings are meaningless.\n";
+  benchmark::AddCustomContext("swat_bench_build", "UNOPTIMISED");
+#endif
+
+  if (!listing) {
+    const swat_bench::PeakProbe probe = swat_bench::best_peak_probe();
+    const int repetitions = 40;  // many short runs: the best one most likely ran undisturbed
+    const swat_bench::PeakMeasurement one = swat_bench::measure_peak(probe, 1, repetitions, 0.01);
+    const swat_bench::PeakMeasurement two = swat_bench::measure_peak(probe, 2, repetitions, 0.01);
+    g_peak[1] = one.gflops;
+    g_peak[2] = two.gflops;
+    char line[256];
+    out << "swat_bench: FP32 FMA peak measured now (" << probe.isa << " probe, " << probe.shape << ", best of "
+        << repetitions << " runs of ~10 ms):\n";
+    std::snprintf(line, sizeof line, "  1 thread : %7.1f GFLOP/s   (worst run %.1f)\n", one.gflops, one.gflops_min);
+    out << line;
+    std::snprintf(line, sizeof line, "  2 threads: %7.1f GFLOP/s   (worst run %.1f)\n", two.gflops, two.gflops_min);
+    out << line;
+    if (one.gflops_per_core_cpu > 0) {
+      std::snprintf(line, sizeof line, "  1 core while scheduled (FLOPs / thread CPU time): %.1f GFLOP/s\n",
+                    one.gflops_per_core_cpu);
+      out << line;
+      std::snprintf(line, sizeof line, "%.1f", one.gflops_per_core_cpu);
+      benchmark::AddCustomContext("fp32_core_gflops_while_scheduled", line);
+    }
+    const bool two_cores = std::thread::hardware_concurrency() >= 2;
+    if ((two_cores && two.gflops < one.gflops) || one.gflops_per_core_cpu > 1.15 * one.gflops)
+      out << "  (other processes are taking CPU time: timings and pct_peak are unreliable in this run)\n";
+    out << "swat forward path: " << swat_isa << " (available: " << isas << "); subset: " << (full ? "full" : "default")
+        << "\n"
+        << std::flush;
+    std::snprintf(line, sizeof line, "%.1f", one.gflops);
+    benchmark::AddCustomContext("fp32_peak_gflops_1thread", line);
+    std::snprintf(line, sizeof line, "%.1f", two.gflops);
+    benchmark::AddCustomContext("fp32_peak_gflops_2threads", line);
+    benchmark::AddCustomContext("peak_probe", std::string(probe.isa) + ", " + probe.shape);
+    warm_up();
+  }
+
+  register_benchmarks(full);
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  if (!listing) {
+    reporter.print_summary(out);
+    // The load of a shared machine drifts; a second look at the peak shows by how much.
+    const swat_bench::PeakProbe probe = swat_bench::best_peak_probe();
+    const double one = swat_bench::measure_peak(probe, 1, 20, 0.01).gflops;
+    const double two = swat_bench::measure_peak(probe, 2, 20, 0.01).gflops;
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "FP32 FMA peak re-measured after the run: %.1f GFLOP/s (1 thread), %.1f (2 threads); "
+                  "at start-up %.1f, %.1f (pct_peak uses these)\n",
+                  one, two, g_peak[1], g_peak[2]);
+    out << line;
+  }
+  benchmark::Shutdown();
+  return 0;
+}
