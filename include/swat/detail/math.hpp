@@ -6,6 +6,7 @@
 
 #include "isa_namespace.hpp"
 
+#include "compiler.hpp"
 #include "simd.hpp"
 
 namespace swat {
@@ -38,12 +39,18 @@ struct ExpConstants<double> {
   static constexpr int degree = 13;
 };
 
-template <class T>
-constexpr T inverse_factorial(int k) {
-  T f = 1;
-  for (int i = 2; i <= k; ++i) f *= T(i);
-  return T(1) / f;
-}
+// 1/k! for k = 0 .. degree, folded at compile time (at -O2 a loop computing them ran per call).
+template <class T, int Degree>
+struct InverseFactorials {
+  T value[Degree + 1];
+  constexpr InverseFactorials() : value() {
+    T f = 1;
+    for (int k = 0; k <= Degree; ++k) {
+      if (k > 1) f *= T(k);
+      value[k] = T(1) / f;
+    }
+  }
+};
 
 // exp(z) for z <= 0 (NaN propagates; z below the cutoff gives 0).
 template <class T, class Arch>
@@ -59,8 +66,10 @@ inline typename Vec<T, Arch>::type exp_nonpositive(typename Vec<T, Arch>::type z
   type r = V::fma(n, V::broadcast(-C::ln2_hi), z);
   r = V::fma(n, V::broadcast(-C::ln2_lo), r);
   // Horner on 1 + r + r^2/2! + ... + r^degree/degree!
-  type poly = V::broadcast(inverse_factorial<T>(C::degree));
-  for (int k = C::degree - 1; k >= 0; --k) poly = V::fma(poly, r, V::broadcast(inverse_factorial<T>(k)));
+  constexpr InverseFactorials<T, C::degree> c{};
+  type poly = V::broadcast(c.value[C::degree]);
+  SWAT_UNROLL
+  for (int k = C::degree - 1; k >= 0; --k) poly = V::fma(poly, r, V::broadcast(c.value[k]));
   const type result = poly * V::exp2_of_biased(biased);
   return V::select(underflow, V::broadcast(T(0)), result);
 }
