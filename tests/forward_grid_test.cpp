@@ -269,6 +269,22 @@ TEMPLATE_TEST_CASE("softmax with ALiBi keeps its precision when every visible ke
         .q_pos0(1000000).slopes(swat::balanced_alibi_slopes(4)).isa(isa).test<TestType>();
 }
 
+// Found by the fuzzer: queries ~2^35 (float) or ~2^55 (double) positions after the keys, with a
+// window that ends inside the key range. Distances that large are not exact in T, so the
+// window edge must be measured from the window itself, not from the query.
+TEMPLATE_TEST_CASE("forward places the window edge exactly when window and distances are huge", "[grid][positions]",
+                   float, double) {
+  for (int64_t far : {int64_t(47429913350), (int64_t(1) << 55) + 3})
+    for (Isa isa : swat::available_isas())
+      for (Activation act : kActivations)
+        for (const std::vector<float>& slopes : {std::vector<float>{}, swat::balanced_alibi_slopes(4)}) {
+          if (act == Activation::sigmoid && !slopes.empty()) continue;  // weights ~0 that far back
+          // Query i sees key j iff i - j < 28: the edge cuts through every key block.
+          AttentionTester().q_len(33).k_len(33).heads(4).kv_heads(1).dim(25).window(far + 28).q_pos0(far)
+              .activation(act).slopes(slopes).isa(isa).test<TestType>();
+        }
+}
+
 TEMPLATE_TEST_CASE("forward handles batches of 1 and 3", "[grid][batch]", float, double) {
   for (Isa isa : swat::available_isas())
     for (Activation act : kActivations)

@@ -206,10 +206,14 @@ class ForwardKernel {
       const int64_t panel_rows = std::min<int64_t>(M, nk - panel * M);
       gemm_panel<T, Arch>(panel_rows, D, keys + panel * D * M, q_t, scores + panel * M * lanes, false);
     }
-    ScoreRows<T, Arch, NV> s{scores, lanes, lo, hi, {}, V::broadcast(window_.limit<T>()), static_cast<T>(key_lo - kb)};
-    const T base = static_cast<T>(lane_first - (p_.k_pos0 + kb));
+    ScoreRows<T, Arch, NV> s{scores, lanes, lo, hi, {}, {}, static_cast<T>(key_lo - kb)};
+    const int64_t distance = lane_first - (p_.k_pos0 + kb);
+    const T base = static_cast<T>(distance), past = window_.past<T>(distance);
     const vec iota = V::iota();
-    for (int v = 0; v < NV; ++v) s.distance0[v] = iota + V::broadcast(base + static_cast<T>(v * W));
+    for (int v = 0; v < NV; ++v) {
+      s.distance0[v] = iota + V::broadcast(base + static_cast<T>(v * W));
+      s.past0[v] = iota + V::broadcast(past + static_cast<T>(v * W));
+    }
     const Bias bias = make_bias(h);
     if (window_.covers(lane_first, lane_last, kb + lo, kb + hi))
       Activation::template weigh<false>(s, bias, max, sum, o_t, D, lanes);

@@ -33,9 +33,12 @@ struct Window {
     const int64_t farthest = last_pos - (k_pos0 + key_lo);      // largest distance
     return nearest >= 0 && (window == 0 || farthest < window);
   }
+  // past0 of ScoreRows: distance - window of a key row, in T; -inf when nothing lies outside.
+  // Formed in 64 bits first, so it is exact in T wherever the window edge is near.
   template <class T>
-  T limit() const {  // distances below this are inside the window
-    return window > 0 ? static_cast<T>(window) : infinity<T>();
+  T past(int64_t distance) const {
+    int64_t out = 0;
+    return window == 0 || __builtin_sub_overflow(distance, window, &out) ? -infinity<T>() : static_cast<T>(out);
   }
 };
 
@@ -70,7 +73,9 @@ struct ScoreRows {
   int64_t ld;
   int64_t lo, hi;
   vec distance0[NV];
-  vec limit;  // window as a distance bound (infinity when unlimited)
+  // distance0 - window: key row c is past the window iff past0 - c >= 0. Tested on its own
+  // because a huge distance is not exact in T while its excess over the window is.
+  vec past0[NV];
   // Softmax ignores any constant added to a row, so its bias may count distance from one fixed
   // key of the tile (`origin`, as a row index of this block) instead of from the query: the
   // numbers stay as small as the tile, not as large as the positions.
@@ -79,8 +84,9 @@ struct ScoreRows {
   T* row(int64_t c, int v) const { return data + c * ld + v * static_cast<int64_t>(Vec<T, Arch>::width); }
   vec distance(int64_t c, int v) const { return distance0[v] - Vec<T, Arch>::broadcast(static_cast<T>(c)); }
   vec origin_distance(int64_t c) const { return Vec<T, Arch>::broadcast(origin - static_cast<T>(c)); }
-  typename Vec<T, Arch>::mask visible(const vec& d) const {
-    return (d >= Vec<T, Arch>::broadcast(T(0))) & (d < limit);
+  typename Vec<T, Arch>::mask visible(int64_t c, int v, const vec& d) const {  // d = distance(c, v)
+    const vec zero = Vec<T, Arch>::broadcast(T(0)), row = Vec<T, Arch>::broadcast(static_cast<T>(c));
+    return (d >= zero) & (past0[v] - row < zero);
   }
 };
 
@@ -99,7 +105,7 @@ struct SigmoidActivation {
       for (int v = 0; v < NV; ++v) {
         const auto d = s.distance(c, v);
         auto w = sigmoid<T, Arch>(bias.apply(V::load(s.row(c, v)), d));
-        if constexpr (Masked) w = V::select(s.visible(d), w, V::broadcast(T(0)));
+        if constexpr (Masked) w = V::select(s.visible(c, v, d), w, V::broadcast(T(0)));
         V::store(s.row(c, v), w);
       }
   }
@@ -123,7 +129,7 @@ struct SoftmaxActivation {
     for (int64_t c = s.lo; c < s.hi; ++c)
       for (int v = 0; v < NV; ++v) {
         auto logit = bias.apply(V::load(s.row(c, v)), s.origin_distance(c));
-        if constexpr (Masked) logit = V::select(s.visible(s.distance(c, v)), logit, minus_inf);
+        if constexpr (Masked) logit = V::select(s.visible(c, v, s.distance(c, v)), logit, minus_inf);
         top[v] = V::max(top[v], logit);
         V::store(s.row(c, v), logit);
       }
