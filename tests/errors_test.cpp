@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <type_traits>
 
 using swat::Isa;
@@ -257,5 +258,93 @@ TEMPLATE_TEST_CASE("forward with no keys writes zero rows", "[errors][empty]", f
         int64_t nonzero = 0;
         for (int64_t n = 0; n < 2 * 8 * 4 * 8; ++n) nonzero += !(call.o.data[n] == TestType(0));
         CHECK(nonzero == 0);
+      }
+}
+
+TEMPLATE_TEST_CASE("forward rejects shapes whose element count overflows 64 bits", "[errors][overflow]", float,
+                   double) {
+  static constexpr int64_t big = int64_t(1) << 40;
+  expect_error<TestType>([](Call<TestType>& c) { c.q.shape[1] = c.q.shape[2] = big; }, "q.shape");
+  expect_error<TestType>([](Call<TestType>& c) { c.k.shape[0] = big, c.k.shape[3] = big; }, "k.shape");
+  // Consistent with every other tensor, so the count is what fails first.
+  expect_error<TestType>(
+      [](Call<TestType>& c) {
+        for (auto* v : {&c.q, &c.o}) v->shape[1] = v->shape[2] = int64_t(1) << 31, v->shape[3] = int64_t(1) << 31;
+      },
+      "q.shape");
+  expect_error<TestType>([](Call<TestType>& c) { c.o.shape[1] = c.o.shape[3] = big; }, "o.shape");
+}
+
+TEMPLATE_TEST_CASE("forward rejects strides whose offsets overflow 64 bits", "[errors][overflow]", float, double) {
+  static constexpr int64_t max = std::numeric_limits<int64_t>::max(), min = std::numeric_limits<int64_t>::min();
+  static constexpr int64_t e62 = int64_t(1) << 62;
+  // (extent - 1) * stride alone.
+  expect_error<TestType>([](Call<TestType>& c) { c.q.stride[1] = e62; }, "q.stride");
+  expect_error<TestType>([](Call<TestType>& c) { c.k.stride[1] = -e62; }, "k.stride");
+  // Each axis fits, their sum does not.
+  expect_error<TestType>([](Call<TestType>& c) { c.v.stride[0] = c.v.stride[2] = e62; }, "v.stride");
+  expect_error<TestType>([](Call<TestType>& c) { c.o.stride[0] = c.o.stride[2] = -e62; }, "o.stride");
+  // The last offset is INT64_MAX: one past it, or its bytes, overflow.
+  expect_error<TestType>([](Call<TestType>& c) { c.q.stride = {max, 0, 0, 0}; }, "q.stride");
+  expect_error<TestType>([](Call<TestType>& c) { c.k.stride = {min, 0, 0, 0}; }, "k.stride");
+  // Element offsets fit, byte offsets do not.
+  expect_error<TestType>([](Call<TestType>& c) { c.v.stride[0] = int64_t(1) << 61; }, "v.stride");
+  // Byte offsets fit, but reach below address 0.
+  expect_error<TestType>([](Call<TestType>& c) { c.o.stride[0] = -(int64_t(1) << 59); }, "o.stride");
+}
+
+TEMPLATE_TEST_CASE("forward rejects an output whose elements share memory", "[errors]", float, double) {
+  expect_error<TestType>([](Call<TestType>& c) { c.o.stride[1] = 0; }, "o.stride");  // broadcast row
+  expect_error<TestType>([](Call<TestType>& c) { c.o.stride[2] = 4; }, "o.stride");  // heads overlap
+  expect_error<TestType>([](Call<TestType>& c) { c.o.stride[3] = 0; }, "o.stride");
+  // Inputs may share memory freely: k and v the same tensor, q broadcast over the batch.
+  Call<TestType> call;
+  call.v = call.k;
+  call.q.stride[0] = 0;
+  CHECK_NOTHROW(call.run(Isa::automatic));
+  // ...and an empty output has no two elements to share memory.
+  Call<TestType> empty(2, 0, 8, 4, 2, 8);
+  empty.o.stride = {0, 0, 0, 0};
+  CHECK_NOTHROW(empty.run(Isa::automatic));
+}
+
+TEMPLATE_TEST_CASE("forward rejects positions beyond +-2^62", "[errors][overflow]", float, double) {
+  static constexpr int64_t max = std::numeric_limits<int64_t>::max(), min = std::numeric_limits<int64_t>::min();
+  expect_error<TestType>([](Call<TestType>& c) { c.opt.k_pos0 = max; }, "k_pos0");
+  expect_error<TestType>([](Call<TestType>& c) { c.opt.k_pos0 = min; }, "k_pos0");
+  expect_error<TestType>([](Call<TestType>& c) { c.opt.k_pos0 = int64_t(1) << 62; }, "k_pos0");
+  expect_error<TestType>([](Call<TestType>& c) { c.opt.q_pos0 = min; }, "q_pos0");
+  // In range, but the last query position is not.
+  expect_error<TestType>([](Call<TestType>& c) { c.opt.q_pos0 = (int64_t(1) << 62) - 4; }, "q_pos0");
+  // The default q_pos0 = k_pos0 + Sk - Sq itself overflows.
+  expect_error<TestType>([](Call<TestType>& c) { c.opt.k_pos0 = max - 10; }, "k_pos0",
+                         [] { return Call<TestType>(2, 8, 64, 4, 2, 8); });
+}
+
+TEMPLATE_TEST_CASE("forward rejects enum values outside their range", "[errors]", float, double) {
+  expect_error<TestType>([](Call<TestType>& c) { c.opt.activation = static_cast<swat::Activation>(7); }, "activation");
+  expect_error<TestType>([](Call<TestType>& c) { c.opt.rope = static_cast<swat::RopeLayout>(9); }, "options.rope");
+  Call<TestType> call;
+  const std::vector<TestType> before = call.memory;
+  CHECK_THROWS_AS(call.run(static_cast<Isa>(42)), swat::Error);
+  CHECK(swat_test::same_bits(before, call.memory));
+}
+
+TEMPLATE_TEST_CASE("forward is exact at the extremes of positions and windows", "[errors][overflow]", float,
+                   double) {
+  constexpr int64_t max = std::numeric_limits<int64_t>::max();
+  const int64_t edge = (int64_t(1) << 62) - 100;
+  using swat_test::AttentionTester;
+  for (Isa isa : swat::available_isas())
+    for (swat::Activation act : swat_test::kActivations)
+      for (int64_t window : {int64_t(0), int64_t(5), max, max - 1, edge}) {
+        // Keys and queries at the opposite ends of the range: distances near 2^63.
+        AttentionTester t;
+        t.q_len(9).k_len(12).heads(4).kv_heads(2).dim(8).window(window).activation(act).isa(isa);
+        t.slopes(swat::balanced_alibi_slopes(4)).sigmoid_bias(0.5f);
+        t.k_pos0(-edge).q_pos0(edge - 20).test<TestType>();
+        t.k_pos0(edge - 20).q_pos0(-edge).test<TestType>();  // no key visible: zero rows
+        t.k_pos0(edge - 12).q_pos0(std::nullopt).test<TestType>();
+        t.k_pos0(-edge).q_pos0(-edge + 3).test<TestType>();
       }
 }

@@ -2,11 +2,14 @@
 // Everything a kernel needs is decided here, once, before any output is touched.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "error.hpp"
 #include "options.hpp"
@@ -54,12 +57,16 @@ inline const char* axis_name(int axis) {
 inline bool mul_overflows(int64_t a, int64_t b, int64_t* out) { return __builtin_mul_overflow(a, b, out); }
 inline bool add_overflows(int64_t a, int64_t b, int64_t* out) { return __builtin_add_overflow(a, b, out); }
 
-// The byte range [lo, hi) a view can touch; empty when any extent is 0.
+// The byte range [lo, hi) a view can touch, as addresses; empty when any extent is 0.
+// Addresses are integers so that an absurd view is reported, not formed as a wild pointer.
 struct Span {
-  const char* lo = nullptr;
-  const char* hi = nullptr;
+  std::uintptr_t lo = 0, hi = 0;
   bool empty() const { return lo == hi; }
 };
+
+inline std::string shape_string(const std::array<int64_t, 4>& a) {
+  return std::to_string(a[0]) + "x" + std::to_string(a[1]) + "x" + std::to_string(a[2]) + "x" + std::to_string(a[3]);
+}
 
 template <class T>
 Span checked_span(const View4<T>& view, const char* name) {
@@ -68,25 +75,62 @@ Span checked_span(const View4<T>& view, const char* name) {
     if (view.shape[axis] < 0)
       fail(name, ".shape[", axis, "] (", axis_name(axis), "): expected >= 0, got ", view.shape[axis]);
     if (mul_overflows(count, view.shape[axis], &count))
-      fail(name, ": element count overflows 64 bits (shape ", view.shape[0], "x", view.shape[1], "x",
-           view.shape[2], "x", view.shape[3], ")");
+      fail(name, ".shape: expected an element count below 2^63, got ", shape_string(view.shape),
+           " (the product overflows 64 bits)");
   }
   if (count == 0) return {};
   if (view.data == nullptr) fail(name, ".data: expected non-null for ", count, " elements, got nullptr");
   int64_t low = 0, high = 0;  // element offsets of the first and last element reachable
   for (int axis = 0; axis < 4; ++axis) {
     int64_t reach = 0;
-    if (mul_overflows(view.shape[axis] - 1, view.stride[axis], &reach))
-      fail(name, ".stride[", axis, "]: offsets overflow 64 bits (stride ", view.stride[axis], ")");
-    if (add_overflows(reach < 0 ? low : high, reach, reach < 0 ? &low : &high))
-      fail(name, ": offsets overflow 64 bits");
+    if (mul_overflows(view.shape[axis] - 1, view.stride[axis], &reach) ||
+        add_overflows(reach < 0 ? low : high, reach, reach < 0 ? &low : &high))
+      fail(name, ".stride: expected element offsets within 64 bits, got strides ", shape_string(view.stride),
+           " over shape ", shape_string(view.shape));
   }
-  int64_t low_bytes = 0, high_bytes = 0;
-  if (mul_overflows(low, static_cast<int64_t>(sizeof(T)), &low_bytes) ||
-      mul_overflows(high + 1, static_cast<int64_t>(sizeof(T)), &high_bytes))
-    fail(name, ": byte offsets overflow 64 bits");
-  const char* base = reinterpret_cast<const char*>(view.data);
-  return {base + low_bytes, base + high_bytes};
+  int64_t low_bytes = 0, high_bytes = 0, end = 0;
+  if (add_overflows(high, 1, &end) || mul_overflows(low, static_cast<int64_t>(sizeof(T)), &low_bytes) ||
+      mul_overflows(end, static_cast<int64_t>(sizeof(T)), &high_bytes))
+    fail(name, ".stride: expected byte offsets within 64 bits, got strides ", shape_string(view.stride),
+         " over shape ", shape_string(view.shape));
+  // low_bytes <= 0 < high_bytes; the range must not wrap around the address space.
+  const std::uintptr_t base = reinterpret_cast<std::uintptr_t>(view.data);
+  const std::uintptr_t down = static_cast<std::uintptr_t>(0) - static_cast<std::uintptr_t>(low_bytes);
+  const std::uintptr_t up = static_cast<std::uintptr_t>(high_bytes);
+  if (down > base || up > std::numeric_limits<std::uintptr_t>::max() - base)
+    fail(name, ".stride: expected offsets inside the address space, got strides ", shape_string(view.stride),
+         " over shape ", shape_string(view.shape), " from address ", static_cast<const void*>(view.data));
+  return {base - down, base + up};
+}
+
+// An output whose elements share memory would be written twice (by different threads, too).
+// Sufficient test: sorted by stride, each axis steps past everything the smaller ones reach.
+// It accepts every layout built from nested, padded or permuted axes.
+template <class T>
+void check_distinct_elements(const View4<T>& view, const char* name) {
+  std::uint64_t magnitude[4] = {}, extent[4] = {};
+  int n = 0;
+  for (int axis = 0; axis < 4; ++axis)
+    if (view.shape[axis] == 0) return;  // no elements
+  for (int axis = 0; axis < 4; ++axis) {
+    if (view.shape[axis] <= 1) continue;
+    const int64_t s = view.stride[axis];
+    magnitude[n] = s < 0 ? static_cast<std::uint64_t>(0) - static_cast<std::uint64_t>(s) : static_cast<std::uint64_t>(s);
+    extent[n++] = static_cast<std::uint64_t>(view.shape[axis]);
+  }
+  for (int i = 1; i < n; ++i)  // insertion sort of at most 4 axes by stride
+    for (int j = i; j > 0 && magnitude[j] < magnitude[j - 1]; --j) {
+      std::swap(magnitude[j], magnitude[j - 1]);
+      std::swap(extent[j], extent[j - 1]);
+    }
+  std::uint64_t reach = 0;  // largest offset the axes so far reach
+  for (int i = 0; i < n; ++i) {
+    std::uint64_t step = 0;
+    if (magnitude[i] <= reach || __builtin_mul_overflow(extent[i] - 1, magnitude[i], &step) ||
+        __builtin_add_overflow(reach, step, &reach))
+      fail(name, ".stride: expected strides that give every element its own memory, got strides ",
+           shape_string(view.stride), " over shape ", shape_string(view.shape));
+  }
 }
 
 inline void check_no_overlap(Span out, const char* out_name, Span in, const char* in_name) {
@@ -171,7 +215,8 @@ Problem check_forward_inputs(const View4<Tq>& q, const View4<Tk>& k, const View4
   if (opt.q_pos0) {
     p.q_pos0 = *opt.q_pos0;
   } else if (add_overflows(opt.k_pos0, p.k_len - p.q_len, &p.q_pos0)) {
-    fail("options.k_pos0: default q_pos0 = k_pos0 + Sk - Sq overflows 64 bits (k_pos0 ", opt.k_pos0, ")");
+    fail("options.k_pos0: expected positions within +-2^62, got ", opt.k_pos0,
+         " (the default q_pos0 = k_pos0 + Sk - Sq overflows 64 bits)");
   }
   // Every position p_i and p_j, and their differences, must fit in 64 bits.
   constexpr int64_t limit = int64_t(1) << 62;
@@ -180,6 +225,9 @@ Problem check_forward_inputs(const View4<Tq>& q, const View4<Tk>& k, const View4
   };
   if (!in_range(p.k_pos0, p.k_len)) fail("options.k_pos0: expected positions within +-2^62, got ", p.k_pos0);
   if (!in_range(p.q_pos0, p.q_len)) fail("options.q_pos0: expected positions within +-2^62, got ", p.q_pos0);
+  // A window longer than every query-key distance of the call restricts nothing: resolved to 0
+  // (unlimited), so that position - window stays inside 64 bits in the kernels.
+  if (p.window > p.q_pos0 + std::max<int64_t>(p.q_len - 1, 0) - p.k_pos0) p.window = 0;
   p.threads = resolve_threads(opt.threads);
   return p;
 }
@@ -192,6 +240,7 @@ void check_output(const View4<To>& o, const Problem& p, const char* name, int64_
   check_equal(o.shape[1], seq, (n + ".shape[1] (seq)").c_str(), "matching input's seq");
   check_equal(o.shape[2], heads, (n + ".shape[2] (heads)").c_str(), "matching input's heads");
   check_equal(o.shape[3], p.dim, (n + ".shape[3] (dim)").c_str(), "q's dim");
+  check_distinct_elements(o, name);
 }
 
 }  // namespace detail

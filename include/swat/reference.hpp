@@ -50,6 +50,7 @@ template <class T, class U>
 void forward(View4<const T> q, View4<const T> k, View4<const T> v, View4<U> o, const Options& opt) {
   const Problem p = swat::detail::check_forward_inputs(q, k, v, opt);
   swat::detail::check_output(o, p, "o", p.q_len, p.heads);
+  if (p.empty()) return;  // no output element (and the data pointers may be null)
   const int64_t D = p.dim;
   for (int64_t b = 0; b < p.batch; ++b)
     for (int64_t h = 0; h < p.heads; ++h) {
