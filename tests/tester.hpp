@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -183,6 +184,13 @@ inline std::string report(const Comparison& c, int64_t S, int64_t H, int64_t D, 
   return s.str();
 }
 
+// Threads of a case that does not set them: 1, or SWAT_TEST_THREADS (ThreadSanitizer runs the
+// grid with 2).
+inline int default_threads() {
+  const char* env = std::getenv("SWAT_TEST_THREADS");
+  return env != nullptr && *env != 0 ? std::atoi(env) : 1;
+}
+
 class AttentionTester {
  public:
   AttentionTester& batch(int64_t v) { batch_ = v; return *this; }
@@ -331,7 +339,7 @@ class AttentionTester {
   int64_t k_pos0_ = 0;
   std::optional<int64_t> q_pos0_;
   Layout layout_ = Layout::bshd;
-  int threads_ = 1;
+  int threads_ = default_threads();
   swat::Isa isa_ = swat::Isa::automatic;
   uint64_t seed_ = 20250225;
   std::optional<double> constant_values_;

@@ -4,6 +4,7 @@
 #
 #   swat_ensure_deps tests      xsimd, Eigen, Catch2
 #   swat_ensure_deps bench      the same plus Google Benchmark
+#   swat_ensure_fuzz_deps       clang++ able to link libFuzzer (scripts/test's fuzz stage)
 #
 # SWAT_SKIP_DEPS=1 skips the check (libraries installed elsewhere, e.g. found through
 # CMAKE_PREFIX_PATH); CMake then reports anything still missing.
@@ -37,20 +38,52 @@ swat_ensure_deps() {
   fi
 
   swat_log "missing: ${missing[*]}; installing ${packages[*]}"
+  swat_apt_install "${packages[@]}"
+}
+
+# apt-get install, through sudo when not root.
+swat_apt_install() {
   if ! command -v apt-get >/dev/null 2>&1; then
-    swat_log "error: apt-get not found; install ${missing[*]} yourself (or set SWAT_SKIP_DEPS=1)"
+    swat_log "error: apt-get not found; install $* yourself (or set SWAT_SKIP_DEPS=1)"
     return 1
   fi
   local sudo=()
   if [[ "$(id -u)" -ne 0 ]]; then
     if ! command -v sudo >/dev/null 2>&1; then
-      swat_log "error: not root and sudo not found; install ${packages[*]} yourself"
+      swat_log "error: not root and sudo not found; install $* yourself"
       return 1
     fi
     sudo=(sudo)
   fi
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${packages[@]}"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
+}
+
+# True when $SWAT_CLANGXX links a libFuzzer target with ASan and UBSan.
+swat_fuzzer_links() {
+  command -v "${SWAT_CLANGXX:-clang++}" >/dev/null 2>&1 || return 1
+  local dir status
+  dir="$(mktemp -d)"
+  printf 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }\n' >"$dir/probe.cpp"
+  "${SWAT_CLANGXX:-clang++}" -fsanitize=fuzzer,address,undefined "$dir/probe.cpp" -o "$dir/probe" >/dev/null 2>&1
+  status=$?
+  rm -rf "$dir"
+  return "$status"
+}
+
+# The fuzzing stage of scripts/test: Clang and its runtimes (libFuzzer, sanitizers), which
+# Debian ships in clang and libclang-rt-dev (libclang-rt-<version>-dev of the default clang).
+# GCC's sanitizer runtimes (libasan, libubsan, libtsan) come with g++ itself.
+swat_ensure_fuzz_deps() {
+  if [[ "${SWAT_SKIP_DEPS:-0}" == "1" ]] || swat_fuzzer_links; then
+    return 0
+  fi
+  swat_log "clang++ cannot link a libFuzzer target; installing clang libclang-rt-dev"
+  swat_apt_install clang libclang-rt-dev
+  if ! swat_fuzzer_links; then
+    swat_log "error: ${SWAT_CLANGXX:-clang++} still cannot link -fsanitize=fuzzer,address,undefined"
+    return 1
+  fi
 }
 
 # cmake and a C++ compiler are assumed present; say so plainly when they are not.

@@ -1,0 +1,544 @@
+// libFuzzer target: random bytes decode into one swat::forward call (type, SIMD path, shapes,
+// strides, options, data), then
+//   - a valid call must match swat::reference::forward within SPEC section 4, write every
+//     element of o and nothing else, leave the inputs alone, and give the same bits on one
+//     thread as on several;
+//   - an invalid call (one fault injected on purpose) must throw swat::Error and change no byte;
+//   - a "wild" call (valid, far from unit scale: huge or NaN data, huge scale, extreme positions
+//     or RoPE base) has no oracle; it must simply not crash or write outside o.
+// Every tensor lives in its own allocation, sized to the last byte its view reaches, so that
+// AddressSanitizer sees a read one element past any edge.
+//
+//   SWAT_FUZZ_PRINT=1 swat_forward_fuzz <file>   prints the decoded case of an input
+#include <fuzzer/FuzzedDataProvider.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <swat/reference.hpp>
+#include <swat/swat.hpp>
+
+namespace {
+
+using Shape = std::array<int64_t, 4>;
+
+enum class Layout { bshd, bhsd, padded, transposed, reversed, broadcast, count };
+const char* layout_name(Layout l) {
+  static const char* names[] = {"bshd", "bhsd", "padded", "transposed", "reversed", "broadcast"};
+  return names[static_cast<int>(l)];
+}
+
+// Faults: each makes the call invalid for sure (apply_fault() declines when it cannot).
+enum class Fault {
+  none, batch, seq, heads_dim, group, negative_extent, window, rope_dim, rope_base, slopes, scale, bias,
+  null_data, alias, count_overflow, stride_overflow, positions, threads, isa, enums, self_overlap, count
+};
+const char* fault_name(Fault f) {
+  static const char* names[] = {"none", "batch", "seq", "heads_dim", "group", "negative_extent", "window",
+                                "rope_dim", "rope_base", "slopes", "scale", "bias", "null_data", "alias",
+                                "count_overflow", "stride_overflow", "positions", "threads", "isa", "enums",
+                                "self_overlap"};
+  return names[static_cast<int>(f)];
+}
+
+struct Strides {
+  Shape stride{};
+  int64_t low = 0, high = 0;  // lowest and highest element offset reached
+};
+
+Strides strides_for(Layout layout, const Shape& s, FuzzedDataProvider& in) {
+  const int64_t S = s[1], H = s[2], D = s[3];
+  Strides out;
+  switch (layout) {
+    case Layout::bshd: out.stride = {S * H * D, H * D, D, 1}; break;
+    case Layout::bhsd: out.stride = {H * S * D, D, S * D, 1}; break;
+    case Layout::transposed: out.stride = {H * D * S, 1, D * S, S}; break;
+    case Layout::reversed: out.stride = {-S * H * D, -H * D, -D, -1}; break;
+    case Layout::padded: {
+      const int64_t head = D + in.ConsumeIntegralInRange<int64_t>(0, 3);
+      const int64_t row = H * head + in.ConsumeIntegralInRange<int64_t>(0, 5);
+      out.stride = {S * row + in.ConsumeIntegralInRange<int64_t>(0, 7), row, head, 1};
+      break;
+    }
+    case Layout::broadcast: {  // inputs only: one axis shared by all its indices
+      out.stride = {S * H * D, H * D, D, 1};
+      out.stride[in.ConsumeIntegralInRange<int>(0, 3)] = 0;
+      break;
+    }
+    case Layout::count: break;
+  }
+  for (int a = 0; a < 4; ++a) {
+    const int64_t reach = (s[a] - 1) * out.stride[a];
+    (reach < 0 ? out.low : out.high) += reach;
+  }
+  return out;
+}
+
+// One tensor in an allocation of exactly the bytes its view reaches; the rest is a NaN sentinel.
+template <class T>
+struct Tensor {
+  std::vector<T> memory;
+  swat::View4<T> view;
+  Layout layout = Layout::bshd;
+};
+
+template <class T>
+T sentinel() {
+  T x;
+  if constexpr (sizeof(T) == 4) {
+    const uint32_t bits = 0x7fc5a5a5u;
+    std::memcpy(&x, &bits, 4);
+  } else {
+    const uint64_t bits = 0x7ff8a5a5a5a5a5a5ull;
+    std::memcpy(&x, &bits, 8);
+  }
+  return x;
+}
+
+template <class T>
+Tensor<T> make_tensor(Layout layout, const Shape& shape, FuzzedDataProvider& in) {
+  Tensor<T> t;
+  t.layout = layout;
+  const Strides st = strides_for(layout, shape, in);
+  t.view.shape = shape;
+  t.view.stride = st.stride;
+  if (shape[0] * shape[1] * shape[2] * shape[3] == 0) return t;  // data stays nullptr
+  t.memory.assign(static_cast<std::size_t>(st.high - st.low + 1), sentinel<T>());
+  t.view.data = t.memory.data() - st.low;
+  return t;
+}
+
+template <class T, class F>
+void for_each(const swat::View4<T>& v, F f) {
+  for (int64_t b = 0; b < v.shape[0]; ++b)
+    for (int64_t s = 0; s < v.shape[1]; ++s)
+      for (int64_t h = 0; h < v.shape[2]; ++h)
+        for (int64_t d = 0; d < v.shape[3]; ++d) f(v.at(b, s, h)[d * v.stride[3]]);
+}
+
+struct Case {
+  bool is_double = false, wild = false;
+  swat::Isa isa = swat::Isa::automatic;
+  int64_t B = 1, Sq = 1, Sk = 1, H = 1, Hkv = 1, D = 1;
+  Layout layout[4] = {};  // q, k, v, o
+  swat::Options opt;
+  int values = 0;  // 0 uniform, 1 sparse, 2 {-1, 0, 1}, 3 constant; wild: 4 large, 5 with NaN/inf
+  uint64_t seed = 0;
+  Fault fault = Fault::none;
+  std::string fault_detail;
+
+  std::string describe() const {
+    std::ostringstream s;
+    s.precision(9);
+    s << (is_double ? "double" : "float") << " isa=" << swat::isa_name(isa) << (wild ? " WILD" : "")
+      << " B=" << B << " Sq=" << Sq << " Sk=" << Sk << " H=" << H << " Hkv=" << Hkv << " D=" << D
+      << " layouts q=" << layout_name(layout[0]) << " k=" << layout_name(layout[1])
+      << " v=" << layout_name(layout[2]) << " o=" << layout_name(layout[3]) << " window=" << opt.window
+      << " activation=" << (opt.activation == swat::Activation::softmax ? "softmax" : "sigmoid")
+      << " scale=" << opt.scale << " sigmoid_bias=" << opt.sigmoid_bias << " slopes=[";
+    for (std::size_t h = 0; h < opt.alibi_slopes.size(); ++h) s << (h ? "," : "") << opt.alibi_slopes[h];
+    s << "] rope=" << static_cast<int>(opt.rope) << " rope_dim=" << opt.rope_dim << " rope_base=" << opt.rope_base
+      << " k_pos0=" << opt.k_pos0 << " q_pos0=";
+    if (opt.q_pos0)
+      s << *opt.q_pos0;
+    else
+      s << "default";
+    s << " threads=" << opt.threads << " values=" << values << " seed=" << seed << " fault=" << fault_name(fault)
+      << (fault_detail.empty() ? "" : " (" + fault_detail + ")");
+    return s.str();
+  }
+};
+
+// What the run did, printed at exit (scripts/test shows it in the CI log).
+struct Tally {
+  unsigned long long valid = 0, invalid = 0, wild = 0;
+  ~Tally() {
+    if (valid + invalid + wild > 1)
+      std::fprintf(stderr, "swat_forward_fuzz: %llu valid calls matched the reference, %llu invalid calls threw "
+                   "swat::Error, %llu wild calls ran clean\n", valid, invalid, wild);
+  }
+} tally;
+
+[[noreturn]] void die(const Case& c, const std::string& why) {
+  std::fprintf(stderr, "\nswat_forward_fuzz: %s\ncase: %s\n", why.c_str(), c.describe().c_str());
+  std::abort();
+}
+
+float float_in(FuzzedDataProvider& in, float lo, float hi) {
+  return lo + (hi - lo) * static_cast<float>(in.ConsumeIntegral<uint16_t>()) / 65535.f;
+}
+
+// Options of a valid call; the wild ones leave the unit scale of SPEC section 4.
+void decode_options(Case& c, FuzzedDataProvider& in) {
+  swat::Options& o = c.opt;
+  switch (in.ConsumeIntegralInRange<int>(0, 7)) {
+    case 0: case 1: o.window = 0; break;
+    case 2: o.window = std::numeric_limits<int64_t>::max(); break;
+    case 3: o.window = c.Sk + 1 + in.ConsumeIntegralInRange<int64_t>(0, int64_t(1) << 40); break;
+    default: o.window = in.ConsumeIntegralInRange<int64_t>(1, c.Sk + 2); break;
+  }
+  o.activation = in.ConsumeBool() ? swat::Activation::softmax : swat::Activation::sigmoid;
+  o.scale = in.ConsumeIntegralInRange<int>(0, 2) == 0 ? 0.f : float_in(in, -1.f, 1.f);
+  o.sigmoid_bias = in.ConsumeBool() ? float_in(in, -6.f, 6.f) : 0.f;
+  switch (c.H > 0 ? in.ConsumeIntegralInRange<int>(0, 5) : 0) {  // the helpers need H > 0
+    case 3: o.alibi_slopes = swat::alibi_slopes(static_cast<int>(c.H)); break;
+    case 4:
+      o.alibi_slopes = swat::balanced_alibi_slopes(
+          static_cast<int>(c.H), in.ConsumeBool() ? swat::SlopeScheme::paper : swat::SlopeScheme::released_code);
+      break;
+    case 5:
+      for (int64_t h = 0; h < c.H; ++h) o.alibi_slopes.push_back(float_in(in, -8.f, 8.f));
+      break;
+    default: break;  // none
+  }
+  const int rope = in.ConsumeIntegralInRange<int>(0, 2);
+  if (rope != 0 && c.D >= 2) {
+    o.rope = rope == 1 ? swat::RopeLayout::half : swat::RopeLayout::interleaved;
+    const int64_t pairs = c.D / 2;
+    o.rope_dim = in.ConsumeBool() && c.D % 2 == 0 ? 0 : static_cast<int>(2 * in.ConsumeIntegralInRange<int64_t>(1, pairs));
+    static const float bases[] = {10000.f, 500000.f, 10.f, 2.f, 1.f, 0.5f, 1e6f, 123.456f};
+    o.rope_base = bases[in.ConsumeIntegralInRange<int>(0, 7)];
+  }
+  switch (in.ConsumeIntegralInRange<int>(0, 5)) {
+    case 4: o.k_pos0 = in.ConsumeIntegralInRange<int64_t>(-100, 100); break;
+    case 5: o.k_pos0 = in.ConsumeIntegralInRange<int64_t>(-(int64_t(1) << 40), int64_t(1) << 40); break;
+    default: o.k_pos0 = 0; break;
+  }
+  switch (in.ConsumeIntegralInRange<int>(0, 5)) {
+    case 4: o.q_pos0 = o.k_pos0 + c.Sk - c.Sq + in.ConsumeIntegralInRange<int64_t>(-80, 80); break;
+    case 5: o.q_pos0 = in.ConsumeIntegralInRange<int64_t>(-(int64_t(1) << 40), int64_t(1) << 40); break;
+    default: break;  // default: the last Sq positions
+  }
+  o.threads = in.ConsumeIntegralInRange<int>(0, 3);
+
+  if (!c.wild) return;
+  // Far from unit scale: only "no crash, no stray write" is checked.
+  switch (in.ConsumeIntegralInRange<int>(0, 5)) {
+    case 0: o.scale = float_in(in, -1.f, 1.f) * 3e38f; break;
+    case 1: o.sigmoid_bias = float_in(in, -1.f, 1.f) * 3e38f; break;
+    case 2:
+      o.alibi_slopes.assign(static_cast<std::size_t>(c.H), 0.f);
+      for (float& s : o.alibi_slopes) s = float_in(in, -1.f, 1.f) * 3e38f;
+      break;
+    case 3:
+      if (o.rope != swat::RopeLayout::none) o.rope_base = in.ConsumeBool() ? 1e-38f : 3e38f;
+      break;
+    case 4: {
+      const int64_t edge = (int64_t(1) << 62) - 200;
+      o.k_pos0 = in.ConsumeBool() ? edge : -edge;
+      o.q_pos0 = in.ConsumeBool() ? edge : -edge;
+      break;
+    }
+    default: break;
+  }
+}
+
+// Breaks the call in one way that the library must reject. Returns false when this case has
+// no room for the fault (e.g. null data on an empty tensor is valid).
+template <class T>
+bool apply_fault(Case& c, Tensor<T>* t[4], FuzzedDataProvider& in) {
+  swat::Options& o = c.opt;
+  const int which = in.ConsumeIntegralInRange<int>(0, 3);  // tensor it targets, when it targets one
+  swat::View4<T>& view = t[which]->view;
+  auto count = [](const swat::View4<T>& v) { return v.shape[0] * v.shape[1] * v.shape[2] * v.shape[3]; };
+  constexpr int64_t big = int64_t(1) << 62;
+  switch (c.fault) {
+    case Fault::batch: view.shape[0] += 1; return true;
+    case Fault::seq:
+      if (which == 1 || which == 0) t[2]->view.shape[1] += 1;  // v against k
+      else view.shape[1] += 1;                                   // v or o
+      return true;
+    case Fault::heads_dim: view.shape[in.ConsumeBool() ? 2 : 3] += 1; return true;
+    case Fault::group:  // kv heads that do not divide the query heads, or none at all
+      if (c.H == 0) return false;
+      t[1]->view.shape[2] = t[2]->view.shape[2] = in.ConsumeBool() ? c.H + 1 : 0;
+      return true;
+    case Fault::negative_extent: view.shape[in.ConsumeIntegralInRange<int>(0, 3)] = -in.ConsumeIntegralInRange<int64_t>(1, big); return true;
+    case Fault::window: o.window = -in.ConsumeIntegralInRange<int64_t>(1, big); return true;
+    case Fault::rope_dim: {
+      o.rope = in.ConsumeBool() ? swat::RopeLayout::half : swat::RopeLayout::interleaved;
+      switch (in.ConsumeIntegralInRange<int>(0, 2)) {
+        case 0: o.rope_dim = 2 * in.ConsumeIntegralInRange<int>(0, 40) + 1; break;  // odd
+        case 1: o.rope_dim = static_cast<int>(c.D) + 1 + in.ConsumeIntegralInRange<int>(0, 40); break;
+        default: o.rope_dim = -in.ConsumeIntegralInRange<int>(1, 1 << 30); break;
+      }
+      return true;
+    }
+    case Fault::rope_base: {
+      if (c.D < 2) return false;
+      o.rope = in.ConsumeBool() ? swat::RopeLayout::half : swat::RopeLayout::interleaved;
+      if (c.D % 2 != 0) o.rope_dim = static_cast<int>(c.D - 1);
+      static const float bad[] = {0.f, -0.f, -1.f, -10000.f, std::numeric_limits<float>::quiet_NaN(),
+                                  std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()};
+      o.rope_base = bad[in.ConsumeIntegralInRange<int>(0, 6)];
+      return true;
+    }
+    case Fault::slopes:
+      if (in.ConsumeBool() && c.H > 0) {
+        o.alibi_slopes.assign(static_cast<std::size_t>(c.H), 0.25f);
+        o.alibi_slopes[in.ConsumeIntegralInRange<std::size_t>(0, c.H - 1)] =
+            in.ConsumeBool() ? std::numeric_limits<float>::quiet_NaN() : -std::numeric_limits<float>::infinity();
+      } else {
+        const int64_t n = c.H + (in.ConsumeBool() ? 1 : -1) * in.ConsumeIntegralInRange<int64_t>(1, 3);
+        if (n <= 0) return false;  // none is valid
+        o.alibi_slopes.assign(static_cast<std::size_t>(n), 0.5f);
+      }
+      return true;
+    case Fault::scale:
+      o.scale = in.ConsumeBool() ? std::numeric_limits<float>::quiet_NaN()
+                                 : (in.ConsumeBool() ? 1.f : -1.f) * std::numeric_limits<float>::infinity();
+      return true;
+    case Fault::bias:
+      o.sigmoid_bias = in.ConsumeBool() ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+      return true;
+    case Fault::null_data:
+      if (count(view) == 0) return false;
+      view.data = nullptr;
+      return true;
+    case Fault::alias: {
+      if (which == 3 || count(view) == 0 || count(t[3]->view) == 0) return false;
+      // o moved to start somewhere inside an input's memory, keeping its own strides.
+      const std::size_t n = t[which]->memory.size();
+      t[3]->view.data = t[which]->memory.data() + in.ConsumeIntegralInRange<std::size_t>(0, n - 1);
+      // o's lowest element must land inside the input's memory: undo a negative reach.
+      if (t[3]->layout == Layout::reversed) t[3]->view.data += count(t[3]->view) - 1;
+      return true;
+    }
+    case Fault::count_overflow: {
+      const int a = in.ConsumeIntegralInRange<int>(0, 3);
+      view.shape[a] = int64_t(1) << in.ConsumeIntegralInRange<int>(32, 62);
+      view.shape[(a + 1) % 4] = int64_t(1) << in.ConsumeIntegralInRange<int>(32, 62);
+      return true;
+    }
+    case Fault::stride_overflow: {  // (extent - 1) * stride, or its bytes, beyond 64 bits
+      if (count(view) == 0) return false;
+      int a = in.ConsumeIntegralInRange<int>(0, 3), tries = 0;
+      while (view.shape[a] < 2 && tries++ < 4) a = (a + 1) % 4;
+      if (view.shape[a] < 2) return false;
+      switch (in.ConsumeIntegralInRange<int>(0, 2)) {
+        case 0: view.stride[a] = std::numeric_limits<int64_t>::max(); break;
+        case 1: view.stride[a] = std::numeric_limits<int64_t>::min(); break;
+        default: view.stride[a] = (in.ConsumeBool() ? 1 : -1) * (big + in.ConsumeIntegralInRange<int64_t>(0, big - 1)); break;
+      }
+      return true;
+    }
+    case Fault::positions: {
+      const int64_t edge = in.ConsumeIntegralInRange<int64_t>(big, std::numeric_limits<int64_t>::max());
+      if (in.ConsumeBool()) {
+        o.k_pos0 = in.ConsumeBool() ? edge : -edge;
+      } else {
+        o.q_pos0 = in.ConsumeBool() ? edge : (edge == std::numeric_limits<int64_t>::max() ? std::numeric_limits<int64_t>::min() : -edge);
+      }
+      return true;
+    }
+    case Fault::threads: o.threads = -in.ConsumeIntegralInRange<int>(1, std::numeric_limits<int>::max()); return true;
+    case Fault::isa: {
+      const std::vector<swat::Isa> have = swat::available_isas();
+      for (swat::Isa isa : {swat::Isa::avx512, swat::Isa::neon, static_cast<swat::Isa>(77)})
+        if (std::find(have.begin(), have.end(), isa) == have.end()) {
+          c.isa = isa;
+          return true;
+        }
+      return false;
+    }
+    case Fault::enums:
+      if (in.ConsumeBool())
+        o.activation = static_cast<swat::Activation>(in.ConsumeIntegralInRange<int>(2, 255));
+      else
+        o.rope = static_cast<swat::RopeLayout>(in.ConsumeIntegralInRange<int>(3, 255));
+      return true;
+    case Fault::self_overlap: {
+      swat::View4<T>& out = t[3]->view;
+      int axes = 0;
+      for (int a = 0; a < 4; ++a) axes += out.shape[a] > 1;
+      if (axes == 0 || count(out) == 0) return false;  // no two elements to share memory
+      int a = in.ConsumeIntegralInRange<int>(0, 3);
+      while (out.shape[a] <= 1) a = (a + 1) % 4;
+      // stride 0, or a head step shorter than a row of D (kept inside the allocation).
+      if (a == 2 && out.shape[3] > 1 && out.stride[3] == 1 && out.stride[2] > 0 && in.ConsumeBool())
+        out.stride[2] = out.shape[3] - 1;
+      else
+        out.stride[a] = 0;
+      return true;
+    }
+    case Fault::none: case Fault::count: break;
+  }
+  return false;
+}
+
+template <class T>
+std::vector<unsigned char> bytes_of(const Tensor<T>& t) {
+  std::vector<unsigned char> out(t.memory.size() * sizeof(T));
+  if (!out.empty()) std::memcpy(out.data(), t.memory.data(), out.size());
+  return out;
+}
+
+template <class T>
+double bound() {
+  return sizeof(T) == 4 ? 2e-5 : 1e-12;  // SPEC section 4, forward
+}
+
+template <class T>
+void run(Case& c, FuzzedDataProvider& in) {
+  Tensor<T> q = make_tensor<T>(c.layout[0], {c.B, c.Sq, c.H, c.D}, in);
+  Tensor<T> k = make_tensor<T>(c.layout[1], {c.B, c.Sk, c.Hkv, c.D}, in);
+  Tensor<T> v = make_tensor<T>(c.layout[2], {c.B, c.Sk, c.Hkv, c.D}, in);
+  Tensor<T> o = make_tensor<T>(c.layout[3], {c.B, c.Sq, c.H, c.D}, in);
+
+  std::mt19937_64 rng(c.seed);
+  std::uniform_real_distribution<double> unit(-1.0, 1.0);
+  const T constant = static_cast<T>(unit(rng));
+  auto value = [&]() -> T {
+    switch (c.values) {
+      case 1: return rng() % 4 == 0 ? static_cast<T>(unit(rng)) : T(0);
+      case 2: return static_cast<T>(static_cast<int>(rng() % 3) - 1);
+      case 3: return constant;
+      case 4: return static_cast<T>(unit(rng) * 1e30);
+      case 5: {
+        const uint64_t r = rng() % 16;
+        if (r == 0) return std::numeric_limits<T>::quiet_NaN();
+        if (r == 1) return std::numeric_limits<T>::infinity();
+        if (r == 2) return -std::numeric_limits<T>::infinity();
+        return static_cast<T>(unit(rng));
+      }
+      default: return static_cast<T>(unit(rng));
+    }
+  };
+  for (Tensor<T>* t : {&q, &k, &v}) for_each(t->view, [&](T& x) { x = value(); });
+
+  Tensor<T>* all[4] = {&q, &k, &v, &o};
+  if (c.fault != Fault::none && !apply_fault(c, all, in)) c.fault = Fault::none;
+  if (std::getenv("SWAT_FUZZ_PRINT")) std::fprintf(stderr, "case: %s\n", c.describe().c_str());
+
+  const std::vector<unsigned char> before[4] = {bytes_of(q), bytes_of(k), bytes_of(v), bytes_of(o)};
+  auto unchanged = [&](int first, int last) {
+    for (int i = first; i < last; ++i)
+      if (bytes_of(*all[i]) != before[i]) return false;
+    return true;
+  };
+  auto call = [&](int threads) {
+    swat::Options opt = c.opt;
+    opt.threads = threads;
+    swat::forward<T>(q.view, k.view, v.view, o.view, opt, c.isa);
+  };
+
+  if (c.fault != Fault::none) {
+    try {
+      call(c.opt.threads);
+    } catch (const swat::Error&) {
+      if (!unchanged(0, 4)) die(c, "swat::Error thrown, but memory changed");
+      ++tally.invalid;
+      return;
+    } catch (const std::exception& e) {
+      die(c, std::string("expected swat::Error, got another exception: ") + e.what());
+    }
+    die(c, "invalid call accepted");
+  }
+
+  try {
+    call(c.opt.threads);
+  } catch (const std::exception& e) {
+    die(c, std::string("valid call threw: ") + e.what());
+  }
+  if (!unchanged(0, 3)) die(c, "an input changed");
+  // o: every element of the view written, every other byte of its memory untouched.
+  std::vector<unsigned char> inside(o.memory.size(), 0);
+  for_each(o.view, [&](T& x) { inside[static_cast<std::size_t>(&x - o.memory.data())] = 1; });
+  const T mark = sentinel<T>();
+  for (std::size_t n = 0; n < o.memory.size(); ++n) {
+    const bool same = std::memcmp(&o.memory[n], &mark, sizeof(T)) == 0;
+    if (!inside[n] && !same) die(c, "o written outside its view at element " + std::to_string(n));
+    if (inside[n] && same && !c.wild) die(c, "o element " + std::to_string(n) + " not written");
+  }
+  if (c.wild) {
+    ++tally.wild;
+    return;
+  }
+
+  // The same bits on one thread as on several (each task owns its rows).
+  if (c.opt.threads != 1) {
+    const std::vector<T> first = o.memory;
+    call(1);
+    if (!first.empty() && std::memcmp(first.data(), o.memory.data(), first.size() * sizeof(T)) != 0)
+      die(c, "threads=" + std::to_string(c.opt.threads) + " and threads=1 differ");
+  }
+
+  std::vector<double> ref(static_cast<std::size_t>(c.B * c.Sq * c.H * c.D));
+  swat::reference::forward<T, double>(q.view, k.view, v.view, swat::bshd(ref.data(), c.B, c.Sq, c.H, c.D), c.opt);
+  double top = 0.0, worst = 0.0;
+  std::size_t worst_at = 0, n = 0;
+  bool finite = true;
+  for_each(swat::View4<const T>(o.view), [&](const T& x) {
+    const double r = ref[n];
+    top = std::max(top, std::fabs(r));
+    if (!std::isfinite(static_cast<double>(x))) finite = false;
+    const double diff = std::fabs(static_cast<double>(x) - r);
+    if (!(diff <= worst)) {
+      worst = diff;
+      worst_at = n;
+    }
+    ++n;
+  });
+  const double err = worst / std::max(1.0, top);
+  if (!finite || !(err <= bound<T>())) {
+    std::ostringstream s;
+    s.precision(17);
+    s << "mismatch with the reference: err=" << err << " bound=" << bound<T>() << " finite=" << finite
+      << " at flat index " << worst_at << " (bshd order) reference=" << ref[worst_at];
+    die(c, s.str());
+  }
+  ++tally.valid;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
+  FuzzedDataProvider in(data, size);
+  Case c;
+  const std::vector<swat::Isa> isas = swat::available_isas();
+  // An exhausted input reads as zeros: let zeros decode to a plain valid case.
+  c.is_double = in.ConsumeIntegralInRange<int>(0, 2) == 2;
+  const std::size_t pick = in.ConsumeIntegralInRange<std::size_t>(0, isas.size());
+  c.isa = pick < isas.size() ? isas[pick] : swat::Isa::automatic;
+  const int mode = in.ConsumeIntegral<uint8_t>();
+  if (mode >= 216)
+    c.fault = static_cast<Fault>(1 + mode % (static_cast<int>(Fault::count) - 1));
+  else if (mode >= 192)
+    c.wild = true;
+
+  // Sizes kept small: the reference costs B * H * Sq * Sk * D. Sometimes a zero extent.
+  auto extent = [&](int64_t first, int64_t last, int64_t zero_in) {
+    if (in.ConsumeIntegralInRange<int64_t>(0, zero_in - 1) == zero_in - 1) return int64_t(0);
+    const int64_t span = last - first + 1;
+    return first + (in.ConsumeIntegralInRange<int64_t>(0, span - 1) + span / 3) % span;
+  };
+  c.B = extent(1, 3, 16);
+  c.Sq = extent(1, 64, 16);
+  c.Sk = extent(1, 64, 16);
+  c.Hkv = extent(1, 4, 32);
+  c.H = c.Hkv == 0 ? 0 : c.Hkv * in.ConsumeIntegralInRange<int64_t>(1, 8 / c.Hkv);
+  c.D = extent(1, 40, 32);
+  for (int t = 0; t < 4; ++t) {
+    // broadcast is for inputs only (an output must not share elements)
+    const int n = static_cast<int>(Layout::count) - (t == 0 || t == 3 ? 1 : 0);
+    c.layout[t] = static_cast<Layout>(in.ConsumeIntegralInRange<int>(0, n - 1));
+  }
+  c.values = c.wild ? in.ConsumeIntegralInRange<int>(0, 5) : in.ConsumeIntegralInRange<int>(0, 3);
+  c.seed = in.ConsumeIntegral<uint64_t>();
+  decode_options(c, in);
+  if (c.is_double)
+    run<double>(c, in);
+  else
+    run<float>(c, in);
+  return 0;
+}
