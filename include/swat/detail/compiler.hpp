@@ -18,3 +18,12 @@
 #define SWAT_UNROLL
 #define SWAT_NOINLINE
 #endif
+
+// SWAT_PREFETCH(address): a hint to fetch the cache line holding `address`. Rows of K, V, Q and O
+// are often a page apart or more (one head of many), where hardware prefetchers stop, so the
+// packing loops ask for the rows they will need a few iterations ahead.
+#if defined(__GNUC__) || defined(__clang__)
+#define SWAT_PREFETCH(address) __builtin_prefetch(address)
+#else
+#define SWAT_PREFETCH(address) ((void)0)
+#endif

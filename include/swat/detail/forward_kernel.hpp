@@ -19,6 +19,7 @@
 #include "../checks.hpp"
 #include "../view.hpp"
 #include "buffer.hpp"
+#include "compiler.hpp"
 #include "microkernel.hpp"
 #include "positional.hpp"
 #include "rope.hpp"
@@ -49,6 +50,17 @@ struct ForwardWorkspace {
 
   static void fit(Buffer<T>& buffer, int64_t n) { buffer.fit(static_cast<std::size_t>(n)); }
 };
+
+// Asks for the cache lines of one row of `count` elements `step` apart, ahead of its use.
+template <class T>
+inline void prefetch_row(const T* row, int64_t count, int64_t step) {
+  constexpr int64_t line = 64 / static_cast<int64_t>(sizeof(T));
+  if (step != 1) count = 1;  // scattered elements: the first one only
+  for (int64_t e = 0; e < count; e += line) SWAT_PREFETCH(row + e);
+}
+
+// Rows are asked for this many iterations before they are read.
+constexpr int64_t prefetch_rows_ahead = 8;
 
 template <class T, class Arch, class Activation, class Bias>
 class ForwardKernel {
@@ -115,6 +127,8 @@ class ForwardKernel {
       T* qt = ws.q_t.data() + hh * D * padded;
       fill(qt, qt + D * padded, T(0));
       for (int64_t i = 0; i < rows; ++i) {
+        if (i + prefetch_rows_ahead < rows)
+          prefetch_row(io_.q.at(b, i0 + i + prefetch_rows_ahead, g * G + hh), D, io_.q.stride[3]);
         rotate_row(row, io_.q.at(b, i0 + i, g * G + hh), io_.q.stride[3], D, p_.rope, p_.rope_dim,
                    ws.q_cos.data() + i * pairs, ws.q_sin.data() + i * pairs, static_cast<T>(p_.scale));
         T* slab = qt + (i / lanes) * D * lanes + (i % lanes);
@@ -154,6 +168,8 @@ class ForwardKernel {
           for (int64_t d = 0; d < D; ++d) dst[d * M + m] = T(0);
           continue;
         }
+        if (kb + j + prefetch_rows_ahead < p_.k_len)
+          prefetch_row(io_.k.at(b, kb + j + prefetch_rows_ahead, g), D, ds);
         const T* src = io_.k.at(b, kb + j, g);
         if (rope || ds != 1) {
           rotate_row(row, src, ds, D, p_.rope, p_.rope_dim, ws.k_cos.data() + j * pairs,
@@ -172,6 +188,8 @@ class ForwardKernel {
       const int64_t d0 = panel * M, width = std::min<int64_t>(M, D - d0);
       T* dst = ws.values.data() + panel * key_block * M;
       for (int64_t j = 0; j < nk; ++j, dst += M) {
+        if (panel == 0 && kb + j + prefetch_rows_ahead < p_.k_len)
+          prefetch_row(io_.v.at(b, kb + j + prefetch_rows_ahead, g), D, ds);
         const T* src = io_.v.at(b, kb + j, g) + d0 * ds;
         if (width == M && ds == 1) {
           for (int m = 0; m < M; ++m) dst[m] = src[m];
@@ -230,6 +248,7 @@ class ForwardKernel {
   void store_rows(int64_t b, int64_t h, int64_t i0, int64_t rows, const T* o_t, const T* sum) const {
     const int64_t D = p_.dim;
     for (int64_t i = 0; i < rows; ++i) {
+      if (i + prefetch_rows_ahead < rows) prefetch_row(io_.o.at(b, i0 + i + prefetch_rows_ahead, h), D, io_.o.stride[3]);
       T factor = T(1);
       if (Activation::normalises) factor = sum[i] > T(0) ? T(1) / sum[i] : T(0);
       const T* slab = o_t + (i / lanes) * D * lanes + (i % lanes);
