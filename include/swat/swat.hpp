@@ -2,6 +2,7 @@
 // The umbrella header: include this one.
 #pragma once
 
+#include "backward.hpp"
 #include "error.hpp"
 #include "forward.hpp"
 #include "isa.hpp"
