@@ -116,10 +116,21 @@ struct BackwardCommon {
   const RopeAngles& angles;
   Window window;
   RowStats<T> stats;
-  // Softmax distances are counted from a per-call origin (the smallest possible distance):
-  // a constant per row, which softmax ignores, that keeps the logits small for queries far
-  // after their keys. Sigmoid needs the true distance.
-  int64_t softmax_origin = 0;
+
+  // Softmax ignores a constant added to a row, so its ALiBi distances are counted from a
+  // reference key of the row instead of from the query: the nearest visible key when the slope
+  // favours recent keys (m >= 0), the farthest when it favours old ones. The logits that carry
+  // the weight then stay small and exact, and so do their slope gradients. Sigmoid needs the
+  // true distance. Returns a key index (-1 .. Sk).
+  struct ReferenceKey {  // the key index clamp(query position + shift, lo, hi)
+    int64_t shift, lo, hi;
+    int64_t at(int64_t query_pos) const { return std::clamp(query_pos + shift, lo, hi); }
+  };
+  ReferenceKey reference_key(int64_t h) const {
+    if (p.slopes == nullptr || p.slopes[h] >= 0.f) return {-p.k_pos0, -1, p.k_len - 1};  // end_key - 1
+    if (p.window == 0) return {0, 0, 0};
+    return {1 - p.window - p.k_pos0, 0, p.k_len};  // first_key
+  }
 
   Bias make_bias(int64_t h, bool normalises) const {
     const T offset = normalises ? T(0) : static_cast<T>(p.sigmoid_bias);
@@ -241,7 +252,7 @@ class BackwardKernel {
       const int64_t nk = std::min(key_block, key_hi - kb);
       pack_keys(b, g, kb, nk, ws, true);
       for (int64_t l0 = 0; l0 < rows; l0 += lanes)
-        gradient_block(first_pos + l0, std::min(lanes, rows - l0), kb, nk, bias, l0 * D, l0, ws, slope_sum);
+        gradient_block(h, first_pos + l0, std::min(lanes, rows - l0), kb, nk, bias, l0 * D, l0, ws, slope_sum);
     }
     for (int64_t i = 0; i < rows; ++i) {
       const T* slab = ws.dq_t.data() + (i / lanes) * D * lanes + (i % lanes);
@@ -280,7 +291,7 @@ class BackwardKernel {
         for (int64_t panel = lo / M; panel * M < hi; ++panel)
           gemm_panel<T, Arch>(std::min<int64_t>(M, nk - panel * M), D, ws.keys.data() + panel * D * M,
                               ws.q_t.data() + l0 * D, scores + panel * M * lanes, false);
-        const Rows r = rows_for(lane_first, kb, lo, hi);
+        const Rows r = rows_for(h, lane_first, kb, lo, hi);
         const bool masked = !c_.window.covers(lane_first, lane_last, kb + lo, kb + hi);
         for (int v = 0; v < NV; ++v) {
           const vec minus_inf = V::broadcast(-infinity<T>());
@@ -323,16 +334,24 @@ class BackwardKernel {
     vec bias_distance(int64_t k, int v) const { return bias0[v] - V::broadcast(static_cast<T>(k)); }
   };
 
-  Rows rows_for(int64_t lane_first, int64_t kb, int64_t lo, int64_t hi) const {
+  Rows rows_for(int64_t h, int64_t lane_first, int64_t kb, int64_t lo, int64_t hi) const {
     Rows r{{nullptr, lanes, lo, hi, {}, {}, T(0)}, {}};
     const int64_t distance = lane_first - (p_.k_pos0 + kb);
     const T base = static_cast<T>(distance), past = c_.window.template past<T>(distance);
-    const T shifted = static_cast<T>(Gradient::normalises ? distance - c_.softmax_origin : distance);
     const vec iota = V::iota();
     for (int v = 0; v < NV; ++v) {
       r.s.distance0[v] = iota + V::broadcast(base + static_cast<T>(v * W));
       r.s.past0[v] = iota + V::broadcast(past + static_cast<T>(v * W));
-      r.bias0[v] = iota + V::broadcast(shifted + static_cast<T>(v * W));
+      r.bias0[v] = r.s.distance0[v];
+    }
+    if (Gradient::normalises) {
+      // reference key - kb of every lane: one step per lane, clamped. The first lane's is
+      // formed in 64 bits and brought near the key range, so every value stays small in T.
+      const typename Common::ReferenceKey key = c_.reference_key(h);
+      const int64_t first = std::clamp(lane_first + key.shift, key.lo - lanes, key.hi) - kb;
+      const vec low = V::broadcast(static_cast<T>(key.lo - kb)), high = V::broadcast(static_cast<T>(key.hi - kb));
+      for (int v = 0; v < NV; ++v)
+        r.bias0[v] = V::min(V::max(iota + V::broadcast(static_cast<T>(first + v * W)), low), high);
     }
     return r;
   }
@@ -363,8 +382,8 @@ class BackwardKernel {
 
   // One lane block (queries at positions lane_first ..) against one packed key block:
   // S^T, dP^T, then dS^T in place of S^T, then dQ^T += K^T dS^T.
-  void gradient_block(int64_t lane_first, int64_t count, int64_t kb, int64_t nk, const Bias& bias, int64_t slab,
-                      int64_t l0, BackwardWorkspace<T>& ws, vec* slope_sum) const {
+  void gradient_block(int64_t h, int64_t lane_first, int64_t count, int64_t kb, int64_t nk, const Bias& bias,
+                      int64_t slab, int64_t l0, BackwardWorkspace<T>& ws, vec* slope_sum) const {
     const int64_t D = p_.dim;
     const int64_t lane_last = lane_first + count - 1;
     const int64_t lo = std::max(c_.window.first_key(lane_first), kb) - kb;
@@ -379,7 +398,7 @@ class BackwardKernel {
       gemm_panel<T, Arch>(panel_rows, D, ws.values.data() + panel * D * M, ws.do_t.data() + slab, dp + panel * M * lanes,
                           false);
     }
-    const Rows r = rows_for(lane_first, kb, lo, hi);
+    const Rows r = rows_for(h, lane_first, kb, lo, hi);
     const bool masked = !c_.window.covers(lane_first, lane_last, kb + lo, kb + hi);
     const bool slopes = slope_partials_ != nullptr;
     for (int v = 0; v < NV; ++v) {
@@ -525,6 +544,7 @@ class BackwardKernel {
     const bool masked = nl < lanes || !c_.window.covers(p_.q_pos0 + c0 + r_lo, p_.q_pos0 + c0 + r_hi - 1, jb, jb + nl);
     const vec iota = V::iota(), zero = V::broadcast(T(0));
     const int64_t stats_at = (b * p_.heads + h) * p_.q_len + c0;
+    const typename Common::ReferenceKey reference = c_.reference_key(h);
     for (int64_t r = p_lo * M; r < p_hi * M; ++r) {
       T* s_row = scores + r * lanes;
       T* dp_row = dp + r * lanes;
@@ -534,7 +554,7 @@ class BackwardKernel {
       }
       const int64_t distance = p_.q_pos0 + c0 + r - key_pos;  // to the block's first key
       const T base = static_cast<T>(distance), past = c_.window.template past<T>(distance);
-      const T shifted = static_cast<T>(Gradient::normalises ? distance - c_.softmax_origin : distance);
+      const T shifted = static_cast<T>(Gradient::normalises ? reference.at(p_.q_pos0 + c0 + r) - jb : distance);
       vec lse = zero, dot = zero;
       if (Gradient::normalises) {
         lse = V::broadcast(c_.stats.lse[stats_at + r]);
@@ -598,9 +618,7 @@ void run_backward_with(const Problem& p, const BackwardInputs<T>& io, const Rope
     dot.fit(static_cast<std::size_t>(p.batch * p.heads * p.q_len));
   }
   using Common = BackwardCommon<T, Arch, Bias>;
-  Common common{p, io, angles, Window{p.window, p.k_pos0, p.k_len}, RowStats<T>{lse.data(), dot.data()}, 0};
-  // The smallest distance of the call, from the first query to the last key.
-  common.softmax_origin = std::max<int64_t>(0, p.q_pos0 - (p.k_pos0 + p.k_len - 1));
+  const Common common{p, io, angles, Window{p.window, p.k_pos0, p.k_len}, RowStats<T>{lse.data(), dot.data()}};
 
   using Kernel = BackwardKernel<T, Arch, Gradient, Bias>;
   Buffer<double> partials;
