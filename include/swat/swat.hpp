@@ -8,5 +8,6 @@
 #include "isa.hpp"
 #include "options.hpp"
 #include "slopes.hpp"
+#include "varlen.hpp"
 #include "view.hpp"
 #include "work.hpp"

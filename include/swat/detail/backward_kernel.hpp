@@ -40,9 +40,9 @@ template <class T, class Arch>
 struct BackwardTiling {
   static constexpr int64_t lanes = Blocking<T, Arch>::lanes;
   static constexpr int64_t M = Blocking<T, Arch>::rows;
-  static constexpr int64_t query_tile = 128;    // query pass: rows per task (a multiple of lanes)
+  static constexpr int64_t query_tile = 1024;   // query pass: rows per task (a multiple of lanes)
   static constexpr int64_t key_block = 16 * M;  // query pass: keys per packed block
-  static constexpr int64_t key_tile = 4 * lanes;  // key pass: keys per task
+  static constexpr int64_t key_tile = 64 * lanes;  // key pass: keys per task
   static constexpr int64_t query_chunk = 32 * M;  // key pass: query rows packed at once
 };
 
@@ -146,6 +146,13 @@ struct BackwardCommon {
   void load_rotated(T* out, const View4<const T>& view, int64_t b, int64_t s, int64_t head, const T* cos,
                     const T* sin, T factor) const {
     rotate_row(out, view.at(b, s, head), view.stride[3], p.dim, p.rope, p.rope_dim, cos, sin, factor);
+  }
+  // Asks for row s of `view` ahead of its use: packing walks rows a head-stride apart, which the
+  // hardware prefetchers miss, and it re-reads them once per tile that sees them.
+  void prefetch(const View4<const T>& view, int64_t b, int64_t s, int64_t head) const {
+    const char* row = reinterpret_cast<const char*>(view.at(b, s, head));
+    const int64_t bytes = p.dim * view.stride[3] * static_cast<int64_t>(sizeof(T));
+    for (int64_t at = 0; at < bytes && at < 4096; at += 64) __builtin_prefetch(row + at);
   }
   void load_plain(T* out, const View4<const T>& view, int64_t b, int64_t s, int64_t head) const {
     rotate_row(out, view.at(b, s, head), view.stride[3], p.dim, RopeLayout::none, 0, out, out, T(1));
@@ -370,11 +377,14 @@ class BackwardKernel {
         for (int64_t d = 0; d < D; ++d) keys[d * M] = values[d * M] = T(0);
         continue;
       }
+      if (j + 4 < nk) {
+        c_.prefetch(c_.io.k, b, kb + j + 4, g);
+        if (all) c_.prefetch(c_.io.v, b, kb + j + 4, g);
+      }
       c_.load_rotated(row, c_.io.k, b, kb + j, g, ws.k_cos.data() + j * pairs, ws.k_sin.data() + j * pairs, T(1));
       for (int64_t d = 0; d < D; ++d) keys[d * M] = row[d];
       if (!all) continue;
-      for (int64_t d = 0; d < dim_panels_ * M; ++d)
-        ws.key_dims[(d / M) * key_block * M + j * M + d % M] = d < D ? row[d] : T(0);
+      scatter_dims(row, ws.key_dims.data() + j * M, key_block * M);
       c_.load_plain(row, c_.io.v, b, kb + j, g);
       for (int64_t d = 0; d < D; ++d) values[d * M] = row[d];
     }
@@ -511,16 +521,17 @@ class BackwardKernel {
         T* dims = (pass == 0 ? ws.q_dims : ws.do_dims).data() + r * M;
         if (r >= rows) {
           for (int64_t d = 0; d < D; ++d) panel[d * M] = T(0);
-          for (int64_t d = 0; d < dim_panels_ * M; ++d) dims[(d / M) * chunk * M + d % M] = T(0);
+          scatter_dims(nullptr, dims, chunk * M);
           continue;
         }
+        if (r + 4 < rows) c_.prefetch(pass == 0 ? c_.io.q : c_.io.dout, b, c0 + r + 4, h);
         if (pass == 0)
           c_.load_rotated(row, c_.io.q, b, c0 + r, h, ws.q_cos.data() + r * pairs, ws.q_sin.data() + r * pairs,
                           static_cast<T>(p_.scale));
         else
           c_.load_plain(row, c_.io.dout, b, c0 + r, h);
         for (int64_t d = 0; d < D; ++d) panel[d * M] = row[d];
-        for (int64_t d = 0; d < dim_panels_ * M; ++d) dims[(d / M) * chunk * M + d % M] = d < D ? row[d] : T(0);
+        scatter_dims(row, dims, chunk * M);
       }
     }
   }
@@ -541,7 +552,6 @@ class BackwardKernel {
       gemm_panel<T, Arch>(M, D, ws.do_rows.data() + panel * D * M, ws.v_t.data() + slab, dp + panel * M * lanes, false);
     }
     const int64_t key_pos = p_.k_pos0 + jb;
-    const bool masked = nl < lanes || !c_.window.covers(p_.q_pos0 + c0 + r_lo, p_.q_pos0 + c0 + r_hi - 1, jb, jb + nl);
     const vec iota = V::iota(), zero = V::broadcast(T(0));
     const int64_t stats_at = (b * p_.heads + h) * p_.q_len + c0;
     const typename Common::ReferenceKey reference = c_.reference_key(h);
@@ -560,6 +570,9 @@ class BackwardKernel {
         lse = V::broadcast(c_.stats.lse[stats_at + r]);
         dot = V::broadcast(c_.stats.dot[stats_at + r]);
       }
+      // Rows that see every key of the block skip the mask.
+      const int64_t row_pos = p_.q_pos0 + c0 + r;
+      const bool masked = nl < lanes || !c_.window.covers(row_pos, row_pos, jb, jb + nl);
       for (int v = 0; v < NV; ++v) {
         const vec lane = iota + V::broadcast(static_cast<T>(v * W));
         vec pv, ds;
@@ -585,6 +598,17 @@ class BackwardKernel {
       gemm_panel<T, Arch>(panel_rows, depth, ws.q_dims.data() + at, dp + p_lo * M * lanes,
                           ws.dk_t.data() + slab + panel * M * lanes, true);
     }
+  }
+
+  // One row (or zeros when row is null) into a [dim panel][row][m] layout whose panels are
+  // panel_stride apart: dims[panel * panel_stride + m] = row[panel * M + m], zero past D.
+  void scatter_dims(const T* row, T* dims, int64_t panel_stride) const {
+    const int64_t D = p_.dim;
+    for (int64_t panel = 0; panel < dim_panels_; ++panel, dims += panel_stride)
+      for (int64_t m = 0; m < M; ++m) {
+        const int64_t d = panel * M + m;
+        dims[m] = row != nullptr && d < D ? row[d] : T(0);
+      }
   }
 
   // Task t is (batch, kv head, tile) in row-major order.
