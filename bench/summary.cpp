@@ -92,7 +92,7 @@ void SummaryReporter::print_summary(std::ostream& out) const {
   const std::string rule(width + 48, '-');
   char line[1024];
   out << "\nSummary (time = median of the repetitions where there are several; "
-         "GFLOP/s = 4*D*visible/time, SPEC 5)\n"
+         "GFLOP/s = 4*D*visible/time for forward, 10*D*visible/time for backward, SPEC 5)\n"
       << rule << "\n";
   std::snprintf(line, sizeof line, "%-*s %10s %4s %9s %7s %8s\n", static_cast<int>(width), "benchmark", "ms",
                 "reps", "GFLOP/s", "%peak", "ns/tok");

@@ -1,12 +1,13 @@
-// swat_bench: forward-pass throughput of swat against the machine's own FP32 FMA peak (SPEC
-// section 5), with two baselines: the naive double reference and dense masked attention in Eigen.
+// swat_bench: forward- and backward-pass throughput of swat against the machine's own FP32 FMA
+// peak (SPEC section 5), with two baselines: the naive double reference and dense masked
+// attention in Eigen.
 //
 //   swat_bench                       representative subset (a few minutes)
 //   swat_bench --swat_full           the full grid as well
 //   swat_bench --benchmark_filter=forward/sigmoid/n:16384     any Google Benchmark flag
 //
-// Counters: GFLOP/s = 4 * D * visible / time (useful work, SPEC 5; identical for the baselines, so
-// rows compare directly), pct_peak = GFLOP/s / measured peak at the same thread count * 100,
+// Counters: GFLOP/s = 4 * D * visible / time for forward, 10 * D * visible / time for backward/
+// rows (useful work, SPEC 5; identical for the baselines, so rows compare directly), pct_peak = GFLOP/s / measured peak at the same thread count * 100,
 // ns_per_token (the linear-in-n series) = time / n.
 //
 // Inputs are B = 1, Sq = Sk = n, contiguous BSHD, uniform [-1, 1) with fixed seeds. The forward/,
@@ -92,8 +93,9 @@ struct Inputs {
 
 // GFLOP/s and pct_peak from the SPEC 5 count of one call (per iteration, hence the
 // iteration-invariant rate: Google Benchmark multiplies by iterations and divides by real time).
-void set_work_counters(benchmark::State& state, const Shape& s) {
-  const double gflop = swat::forward_flops(kBatch, s.n, s.n, s.H, s.D, options_for(s)) * 1e-9;
+void set_work_counters(benchmark::State& state, const Shape& s, bool backward = false) {
+  const double gflop = (backward ? swat::backward_flops(kBatch, s.n, s.n, s.H, s.D, options_for(s))
+                                 : swat::forward_flops(kBatch, s.n, s.n, s.H, s.D, options_for(s))) * 1e-9;
   state.counters["GFLOP/s"] = benchmark::Counter(gflop, benchmark::Counter::kIsIterationInvariantRate);
   if (peak_for(s.threads) > 0)
     state.counters["pct_peak"] =
@@ -111,6 +113,34 @@ void bench_swat(benchmark::State& state, const Shape& s, bool per_token) {
   if (per_token)  // time / n in ns: the inverse of a rate of n * 1e-9 tokens per second
     state.counters["ns_per_token"] = benchmark::Counter(
         static_cast<double>(s.n) * 1e-9, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.SetLabel(swat::isa_name(swat::best_isa()));
+}
+
+// The extra tensors of a backward call: upstream gradient and the three gradients.
+struct GradientInputs {
+  Tensor dout, dq, dk, dv;
+  explicit GradientInputs(const Shape& s)
+      : dout(swat_bench::random_tensor(s.n * s.H * s.D, 5)),
+        dq(swat_bench::output_tensor(s.n * s.H * s.D, 5)),
+        dk(swat_bench::output_tensor(s.n * s.Hkv * s.D, 6)),
+        dv(swat_bench::output_tensor(s.n * s.Hkv * s.D, 7)) {}
+};
+
+// swat::backward, with o from forward (computed once, untimed) and dslopes when slopes are set.
+void bench_backward(benchmark::State& state, const Shape& s) {
+  const Inputs in(s, 8);
+  const GradientInputs g(s);
+  const swat::Options opt = options_for(s);
+  swat::forward<float>(in.qv(s), in.kv(s), in.vv(s), in.ov(s), opt);
+  std::vector<float> dslopes(static_cast<std::size_t>(s.H), 0.f);
+  float* slopes = opt.alibi_slopes.empty() ? nullptr : dslopes.data();
+  const auto view = [&](const Tensor& t, int64_t heads) { return swat::bshd<float>(t->data(), kBatch, s.n, heads, s.D); };
+  for (auto _ : state) {
+    swat::backward<float>(in.qv(s), in.kv(s), in.vv(s), in.ov(s), view(g.dout, s.H), view(g.dq, s.H), view(g.dk, s.Hkv),
+                          view(g.dv, s.Hkv), opt, slopes);
+    benchmark::ClobberMemory();
+  }
+  set_work_counters(state, s, true);
   state.SetLabel(swat::isa_name(swat::best_isa()));
 }
 
@@ -181,6 +211,11 @@ void add_forward(const Shape& s, int repetitions = 1, const std::string& group =
   if (b != nullptr && repetitions > 1) b->Repetitions(repetitions)->ReportAggregatesOnly(true);
 }
 
+void add_backward(const Shape& s, int repetitions = 1) {
+  auto* b = add("backward/" + shape_name(s), [s](benchmark::State& st) { bench_backward(st, s); });
+  if (b != nullptr && repetitions > 1) b->Repetitions(repetitions)->ReportAggregatesOnly(true);
+}
+
 Shape make(Activation a, int64_t n, int64_t w, int64_t D, int64_t H, int64_t Hkv, int threads) {
   Shape s;
   s.activation = a;
@@ -199,6 +234,16 @@ void register_benchmarks(bool full) {
   // The bar rows: D 128, w 1024, n 16384, H 8 = Hkv, 1 and 2 threads, medians of 3.
   for (Activation a : both)
     for (int t : {1, 2}) add_forward(make(a, 16384, 1024, 128, 8, 8, t), 3);
+
+  // Backward at the bar shape (SPEC 5 counts 10 * D * visible), medians of 3.
+  for (Activation a : both)
+    for (int t : {1, 2}) add_backward(make(a, 16384, 1024, 128, 8, 8, t), 3);
+  // The paper's layer configuration (balanced ALiBi with dslopes, RoPE) at the same shape.
+  {
+    Shape s = make(Activation::sigmoid, 16384, 1024, 128, 8, 8, 1);
+    s.swat_layer = true;
+    add_backward(s);
+  }
 
   // Representative neighbours: GQA (Hkv 2) of the bar shape, and a small-head short shape.
   for (int t : {1, 2}) add_forward(make(Activation::sigmoid, 16384, 1024, 128, 8, 2, t));
@@ -239,16 +284,21 @@ void register_benchmarks(bool full) {
       for (int64_t w : {256, 1024, 4096})
         for (int64_t D : {64, 128})
           for (int64_t Hkv : {8, 2})
-            for (int t : {1, 2}) add_forward(make(a, n, w, D, 8, Hkv, t));
+            for (int t : {1, 2}) {
+              add_forward(make(a, n, w, D, 8, Hkv, t));
+              add_backward(make(a, n, w, D, 8, Hkv, t));
+            }
 }
 
 void print_help() {
   std::printf(
-      "swat_bench: sliding-window attention forward benchmarks (swat) with the measured FP32 FMA peak.\n"
+      "swat_bench: sliding-window attention forward and backward benchmarks (swat) with the measured\n"
+      "FP32 FMA peak.\n"
       "Own flags (removed before Google Benchmark sees the rest):\n"
       "  --swat_full   run the full grid (n {4096,16384} x w {256,1024,4096} x D {64,128} x Hkv {8,2}\n"
-      "                x sigmoid/softmax x threads {1,2}) in addition to the default subset\n"
-      "Counters: GFLOP/s = 4*D*visible/time (SPEC 5), pct_peak = %% of the peak measured at start-up\n"
+      "                x sigmoid/softmax x threads {1,2}, forward and backward) in addition to the\n"
+      "                default subset\n"
+      "Counters: GFLOP/s = 4*D*visible/time, backward 10*D*visible/time (SPEC 5), pct_peak = %% of the peak measured at start-up\n"
       "for the same thread count, ns_per_token = time / n (linear series).\n\n"
       "Google Benchmark flags:\n");
   benchmark::PrintDefaultHelp();
@@ -298,7 +348,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("swat_isa", swat_isa);
   benchmark::AddCustomContext("swat_available_isas", isas);
   benchmark::AddCustomContext("swat_subset", full ? "full" : "default");
-  benchmark::AddCustomContext("gflops_definition", "4*D*visible per call (SPEC 5)");
+  benchmark::AddCustomContext("gflops_definition", "4*D*visible per forward call, 10*D*visible per backward call (SPEC 5)");
   benchmark::AddCustomContext("eigen_simd", swat_bench::dense_simd());
 #if !defined(__OPTIMIZE__)
   out << "WARNING: swat_bench was compiled without optimisation; timings are meaningless.\n";

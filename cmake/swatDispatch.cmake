@@ -1,8 +1,8 @@
-# Run-time dispatch (SPEC section 7): the static library swat::dispatch holds the forward
-# kernels compiled once per instruction set, each copy with that ISA's compiler flags, so a
+# Run-time dispatch (SPEC section 7): the static library swat::dispatch holds the forward and
+# backward kernels compiled once per instruction set, each copy with that ISA's compiler flags, so a
 # program built for a baseline CPU still runs the best path of the CPU it finds itself on.
 #
-#   swat_add_dispatch_library(SOURCE_DIR <directory holding forward_isa.cpp>)
+#   swat_add_dispatch_library(SOURCE_DIR <directory holding forward_isa.cpp and backward_isa.cpp>)
 #
 # The source tree calls it with its src/; the installed swatConfig.cmake calls it with the
 # copy installed under share/swat/src, so a find_package(swat) consumer compiles the kernels
@@ -66,10 +66,12 @@ function(swat_add_dispatch_library)
   if(arg_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "swat_add_dispatch_library: unexpected arguments: ${arg_UNPARSED_ARGUMENTS}")
   endif()
-  set(source "${arg_SOURCE_DIR}/forward_isa.cpp")
-  if(NOT arg_SOURCE_DIR OR NOT EXISTS "${source}")
-    message(FATAL_ERROR "swat_add_dispatch_library: SOURCE_DIR must hold forward_isa.cpp, got '${arg_SOURCE_DIR}'")
-  endif()
+  set(source "${arg_SOURCE_DIR}/forward_isa.cpp" "${arg_SOURCE_DIR}/backward_isa.cpp")
+  foreach(file IN LISTS source)
+    if(NOT arg_SOURCE_DIR OR NOT EXISTS "${file}")
+      message(FATAL_ERROR "swat_add_dispatch_library: SOURCE_DIR must hold forward_isa.cpp and backward_isa.cpp, got '${arg_SOURCE_DIR}'")
+    endif()
+  endforeach()
   if(TARGET swat_dispatch)
     return()  # already defined, e.g. find_package(swat) ran in two directories
   endif()
@@ -113,7 +115,7 @@ int main() { return 0; }" SWAT_DISPATCH_COMPILES_${ISA})
   set(has_definitions "")
   foreach(isa IN LISTS isas)
     set(object_target swat_dispatch_${isa})
-    add_library(${object_target} OBJECT EXCLUDE_FROM_ALL "${source}")
+    add_library(${object_target} OBJECT EXCLUDE_FROM_ALL ${source})
     target_compile_options(${object_target} PRIVATE ${_swat_FLAGS_${isa}})
     # Each copy's inline kernel code lives in its own namespace, so the linker never merges
     # an AVX-512 instantiation into code that an older CPU runs.

@@ -222,6 +222,8 @@ class AttentionTester {
   int64_t heads() const { return heads_; }
   int64_t kv_heads() const { return kv_heads_ < 0 ? heads_ : kv_heads_; }
   int64_t dim() const { return dim_; }
+  Layout layout_value() const { return layout_; }
+  swat::Isa isa_value() const { return isa_; }
 
   swat::Options options() const {
     swat::Options opt;

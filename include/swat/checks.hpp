@@ -48,6 +48,13 @@ struct ForwardInputs {
   View4<T> o;
 };
 
+// The tensors of one backward call, after checking.
+template <class T>
+struct BackwardInputs {
+  View4<const T> q, k, v, o, dout;
+  View4<T> dq, dk, dv;
+};
+
 inline const char* axis_name(int axis) {
   static const char* names[4] = {"batch", "seq", "heads", "dim"};
   return names[axis];

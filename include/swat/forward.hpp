@@ -54,6 +54,19 @@ inline const std::vector<Isa>& all_isas() {
   return order;
 }
 
+// Every check of a forward call; returns the problem. Nothing is written.
+template <class T>
+Problem check_forward_call(const View4<const T>& q, const View4<const T>& k, const View4<const T>& v, const View4<T>& o,
+                           const Options& opt) {
+  const Problem p = check_forward_inputs(q, k, v, opt);
+  check_output(o, p, "o", p.q_len, p.heads);
+  const Span out = checked_span(o, "o");
+  check_no_overlap(out, "o", checked_span(q, "q"), "q");
+  check_no_overlap(out, "o", checked_span(k, "k"), "k");
+  check_no_overlap(out, "o", checked_span(v, "v"), "v");
+  return p;
+}
+
 }  // namespace detail
 
 // The paths this build has and this CPU runs, best first; the last is always `portable`.
@@ -75,12 +88,7 @@ void forward(View4<const T> q, View4<const T> k, View4<const T> v, View4<T> o, c
              Isa isa = Isa::automatic) {
   static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
                 "swat::forward: T must be float or double");
-  const Problem p = detail::check_forward_inputs(q, k, v, opt);
-  detail::check_output(o, p, "o", p.q_len, p.heads);
-  const detail::Span out = detail::checked_span(o, "o");
-  detail::check_no_overlap(out, "o", detail::checked_span(q, "q"), "q");
-  detail::check_no_overlap(out, "o", detail::checked_span(k, "k"), "k");
-  detail::check_no_overlap(out, "o", detail::checked_span(v, "v"), "v");
+  const Problem p = detail::check_forward_call(q, k, v, o, opt);
   const Isa path = isa == Isa::automatic ? best_isa() : isa;
   const detail::ForwardFn<T> run = detail::forward_path<T>(path);
   if (run == nullptr || !detail::cpu_runs(path)) {

@@ -2,10 +2,12 @@
 // The umbrella header: include this one.
 #pragma once
 
+#include "backward.hpp"
 #include "error.hpp"
 #include "forward.hpp"
 #include "isa.hpp"
 #include "options.hpp"
 #include "slopes.hpp"
+#include "varlen.hpp"
 #include "view.hpp"
 #include "work.hpp"

@@ -37,6 +37,7 @@ struct Vec {
   static type broadcast(T x) { return type(x); }
   static type fma(const type& a, const type& b, const type& c) { return xsimd::fma(a, b, c); }
   static type max(const type& a, const type& b) { return xsimd::max(a, b); }
+  static type min(const type& a, const type& b) { return xsimd::min(a, b); }
   static type abs(const type& a) { return xsimd::abs(a); }
   static type select(const mask& m, const type& a, const type& b) { return xsimd::select(m, a, b); }
   // 0, 1, 2, ... width-1
@@ -68,6 +69,7 @@ struct Vec<T, portable_arch> {
   static type fma(type a, type b, type c) { return a * b + c; }
   // Like maxps: when either is NaN the second operand is returned.
   static type max(type a, type b) { return a > b ? a : b; }
+  static type min(type a, type b) { return a < b ? a : b; }
   static type abs(type a) { return std::fabs(a); }
   static type select(mask m, type a, type b) { return m ? a : b; }
   static type iota() { return T(0); }

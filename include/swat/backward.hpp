@@ -1,0 +1,125 @@
+// swat::backward: the checked entry point of the gradients (SPEC sections 3 and 6).
+#pragma once
+
+#include <type_traits>
+#include <vector>
+
+#include "checks.hpp"
+#include "detail/backward_kernel.hpp"
+#include "detail/schedule.hpp"
+#include "dispatch.hpp"
+#include "forward.hpp"
+#include "isa.hpp"
+#include "options.hpp"
+#include "view.hpp"
+
+namespace swat {
+namespace detail {
+
+template <Isa isa, class T>
+BackwardFn<T> header_backward() {
+  if constexpr (compiled_here<isa>)
+    return &run_backward<T, typename arch_of<isa>::type>;
+  else
+    return nullptr;
+}
+
+// Like forward_path: from swat::dispatch when linked, else from this header.
+template <class T>
+BackwardFn<T> backward_path(Isa isa) {
+#if defined(SWAT_RUNTIME_DISPATCH)
+  return dispatched_backward<T>(isa);
+#else
+  switch (isa) {
+    case Isa::avx512: return header_backward<Isa::avx512, T>();
+    case Isa::avx2: return header_backward<Isa::avx2, T>();
+    case Isa::sse2: return header_backward<Isa::sse2, T>();
+    case Isa::neon: return header_backward<Isa::neon, T>();
+    case Isa::portable: return header_backward<Isa::portable, T>();
+    case Isa::automatic: break;
+  }
+  return nullptr;
+#endif
+}
+
+// Checks every argument of a backward call; returns the problem. Nothing is written.
+template <class T>
+Problem check_backward_inputs(const BackwardInputs<T>& io, const Options& opt, const float* dslopes) {
+  const Problem p = check_forward_inputs(io.q, io.k, io.v, opt);
+  const char* input_names[] = {"q", "k", "v", "o", "dout"};
+  for (int n = 3; n < 5; ++n) {
+    const View4<const T>& view = n == 3 ? io.o : io.dout;
+    const std::string name = input_names[n];
+    check_equal(view.shape[0], p.batch, (name + ".shape[0] (batch)").c_str(), "q's batch");
+    check_equal(view.shape[1], p.q_len, (name + ".shape[1] (seq)").c_str(), "q's seq");
+    check_equal(view.shape[2], p.heads, (name + ".shape[2] (heads)").c_str(), "q's heads");
+    check_equal(view.shape[3], p.dim, (name + ".shape[3] (dim)").c_str(), "q's dim");
+  }
+  check_output(io.dq, p, "dq", p.q_len, p.heads);
+  check_output(io.dk, p, "dk", p.k_len, p.kv_heads);
+  check_output(io.dv, p, "dv", p.k_len, p.kv_heads);
+  const Span inputs[] = {checked_span(io.q, "q"), checked_span(io.k, "k"), checked_span(io.v, "v"),
+                         checked_span(io.o, "o"), checked_span(io.dout, "dout")};
+  const Span outputs[] = {checked_span(io.dq, "dq"), checked_span(io.dk, "dk"), checked_span(io.dv, "dv")};
+  const char* output_names[] = {"dq", "dk", "dv"};
+  Span slopes;
+  if (dslopes != nullptr && p.heads > 0) {
+    slopes.lo = reinterpret_cast<std::uintptr_t>(dslopes);
+    slopes.hi = slopes.lo + static_cast<std::uintptr_t>(p.heads) * sizeof(float);
+  }
+  for (int out = 0; out < 3; ++out) {
+    for (int in = 0; in < 5; ++in) check_no_overlap(outputs[out], output_names[out], inputs[in], input_names[in]);
+    for (int other = out + 1; other < 3; ++other)
+      check_no_overlap(outputs[other], output_names[other], outputs[out], output_names[out]);
+    check_no_overlap(slopes, "dslopes", outputs[out], output_names[out]);
+  }
+  for (int in = 0; in < 5; ++in) check_no_overlap(slopes, "dslopes", inputs[in], input_names[in]);
+  if (!opt.alibi_slopes.empty())
+    check_no_overlap(slopes, "dslopes",
+                     Span{reinterpret_cast<std::uintptr_t>(opt.alibi_slopes.data()),
+                          reinterpret_cast<std::uintptr_t>(opt.alibi_slopes.data() + opt.alibi_slopes.size())},
+                     "options.alibi_slopes");
+  return p;
+}
+
+}  // namespace detail
+
+// Gradients of swat::forward (SPEC section 3) with respect to the un-rotated q, k and v:
+// q, o, dout, dq [B,Sq,H,D]; k, v, dk, dv [B,Sk,Hkv,D]; o is forward's output for these inputs
+// and options (softmax uses D_i = <dout_i, o_i>). dk and dv sum over the query heads of each kv
+// head. dslopes, when not null, points to H floats to which dL/dm_h is ADDED (accumulate over
+// calls, zero it yourself); it is computed whether or not options.alibi_slopes is set (slopes
+// of 0). The outputs are overwritten, never accumulated. Throws swat::Error, writing nothing,
+// on bad input; the outputs (and dslopes) must not overlap any input or each other.
+// Gradients are recomputed tile by tile (no n-by-w matrix); scratch is O(tile) per thread plus,
+// for softmax, two values per (batch, head, query row). Bit-identical for any thread count.
+template <class T>
+void backward(View4<const T> q, View4<const T> k, View4<const T> v, View4<const T> o, View4<const T> dout,
+              View4<T> dq, View4<T> dk, View4<T> dv, const Options& opt, float* dslopes = nullptr,
+              Isa isa = Isa::automatic) {
+  static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
+                "swat::backward: T must be float or double");
+  const detail::BackwardInputs<T> io{q, k, v, o, dout, dq, dk, dv};
+  const Problem p = detail::check_backward_inputs(io, opt, dslopes);
+  const Isa path = isa == Isa::automatic ? best_isa() : isa;
+  const detail::BackwardFn<T> run = detail::backward_path<T>(path);
+  if (run == nullptr || !detail::cpu_runs(path)) {
+    std::string have;
+    for (Isa a : available_isas()) have += std::string(have.empty() ? "" : ", ") + isa_name(a);
+    detail::fail("isa: expected one of the available paths (", have, "), got ", isa_name(path));
+  }
+  if (p.batch == 0 || p.dim == 0 || p.kv_heads == 0) return;
+  std::vector<double> slopes(dslopes ? static_cast<std::size_t>(p.heads) : 0, 0.0);
+  run(p, io, dslopes ? slopes.data() : nullptr, &detail::parallel_for);
+  for (std::size_t h = 0; h < slopes.size(); ++h) dslopes[h] += static_cast<float>(slopes[h]);
+}
+
+// Convenience overload for mutable inputs.
+template <class T>
+void backward(View4<T> q, View4<T> k, View4<T> v, View4<T> o, View4<T> dout, View4<T> dq, View4<T> dk, View4<T> dv,
+              const Options& opt, float* dslopes = nullptr, Isa isa = Isa::automatic) {
+  backward<T>(View4<const T>(q), View4<const T>(k), View4<const T>(v), View4<const T>(o), View4<const T>(dout), dq, dk,
+              dv, opt, dslopes, isa);
+}
+
+}  // namespace swat

@@ -1,0 +1,677 @@
+// The backward kernels (SPEC section 3): gradients recomputed tile by tile from q, k, v, never
+// stored as an n-by-w matrix. Two passes, each writing rows no other task writes:
+//
+//   query pass (tasks: batch, kv head, tile of queries; queries along SIMD lanes, like forward)
+//     softmax only: a sweep for the row statistics (log-sum-exp, D_i = <dO_i, O_i>), kept per
+//     row for the key pass; then recomputes S, dP, dS and accumulates dQ^T += K^T dS^T.
+//   key pass (tasks: batch, kv head, tile of keys; keys along SIMD lanes)
+//     for every query row that sees the tile, all heads of the GQA group: recomputes S, dP, dS
+//     and accumulates dV^T += dO^T P, dK^T += Q^T dS, so dk and dv need no cross-task sum.
+//
+// Why two passes rather than FlashAttention-2's single key pass with dQ partials: a query row's
+// dQ gathers from every key tile of its window, so one pass needs either atomics (not
+// deterministic), per-task partials of O(n * w / tile) memory, or a reduction whose order
+// follows the thread count. Two passes recompute S and dP once more (14 instead of 10 products
+// of D per pair) and give the same bits for any thread count.
+//
+// All products use the one register-blocked micro-kernel (microkernel.hpp) on packed panels.
+#pragma once
+
+#include "isa_namespace.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "../checks.hpp"
+#include "../view.hpp"
+#include "buffer.hpp"
+#include "math.hpp"
+#include "microkernel.hpp"
+#include "positional.hpp"
+#include "rope.hpp"
+
+namespace swat {
+namespace detail {
+inline namespace SWAT_ISA_NAMESPACE {
+
+// Tile sizes, in one place.
+template <class T, class Arch>
+struct BackwardTiling {
+  static constexpr int64_t lanes = Blocking<T, Arch>::lanes;
+  static constexpr int64_t M = Blocking<T, Arch>::rows;
+  static constexpr int64_t query_tile = 1024;   // query pass: rows per task (a multiple of lanes)
+  static constexpr int64_t key_block = 16 * M;  // query pass: keys per packed block
+  static constexpr int64_t key_tile = 64 * lanes;  // key pass: keys per task
+  static constexpr int64_t query_chunk = 32 * M;  // key pass: query rows packed at once
+};
+
+// Per-row statistics of softmax for the key pass: logits are turned into weights as
+// exp(s - lse), and dS = P (dP - dot) with dot = <dO_i, O_i>. Indexed [batch][head][row].
+template <class T>
+struct RowStats {
+  T* lse = nullptr;
+  T* dot = nullptr;
+};
+
+// Activation gradients: P and dS of a vector of biased logits s and of dP.
+template <class T, class Arch>
+struct SigmoidGradient {
+  static constexpr bool normalises = false;
+  using V = Vec<T, Arch>;
+  using vec = typename V::type;
+  static void apply(vec s, vec dp, vec /*lse*/, vec /*dot*/, vec& p, vec& ds) {
+    p = sigmoid<T, Arch>(s);
+    ds = dp * p * (V::broadcast(T(1)) - p);
+  }
+};
+
+template <class T, class Arch>
+struct SoftmaxGradient {
+  static constexpr bool normalises = true;
+  using V = Vec<T, Arch>;
+  using vec = typename V::type;
+  static void apply(vec s, vec dp, vec lse, vec dot, vec& p, vec& ds) {
+    p = exp_nonpositive<T, Arch>(s - lse);
+    ds = p * (dp - dot);
+  }
+};
+
+// out[0..D) = factor * inverse RoPE of in[0..D) (the rotation by the opposite angle), written
+// at element stride out_stride. cos/sin hold the pairs of this row's position.
+template <class T, class Tout>
+inline void unrotate_row(Tout* out, int64_t out_stride, const T* in, int64_t dim, RopeLayout layout, int64_t rope_dim,
+                         const T* cos, const T* sin, T factor) {
+  const int64_t P = rope_dim / 2;
+  if (layout != RopeLayout::none)
+    for (int64_t k = 0; k < P; ++k) {
+      const int64_t a = layout == RopeLayout::half ? k : 2 * k, b = layout == RopeLayout::half ? k + P : 2 * k + 1;
+      const T x1 = in[a], x2 = in[b];
+      out[a * out_stride] = static_cast<Tout>((x1 * cos[k] + x2 * sin[k]) * factor);
+      out[b * out_stride] = static_cast<Tout>((x2 * cos[k] - x1 * sin[k]) * factor);
+    }
+  const int64_t first_plain = layout == RopeLayout::none ? 0 : rope_dim;
+  for (int64_t d = first_plain; d < dim; ++d) out[d * out_stride] = static_cast<Tout>(in[d] * factor);
+}
+
+// Per-thread scratch of both passes, grown on first use and reused.
+template <class T>
+struct BackwardWorkspace {
+  // Query pass: [lane block][D][lanes] slabs; packed keys, values, key dims; score rows.
+  Buffer<T> row, q_t, do_t, dq_t, keys, values, key_dims, scores, dp, lse, dot, max, sum;
+  // Key pass: [lane block][D][lanes] slabs; query and dO panels in both orientations.
+  Buffer<T> k_t, v_t, dk_t, dv_t, q_rows, do_rows, q_dims, do_dims;
+  Buffer<T> q_cos, q_sin, k_cos, k_sin;
+  RopeAngles::Cursor q_angles, k_angles;
+
+  static void fit(Buffer<T>& buffer, int64_t n) { buffer.fit(static_cast<std::size_t>(n)); }
+};
+
+// What both passes share: the problem, the tensors, the angles and the bias of each head.
+template <class T, class Arch, class Bias>
+struct BackwardCommon {
+  using V = Vec<T, Arch>;
+  const Problem& p;
+  BackwardInputs<T> io;
+  const RopeAngles& angles;
+  Window window;
+  RowStats<T> stats;
+
+  // Softmax ignores a constant added to a row, so its ALiBi distances are counted from a
+  // reference key of the row instead of from the query: the nearest visible key when the slope
+  // favours recent keys (m >= 0), the farthest when it favours old ones. The logits that carry
+  // the weight then stay small and exact, and so do their slope gradients. Sigmoid needs the
+  // true distance. Returns a key index (-1 .. Sk).
+  struct ReferenceKey {  // the key index clamp(query position + shift, lo, hi)
+    int64_t shift, lo, hi;
+    int64_t at(int64_t query_pos) const { return std::clamp(query_pos + shift, lo, hi); }
+  };
+  ReferenceKey reference_key(int64_t h) const {
+    if (p.slopes == nullptr || p.slopes[h] >= 0.f) return {-p.k_pos0, -1, p.k_len - 1};  // end_key - 1
+    if (p.window == 0) return {0, 0, 0};
+    return {1 - p.window - p.k_pos0, 0, p.k_len};  // first_key
+  }
+
+  Bias make_bias(int64_t h, bool normalises) const {
+    const T offset = normalises ? T(0) : static_cast<T>(p.sigmoid_bias);
+    const T slope = p.slopes != nullptr ? static_cast<T>(p.slopes[h]) : T(0);
+    return Bias{V::broadcast(-slope), V::broadcast(offset)};
+  }
+
+  // RoPE(x) * factor of row s of head `head` of `view` into out[0..D).
+  void load_rotated(T* out, const View4<const T>& view, int64_t b, int64_t s, int64_t head, const T* cos,
+                    const T* sin, T factor) const {
+    rotate_row(out, view.at(b, s, head), view.stride[3], p.dim, p.rope, p.rope_dim, cos, sin, factor);
+  }
+  // Asks for row s of `view` ahead of its use: packing walks rows a head-stride apart, which the
+  // hardware prefetchers miss, and it re-reads them once per tile that sees them.
+  void prefetch(const View4<const T>& view, int64_t b, int64_t s, int64_t head) const {
+    const char* row = reinterpret_cast<const char*>(view.at(b, s, head));
+    const int64_t bytes = p.dim * view.stride[3] * static_cast<int64_t>(sizeof(T));
+    for (int64_t at = 0; at < bytes && at < 4096; at += 64) __builtin_prefetch(row + at);
+  }
+  void load_plain(T* out, const View4<const T>& view, int64_t b, int64_t s, int64_t head) const {
+    rotate_row(out, view.at(b, s, head), view.stride[3], p.dim, RopeLayout::none, 0, out, out, T(1));
+  }
+};
+
+// Both passes, composed at compile time from the activation's gradient and the bias.
+template <class T, class Arch, class Gradient, class Bias>
+class BackwardKernel {
+  using V = Vec<T, Arch>;
+  using vec = typename V::type;
+  using Tiling = BackwardTiling<T, Arch>;
+  using Common = BackwardCommon<T, Arch, Bias>;
+  static constexpr int NV = Blocking<T, Arch>::vectors;
+  static constexpr int64_t M = Tiling::M;
+  static constexpr int64_t W = static_cast<int64_t>(V::width);
+  static constexpr int64_t lanes = Tiling::lanes;
+  static constexpr int64_t key_block = Tiling::key_block;
+  static constexpr int64_t chunk = Tiling::query_chunk;
+
+ public:
+  // slope_partials: query_tasks() * group() values the query pass writes, or nullptr.
+  BackwardKernel(const Common& c, double* slope_partials) : c_(c), p_(c.p), slope_partials_(slope_partials) {
+    query_tiles_ = (p_.q_len + Tiling::query_tile - 1) / Tiling::query_tile;
+    key_tiles_ = (p_.k_len + Tiling::key_tile - 1) / Tiling::key_tile;
+    dim_panels_ = (p_.dim + M - 1) / M;
+  }
+
+  // ---- the query pass ----
+  int64_t query_tasks() const { return p_.batch * p_.kv_heads * query_tiles_; }
+
+  void run_query_task(int64_t task, BackwardWorkspace<T>& ws) const {
+    int64_t b, g, first;
+    decode(task, query_tiles_, Tiling::query_tile, &b, &g, &first);
+    for (int64_t hh = 0; hh < p_.group(); ++hh) {
+      const double slope_gradient = run_head(b, g * p_.group() + hh, first, ws);
+      if (slope_partials_) slope_partials_[task * p_.group() + hh] = slope_gradient;
+    }
+  }
+
+ private:
+  // dq rows [i0, i0 + rows) of head h; returns this tile's -sum dS * distance.
+  double run_head(int64_t b, int64_t h, int64_t i0, BackwardWorkspace<T>& ws) const {
+    const int64_t D = p_.dim, g = h / p_.group();
+    const int64_t rows = std::min(Tiling::query_tile, p_.q_len - i0);
+    const int64_t padded = (rows + lanes - 1) / lanes * lanes;
+    const int64_t first_pos = p_.q_pos0 + i0;
+    const int64_t key_lo = c_.window.first_key(first_pos);
+    const int64_t key_hi = c_.window.end_key(first_pos + rows - 1);
+    const int64_t pairs = c_.angles.pairs();
+    const int64_t stats_at = (b * p_.heads + h) * p_.q_len + i0;
+    if (key_lo >= key_hi) {
+      for (int64_t i = 0; i < rows; ++i) {
+        T* out = c_.io.dq.at(b, i0 + i, h);
+        for (int64_t d = 0; d < D; ++d) out[d * c_.io.dq.stride[3]] = T(0);
+        if (Gradient::normalises) c_.stats.lse[stats_at + i] = c_.stats.dot[stats_at + i] = T(0);
+      }
+      return 0.0;
+    }
+    BackwardWorkspace<T>::fit(ws.row, D);
+    BackwardWorkspace<T>::fit(ws.q_t, D * padded);
+    BackwardWorkspace<T>::fit(ws.do_t, D * padded);
+    BackwardWorkspace<T>::fit(ws.dq_t, D * padded);
+    BackwardWorkspace<T>::fit(ws.lse, padded);
+    BackwardWorkspace<T>::fit(ws.dot, padded);
+    BackwardWorkspace<T>::fit(ws.max, padded);
+    BackwardWorkspace<T>::fit(ws.sum, padded);
+    BackwardWorkspace<T>::fit(ws.scores, key_block * lanes);
+    BackwardWorkspace<T>::fit(ws.dp, key_block * lanes);
+    BackwardWorkspace<T>::fit(ws.keys, key_block * D);
+    BackwardWorkspace<T>::fit(ws.values, key_block * D);
+    BackwardWorkspace<T>::fit(ws.key_dims, dim_panels_ * key_block * M);
+    if (pairs > 0) {
+      BackwardWorkspace<T>::fit(ws.q_cos, rows * pairs);
+      BackwardWorkspace<T>::fit(ws.q_sin, rows * pairs);
+      BackwardWorkspace<T>::fit(ws.k_cos, key_block * pairs);
+      BackwardWorkspace<T>::fit(ws.k_sin, key_block * pairs);
+      ws.q_angles.start(c_.angles, first_pos);
+      ws.q_angles.fill(rows, ws.q_cos.data(), ws.q_sin.data());
+    }
+
+    // Q^T (rotated, scaled) and dO^T per lane block; padding lanes are zero.
+    T* row = ws.row.data();
+    fill(ws.q_t.data(), ws.q_t.data() + D * padded, T(0));
+    fill(ws.do_t.data(), ws.do_t.data() + D * padded, T(0));
+    fill(ws.dq_t.data(), ws.dq_t.data() + D * padded, T(0));
+    for (int64_t i = 0; i < rows; ++i) {
+      const int64_t slab = (i / lanes) * D * lanes + (i % lanes);
+      c_.load_rotated(row, c_.io.q, b, i0 + i, h, ws.q_cos.data() + i * pairs, ws.q_sin.data() + i * pairs,
+                      static_cast<T>(p_.scale));
+      for (int64_t d = 0; d < D; ++d) ws.q_t[slab + d * lanes] = row[d];
+      c_.load_plain(row, c_.io.dout, b, i0 + i, h);
+      for (int64_t d = 0; d < D; ++d) ws.do_t[slab + d * lanes] = row[d];
+    }
+    fill(ws.lse.data(), ws.lse.data() + padded, T(0));
+    fill(ws.dot.data(), ws.dot.data() + padded, T(0));
+    if (Gradient::normalises) softmax_statistics(b, h, i0, rows, padded, key_lo, key_hi, ws);
+
+    const Bias bias = c_.make_bias(h, Gradient::normalises);
+    vec slope_sum[NV];
+    for (int v = 0; v < NV; ++v) slope_sum[v] = V::broadcast(T(0));
+    if (pairs > 0) ws.k_angles.start(c_.angles, p_.k_pos0 + key_lo);
+    for (int64_t kb = key_lo; kb < key_hi; kb += key_block) {
+      const int64_t nk = std::min(key_block, key_hi - kb);
+      pack_keys(b, g, kb, nk, ws, true);
+      for (int64_t l0 = 0; l0 < rows; l0 += lanes)
+        gradient_block(h, first_pos + l0, std::min(lanes, rows - l0), kb, nk, bias, l0 * D, l0, ws, slope_sum);
+    }
+    for (int64_t i = 0; i < rows; ++i) {
+      const T* slab = ws.dq_t.data() + (i / lanes) * D * lanes + (i % lanes);
+      for (int64_t d = 0; d < D; ++d) row[d] = slab[d * lanes];
+      unrotate_row(c_.io.dq.at(b, i0 + i, h), c_.io.dq.stride[3], row, D, p_.rope, p_.rope_dim,
+                   ws.q_cos.data() + i * pairs, ws.q_sin.data() + i * pairs, static_cast<T>(p_.scale));
+    }
+    double total = 0.0;
+    alignas(64) T part[W];
+    for (int v = 0; v < NV; ++v) {
+      V::store(part, slope_sum[v]);
+      for (int64_t l = 0; l < W; ++l) total += static_cast<double>(part[l]);
+    }
+    return -total;
+  }
+
+  // Row statistics of softmax: lse = max + log(sum) over the visible keys (as forward's online
+  // softmax, without the output) and dot = <dO_i, O_i>; kept for the key pass.
+  void softmax_statistics(int64_t b, int64_t h, int64_t i0, int64_t rows, int64_t padded, int64_t key_lo,
+                          int64_t key_hi, BackwardWorkspace<T>& ws) const {
+    const int64_t D = p_.dim, g = h / p_.group();
+    const int64_t first_pos = p_.q_pos0 + i0;
+    fill(ws.max.data(), ws.max.data() + padded, -infinity<T>());
+    fill(ws.sum.data(), ws.sum.data() + padded, T(0));
+    const Bias bias = c_.make_bias(h, true);
+    if (c_.angles.pairs() > 0) ws.k_angles.start(c_.angles, p_.k_pos0 + key_lo);
+    for (int64_t kb = key_lo; kb < key_hi; kb += key_block) {
+      const int64_t nk = std::min(key_block, key_hi - kb);
+      pack_keys(b, g, kb, nk, ws, false);
+      for (int64_t l0 = 0; l0 < rows; l0 += lanes) {
+        const int64_t lane_first = first_pos + l0, lane_last = lane_first + std::min(lanes, rows - l0) - 1;
+        const int64_t lo = std::max(c_.window.first_key(lane_first), kb) - kb;
+        const int64_t hi = std::min(c_.window.end_key(lane_last), kb + nk) - kb;
+        if (lo >= hi) continue;
+        T* scores = ws.scores.data();
+        for (int64_t panel = lo / M; panel * M < hi; ++panel)
+          gemm_panel<T, Arch>(std::min<int64_t>(M, nk - panel * M), D, ws.keys.data() + panel * D * M,
+                              ws.q_t.data() + l0 * D, scores + panel * M * lanes, false);
+        const Rows r = rows_for(h, lane_first, kb, lo, hi);
+        const bool masked = !c_.window.covers(lane_first, lane_last, kb + lo, kb + hi);
+        for (int v = 0; v < NV; ++v) {
+          const vec minus_inf = V::broadcast(-infinity<T>());
+          vec top = V::load(ws.max.data() + l0 + v * W);
+          for (int64_t k = lo; k < hi; ++k) {
+            vec s = bias.apply(V::load(scores + k * lanes + v * W), r.bias_distance(k, v));
+            if (masked) s = V::select(r.s.visible(k, v, r.s.distance(k, v)), s, minus_inf);
+            V::store(scores + k * lanes + v * W, s);
+            top = V::max(top, s);
+          }
+          const vec old_top = V::load(ws.max.data() + l0 + v * W);
+          const vec shift = V::select(top == minus_inf, V::broadcast(T(0)), top);
+          vec total = V::load(ws.sum.data() + l0 + v * W) * exp_nonpositive<T, Arch>(old_top - shift);
+          for (int64_t k = lo; k < hi; ++k) total = total + exp_nonpositive<T, Arch>(V::load(scores + k * lanes + v * W) - shift);
+          V::store(ws.sum.data() + l0 + v * W, total);
+          V::store(ws.max.data() + l0 + v * W, top);
+        }
+      }
+    }
+    const int64_t stats_at = (b * p_.heads + h) * p_.q_len + i0;
+    for (int64_t i = 0; i < rows; ++i) {
+      const T total = ws.sum[i];
+      ws.lse[i] = total > T(0) ? ws.max[i] + static_cast<T>(std::log(static_cast<double>(total))) : T(0);
+      const T* dout = c_.io.dout.at(b, i0 + i, h);
+      const T* out = c_.io.o.at(b, i0 + i, h);
+      double dot = 0.0;
+      for (int64_t d = 0; d < D; ++d)
+        dot += static_cast<double>(dout[d * c_.io.dout.stride[3]]) * static_cast<double>(out[d * c_.io.o.stride[3]]);
+      ws.dot[i] = static_cast<T>(dot);
+      c_.stats.lse[stats_at + i] = ws.lse[i];
+      c_.stats.dot[stats_at + i] = ws.dot[i];
+    }
+  }
+
+  // Distances of one lane block against key block kb: the window test (true distances, as in
+  // forward) and the distance the bias uses (shifted by the softmax origin).
+  struct Rows {
+    ScoreRows<T, Arch, NV> s;
+    vec bias0[NV];
+    vec bias_distance(int64_t k, int v) const { return bias0[v] - V::broadcast(static_cast<T>(k)); }
+  };
+
+  Rows rows_for(int64_t h, int64_t lane_first, int64_t kb, int64_t lo, int64_t hi) const {
+    Rows r{{nullptr, lanes, lo, hi, {}, {}, T(0)}, {}};
+    const int64_t distance = lane_first - (p_.k_pos0 + kb);
+    const T base = static_cast<T>(distance), past = c_.window.template past<T>(distance);
+    const vec iota = V::iota();
+    for (int v = 0; v < NV; ++v) {
+      r.s.distance0[v] = iota + V::broadcast(base + static_cast<T>(v * W));
+      r.s.past0[v] = iota + V::broadcast(past + static_cast<T>(v * W));
+      r.bias0[v] = r.s.distance0[v];
+    }
+    if (Gradient::normalises) {
+      // reference key - kb of every lane: one step per lane, clamped. The first lane's is
+      // formed in 64 bits and brought near the key range, so every value stays small in T.
+      const typename Common::ReferenceKey key = c_.reference_key(h);
+      const int64_t first = std::clamp(lane_first + key.shift, key.lo - lanes, key.hi) - kb;
+      const vec low = V::broadcast(static_cast<T>(key.lo - kb)), high = V::broadcast(static_cast<T>(key.hi - kb));
+      for (int v = 0; v < NV; ++v)
+        r.bias0[v] = V::min(V::max(iota + V::broadcast(static_cast<T>(first + v * W)), low), high);
+    }
+    return r;
+  }
+
+  // keys[panel][d][m] = RoPE(k)[kb + panel * M + m][d] (zero past nk); with `all`, also the
+  // values in the same layout and the rotated keys as key_dims[dim panel][key][m].
+  void pack_keys(int64_t b, int64_t g, int64_t kb, int64_t nk, BackwardWorkspace<T>& ws, bool all) const {
+    const int64_t D = p_.dim, pairs = c_.angles.pairs();
+    if (pairs > 0) ws.k_angles.fill(nk, ws.k_cos.data(), ws.k_sin.data());
+    T* row = ws.row.data();
+    const int64_t padded = (nk + M - 1) / M * M;
+    for (int64_t j = 0; j < padded; ++j) {
+      T* keys = ws.keys.data() + (j / M) * D * M + (j % M);
+      T* values = ws.values.data() + (j / M) * D * M + (j % M);
+      if (j >= nk) {
+        for (int64_t d = 0; d < D; ++d) keys[d * M] = values[d * M] = T(0);
+        continue;
+      }
+      if (j + 4 < nk) {
+        c_.prefetch(c_.io.k, b, kb + j + 4, g);
+        if (all) c_.prefetch(c_.io.v, b, kb + j + 4, g);
+      }
+      c_.load_rotated(row, c_.io.k, b, kb + j, g, ws.k_cos.data() + j * pairs, ws.k_sin.data() + j * pairs, T(1));
+      for (int64_t d = 0; d < D; ++d) keys[d * M] = row[d];
+      if (!all) continue;
+      scatter_dims(row, ws.key_dims.data() + j * M, key_block * M);
+      c_.load_plain(row, c_.io.v, b, kb + j, g);
+      for (int64_t d = 0; d < D; ++d) values[d * M] = row[d];
+    }
+  }
+
+  // One lane block (queries at positions lane_first ..) against one packed key block:
+  // S^T, dP^T, then dS^T in place of S^T, then dQ^T += K^T dS^T.
+  void gradient_block(int64_t h, int64_t lane_first, int64_t count, int64_t kb, int64_t nk, const Bias& bias,
+                      int64_t slab, int64_t l0, BackwardWorkspace<T>& ws, vec* slope_sum) const {
+    const int64_t D = p_.dim;
+    const int64_t lane_last = lane_first + count - 1;
+    const int64_t lo = std::max(c_.window.first_key(lane_first), kb) - kb;
+    const int64_t hi = std::min(c_.window.end_key(lane_last), kb + nk) - kb;
+    if (lo >= hi) return;
+    T* scores = ws.scores.data();
+    T* dp = ws.dp.data();
+    for (int64_t panel = lo / M; panel * M < hi; ++panel) {
+      const int64_t panel_rows = std::min<int64_t>(M, nk - panel * M);
+      gemm_panel<T, Arch>(panel_rows, D, ws.keys.data() + panel * D * M, ws.q_t.data() + slab, scores + panel * M * lanes,
+                          false);
+      gemm_panel<T, Arch>(panel_rows, D, ws.values.data() + panel * D * M, ws.do_t.data() + slab, dp + panel * M * lanes,
+                          false);
+    }
+    const Rows r = rows_for(h, lane_first, kb, lo, hi);
+    const bool masked = !c_.window.covers(lane_first, lane_last, kb + lo, kb + hi);
+    const bool slopes = slope_partials_ != nullptr;
+    for (int v = 0; v < NV; ++v) {
+      const vec lse = V::load(ws.lse.data() + l0 + v * W), dot = V::load(ws.dot.data() + l0 + v * W);
+      for (int64_t k = lo; k < hi; ++k) {
+        const vec distance = r.bias_distance(k, v);
+        vec pv, ds;
+        Gradient::apply(bias.apply(V::load(scores + k * lanes + v * W), distance), V::load(dp + k * lanes + v * W), lse,
+                        dot, pv, ds);
+        if (masked) ds = V::select(r.s.visible(k, v, r.s.distance(k, v)), ds, V::broadcast(T(0)));
+        V::store(scores + k * lanes + v * W, ds);
+        if (slopes) slope_sum[v] = V::fma(ds, distance, slope_sum[v]);
+      }
+    }
+    // dQ^T[d][lane] += sum over keys [lo, hi) of K[key][d] dS^T[key][lane], M dims at a time.
+    for (int64_t panel = 0; panel < dim_panels_; ++panel)
+      gemm_panel<T, Arch>(std::min<int64_t>(M, D - panel * M), hi - lo, ws.key_dims.data() + panel * key_block * M + lo * M,
+                          scores + lo * lanes, ws.dq_t.data() + slab + panel * M * lanes, true);
+  }
+
+  // ---- the key pass ----
+ public:
+  int64_t key_tasks() const { return p_.batch * p_.kv_heads * key_tiles_; }
+
+  void run_key_task(int64_t task, BackwardWorkspace<T>& ws) const {
+    int64_t b, g, first;
+    decode(task, key_tiles_, Tiling::key_tile, &b, &g, &first);
+    run_tile(b, g, first, ws);
+  }
+
+ private:
+  // Query rows [first, end) that see at least one key of [j0, j0 + nk).
+  int64_t first_query(int64_t j0) const {
+    return std::clamp<int64_t>(p_.k_pos0 + j0 - p_.q_pos0, 0, p_.q_len);
+  }
+  int64_t end_query(int64_t j_last) const {
+    if (p_.window == 0) return p_.q_len;
+    return std::clamp<int64_t>(p_.k_pos0 + j_last + p_.window - p_.q_pos0, 0, p_.q_len);
+  }
+
+  void run_tile(int64_t b, int64_t g, int64_t j0, BackwardWorkspace<T>& ws) const {
+    const int64_t D = p_.dim, G = p_.group(), pairs = c_.angles.pairs();
+    const int64_t nk = std::min(Tiling::key_tile, p_.k_len - j0);
+    const int64_t blocks = (nk + lanes - 1) / lanes;
+    BackwardWorkspace<T>::fit(ws.row, D);
+    BackwardWorkspace<T>::fit(ws.k_t, blocks * D * lanes);
+    BackwardWorkspace<T>::fit(ws.v_t, blocks * D * lanes);
+    BackwardWorkspace<T>::fit(ws.dk_t, blocks * D * lanes);
+    BackwardWorkspace<T>::fit(ws.dv_t, blocks * D * lanes);
+    BackwardWorkspace<T>::fit(ws.q_rows, chunk * D);
+    BackwardWorkspace<T>::fit(ws.do_rows, chunk * D);
+    BackwardWorkspace<T>::fit(ws.q_dims, dim_panels_ * chunk * M);
+    BackwardWorkspace<T>::fit(ws.do_dims, dim_panels_ * chunk * M);
+    BackwardWorkspace<T>::fit(ws.scores, chunk * lanes);
+    BackwardWorkspace<T>::fit(ws.dp, chunk * lanes);
+    if (pairs > 0) {
+      BackwardWorkspace<T>::fit(ws.k_cos, nk * pairs);
+      BackwardWorkspace<T>::fit(ws.k_sin, nk * pairs);
+      BackwardWorkspace<T>::fit(ws.q_cos, chunk * pairs);
+      BackwardWorkspace<T>::fit(ws.q_sin, chunk * pairs);
+      ws.k_angles.start(c_.angles, p_.k_pos0 + j0);
+      ws.k_angles.fill(nk, ws.k_cos.data(), ws.k_sin.data());
+    }
+    // K^T (rotated) and V^T per lane block; keys past nk are zero.
+    T* row = ws.row.data();
+    fill(ws.k_t.data(), ws.k_t.data() + blocks * D * lanes, T(0));
+    fill(ws.v_t.data(), ws.v_t.data() + blocks * D * lanes, T(0));
+    fill(ws.dk_t.data(), ws.dk_t.data() + blocks * D * lanes, T(0));
+    fill(ws.dv_t.data(), ws.dv_t.data() + blocks * D * lanes, T(0));
+    for (int64_t j = 0; j < nk; ++j) {
+      const int64_t slab = (j / lanes) * D * lanes + (j % lanes);
+      c_.load_rotated(row, c_.io.k, b, j0 + j, g, ws.k_cos.data() + j * pairs, ws.k_sin.data() + j * pairs, T(1));
+      for (int64_t d = 0; d < D; ++d) ws.k_t[slab + d * lanes] = row[d];
+      c_.load_plain(row, c_.io.v, b, j0 + j, g);
+      for (int64_t d = 0; d < D; ++d) ws.v_t[slab + d * lanes] = row[d];
+    }
+    const int64_t i_lo = first_query(j0), i_hi = end_query(j0 + nk - 1);
+    for (int64_t hh = 0; hh < G; ++hh) {
+      const int64_t h = g * G + hh;
+      const Bias bias = c_.make_bias(h, Gradient::normalises);
+      if (pairs > 0 && i_lo < i_hi) ws.q_angles.start(c_.angles, p_.q_pos0 + i_lo);
+      for (int64_t c0 = i_lo; c0 < i_hi; c0 += chunk) {
+        const int64_t rows = std::min(chunk, i_hi - c0);
+        pack_queries(b, h, c0, rows, ws);
+        for (int64_t block = 0; block < blocks; ++block)
+          gradient_block(b, h, c0, rows, j0 + block * lanes, std::min(lanes, nk - block * lanes), block * D * lanes,
+                         bias, ws);
+      }
+    }
+    for (int64_t j = 0; j < nk; ++j) {
+      const int64_t slab = (j / lanes) * D * lanes + (j % lanes);
+      for (int64_t d = 0; d < D; ++d) row[d] = ws.dk_t[slab + d * lanes];
+      unrotate_row(c_.io.dk.at(b, j0 + j, g), c_.io.dk.stride[3], row, D, p_.rope, p_.rope_dim,
+                   ws.k_cos.data() + j * pairs, ws.k_sin.data() + j * pairs, T(1));
+      T* out = c_.io.dv.at(b, j0 + j, g);
+      for (int64_t d = 0; d < D; ++d) out[d * c_.io.dv.stride[3]] = ws.dv_t[slab + d * lanes];
+    }
+  }
+
+  // Rows [c0, c0 + rows) of head h: q (rotated, scaled) and dO as q_rows[panel][d][m] (for the
+  // products over d) and as q_dims[dim panel][row][m] (for the products over rows).
+  void pack_queries(int64_t b, int64_t h, int64_t c0, int64_t rows, BackwardWorkspace<T>& ws) const {
+    const int64_t D = p_.dim, pairs = c_.angles.pairs();
+    if (pairs > 0) ws.q_angles.fill(rows, ws.q_cos.data(), ws.q_sin.data());
+    T* row = ws.row.data();
+    const int64_t padded = (rows + M - 1) / M * M;
+    for (int64_t r = 0; r < padded; ++r) {
+      for (int pass = 0; pass < 2; ++pass) {
+        T* panel = (pass == 0 ? ws.q_rows : ws.do_rows).data() + (r / M) * D * M + (r % M);
+        T* dims = (pass == 0 ? ws.q_dims : ws.do_dims).data() + r * M;
+        if (r >= rows) {
+          for (int64_t d = 0; d < D; ++d) panel[d * M] = T(0);
+          scatter_dims(nullptr, dims, chunk * M);
+          continue;
+        }
+        if (r + 4 < rows) c_.prefetch(pass == 0 ? c_.io.q : c_.io.dout, b, c0 + r + 4, h);
+        if (pass == 0)
+          c_.load_rotated(row, c_.io.q, b, c0 + r, h, ws.q_cos.data() + r * pairs, ws.q_sin.data() + r * pairs,
+                          static_cast<T>(p_.scale));
+        else
+          c_.load_plain(row, c_.io.dout, b, c0 + r, h);
+        for (int64_t d = 0; d < D; ++d) panel[d * M] = row[d];
+        scatter_dims(row, dims, chunk * M);
+      }
+    }
+  }
+
+  // Keys [jb, jb + nl) (one lane block) against the packed rows of [c0, c0 + rows) that see them:
+  // S, dP, then P and dS in their place, then dV^T += dO^T P and dK^T += Q^T dS.
+  void gradient_block(int64_t b, int64_t h, int64_t c0, int64_t rows, int64_t jb, int64_t nl, int64_t slab,
+                      const Bias& bias, BackwardWorkspace<T>& ws) const {
+    const int64_t D = p_.dim;
+    const int64_t r_lo = std::max(first_query(jb), c0) - c0;
+    const int64_t r_hi = std::min(end_query(jb + nl - 1), c0 + rows) - c0;
+    if (r_lo >= r_hi) return;
+    const int64_t p_lo = r_lo / M, p_hi = (r_hi + M - 1) / M;
+    T* scores = ws.scores.data();
+    T* dp = ws.dp.data();
+    for (int64_t panel = p_lo; panel < p_hi; ++panel) {
+      gemm_panel<T, Arch>(M, D, ws.q_rows.data() + panel * D * M, ws.k_t.data() + slab, scores + panel * M * lanes, false);
+      gemm_panel<T, Arch>(M, D, ws.do_rows.data() + panel * D * M, ws.v_t.data() + slab, dp + panel * M * lanes, false);
+    }
+    const int64_t key_pos = p_.k_pos0 + jb;
+    const vec iota = V::iota(), zero = V::broadcast(T(0));
+    const int64_t stats_at = (b * p_.heads + h) * p_.q_len + c0;
+    const typename Common::ReferenceKey reference = c_.reference_key(h);
+    for (int64_t r = p_lo * M; r < p_hi * M; ++r) {
+      T* s_row = scores + r * lanes;
+      T* dp_row = dp + r * lanes;
+      if (r < r_lo || r >= r_hi) {
+        for (int64_t l = 0; l < lanes; ++l) s_row[l] = dp_row[l] = T(0);
+        continue;
+      }
+      const int64_t distance = p_.q_pos0 + c0 + r - key_pos;  // to the block's first key
+      const T base = static_cast<T>(distance), past = c_.window.template past<T>(distance);
+      const T shifted = static_cast<T>(Gradient::normalises ? reference.at(p_.q_pos0 + c0 + r) - jb : distance);
+      vec lse = zero, dot = zero;
+      if (Gradient::normalises) {
+        lse = V::broadcast(c_.stats.lse[stats_at + r]);
+        dot = V::broadcast(c_.stats.dot[stats_at + r]);
+      }
+      // Rows that see every key of the block skip the mask.
+      const int64_t row_pos = p_.q_pos0 + c0 + r;
+      const bool masked = nl < lanes || !c_.window.covers(row_pos, row_pos, jb, jb + nl);
+      for (int v = 0; v < NV; ++v) {
+        const vec lane = iota + V::broadcast(static_cast<T>(v * W));
+        vec pv, ds;
+        Gradient::apply(bias.apply(V::load(s_row + v * W), V::broadcast(shifted) - lane), V::load(dp_row + v * W), lse, dot,
+                        pv, ds);
+        if (masked) {
+          const auto visible = (V::broadcast(base) - lane >= zero) & (V::broadcast(past) - lane < zero) &
+                               (lane < V::broadcast(static_cast<T>(nl)));
+          pv = V::select(visible, pv, zero);
+          ds = V::select(visible, ds, zero);
+        }
+        V::store(s_row + v * W, pv);
+        V::store(dp_row + v * W, ds);
+      }
+    }
+    // dV^T[d][key] += sum over rows of dO[row][d] P[row][key]; dK^T likewise with q and dS.
+    const int64_t depth = (p_hi - p_lo) * M;
+    for (int64_t panel = 0; panel < dim_panels_; ++panel) {
+      const int64_t panel_rows = std::min<int64_t>(M, D - panel * M);
+      const int64_t at = panel * chunk * M + p_lo * M * M;
+      gemm_panel<T, Arch>(panel_rows, depth, ws.do_dims.data() + at, scores + p_lo * M * lanes,
+                          ws.dv_t.data() + slab + panel * M * lanes, true);
+      gemm_panel<T, Arch>(panel_rows, depth, ws.q_dims.data() + at, dp + p_lo * M * lanes,
+                          ws.dk_t.data() + slab + panel * M * lanes, true);
+    }
+  }
+
+  // One row (or zeros when row is null) into a [dim panel][row][m] layout whose panels are
+  // panel_stride apart: dims[panel * panel_stride + m] = row[panel * M + m], zero past D.
+  void scatter_dims(const T* row, T* dims, int64_t panel_stride) const {
+    const int64_t D = p_.dim;
+    for (int64_t panel = 0; panel < dim_panels_; ++panel, dims += panel_stride)
+      for (int64_t m = 0; m < M; ++m) {
+        const int64_t d = panel * M + m;
+        dims[m] = row != nullptr && d < D ? row[d] : T(0);
+      }
+  }
+
+  // Task t is (batch, kv head, tile) in row-major order.
+  void decode(int64_t task, int64_t tiles, int64_t tile_size, int64_t* b, int64_t* g, int64_t* first) const {
+    *first = task % tiles * tile_size;
+    *g = task / tiles % p_.kv_heads;
+    *b = task / (tiles * p_.kv_heads);
+  }
+
+  const Common& c_;
+  const Problem& p_;
+  double* slope_partials_;
+  int64_t query_tiles_ = 0, key_tiles_ = 0, dim_panels_ = 0;
+};
+
+template <class Kernel, class T, bool KeyPass>
+void run_backward_task(void* kernel, int64_t task) {
+  thread_local BackwardWorkspace<T> workspace;
+  if (KeyPass)
+    static_cast<const Kernel*>(kernel)->run_key_task(task, workspace);
+  else
+    static_cast<const Kernel*>(kernel)->run_query_task(task, workspace);
+}
+
+template <class T, class Arch, class Gradient, class Bias>
+void run_backward_with(const Problem& p, const BackwardInputs<T>& io, const RopeAngles& angles, double* dslopes,
+                       Parallel parallel) {
+  Buffer<T> lse, dot;
+  if (Gradient::normalises) {
+    lse.fit(static_cast<std::size_t>(p.batch * p.heads * p.q_len));
+    dot.fit(static_cast<std::size_t>(p.batch * p.heads * p.q_len));
+  }
+  using Common = BackwardCommon<T, Arch, Bias>;
+  const Common common{p, io, angles, Window{p.window, p.k_pos0, p.k_len}, RowStats<T>{lse.data(), dot.data()}};
+
+  using Kernel = BackwardKernel<T, Arch, Gradient, Bias>;
+  Buffer<double> partials;
+  const int64_t query_tile = BackwardTiling<T, Arch>::query_tile;
+  if (dslopes) partials.fit(static_cast<std::size_t>(p.batch * p.kv_heads * ((p.q_len + query_tile - 1) / query_tile) * p.group()));
+  const Kernel kernel(common, dslopes ? partials.data() : nullptr);
+  Kernel* context = const_cast<Kernel*>(&kernel);
+  // The query pass writes the softmax statistics the key pass reads.
+  parallel(p.threads, kernel.query_tasks(), &run_backward_task<Kernel, T, false>, context);
+  parallel(p.threads, kernel.key_tasks(), &run_backward_task<Kernel, T, true>, context);
+
+  // Per-task slope gradients, summed in task order: the same bits for any thread count.
+  if (dslopes)
+    for (int64_t task = 0; task < kernel.query_tasks(); ++task)
+      for (int64_t hh = 0; hh < p.group(); ++hh) {
+        const int64_t g = (task / (kernel.query_tasks() / (p.batch * p.kv_heads))) % p.kv_heads;
+        dslopes[g * p.group() + hh] += partials[static_cast<std::size_t>(task * p.group() + hh)];
+      }
+}
+
+// Chooses the compile-time composition for this call: the activation; the bias is always the
+// ALiBi one (slope 0 without slopes): one multiply-add per score is nothing next to the 14
+// products of D, and two compositions instead of five halve what swat::dispatch compiles.
+// dslopes, when not null, receives the H slope gradients (added to what it holds).
+template <class T, class Arch>
+void run_backward(const Problem& p, const BackwardInputs<T>& io, double* dslopes, Parallel parallel) {
+  const RopeAngles angles = p.rope != RopeLayout::none ? RopeAngles(p.rope_dim, p.rope_base) : RopeAngles();
+  if (p.activation == Activation::sigmoid)
+    run_backward_with<T, Arch, SigmoidGradient<T, Arch>, AlibiBias<T, Arch>>(p, io, angles, dslopes, parallel);
+  else
+    run_backward_with<T, Arch, SoftmaxGradient<T, Arch>, AlibiBias<T, Arch>>(p, io, angles, dslopes, parallel);
+}
+
+}  // namespace SWAT_ISA_NAMESPACE
+}  // namespace detail
+}  // namespace swat

@@ -1,0 +1,88 @@
+// Packed variable-length batches (FlashAttention's "varlen"): several sequences concatenated
+// along the seq axis, described by cumulative offsets, for forward and backward.
+//
+// Layout: B = 1; q, k, v (and o, dout, gradients) hold all sequences back to back, so
+// Sq = Sk = cu_seqlens.back(). Sequence s is rows [cu_seqlens[s], cu_seqlens[s + 1]); it attends
+// to itself only (no attention across sequences), and its window, positions (and so RoPE angles
+// and ALiBi distances) restart at its first row: row r of sequence s has position
+// options.k_pos0 + (r - cu_seqlens[s]). options.q_pos0 must be unset (queries and keys are the
+// same rows). Empty sequences (equal neighbouring offsets) are allowed.
+// Each sequence runs as one call of forward/backward on a view of its rows, so every option
+// behaves exactly as for a single sequence; threads work inside each sequence.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backward.hpp"
+#include "checks.hpp"
+#include "forward.hpp"
+
+namespace swat {
+namespace detail {
+
+// Checks the offsets against the packed length; throws swat::Error naming cu_seqlens.
+inline void check_cu_seqlens(const std::vector<int64_t>& cu_seqlens, int64_t batch, int64_t q_len, int64_t k_len,
+                             const Options& opt) {
+  if (batch != 1) fail("q.shape[0] (batch): expected 1 for packed sequences (cu_seqlens), got ", batch);
+  if (q_len != k_len) fail("k.shape[1] (seq): expected ", q_len, " (q's packed length, cu_seqlens), got ", k_len);
+  if (opt.q_pos0) fail("options.q_pos0: expected unset with cu_seqlens (positions restart per sequence), got ", *opt.q_pos0);
+  if (cu_seqlens.empty() || cu_seqlens.front() != 0)
+    fail("cu_seqlens[0]: expected 0, got ", cu_seqlens.empty() ? std::string("no offsets") : std::to_string(cu_seqlens.front()));
+  for (std::size_t s = 1; s < cu_seqlens.size(); ++s)
+    if (cu_seqlens[s] < cu_seqlens[s - 1])
+      fail("cu_seqlens[", s, "]: expected non-decreasing offsets (>= ", cu_seqlens[s - 1], "), got ", cu_seqlens[s]);
+  if (cu_seqlens.back() != q_len)
+    fail("cu_seqlens[", cu_seqlens.size() - 1, "]: expected the packed length ", q_len, " (q.shape[1]), got ",
+         cu_seqlens.back());
+}
+
+// Rows [first, first + count) of a packed view.
+template <class T>
+View4<T> rows_of(View4<T> view, int64_t first, int64_t count) {
+  if (count > 0) view.data += first * view.stride[1];
+  view.shape[1] = count;
+  return view;
+}
+
+}  // namespace detail
+
+// forward over packed sequences; o as q. Throws swat::Error (o untouched) on bad input,
+// including bad cu_seqlens.
+template <class T>
+void forward_varlen(View4<const T> q, View4<const T> k, View4<const T> v, View4<T> o,
+                    const std::vector<int64_t>& cu_seqlens, const Options& opt, Isa isa = Isa::automatic) {
+  detail::check_cu_seqlens(cu_seqlens, q.shape[0], q.shape[1], k.shape[1], opt);
+  // The whole call is checked once, so that a bad argument throws before any sequence is written.
+  detail::check_forward_call(q, k, v, o, opt);
+  // An empty call checks the isa the same way, writing nothing.
+  forward<T>(detail::rows_of(q, 0, 0), detail::rows_of(k, 0, 0), detail::rows_of(v, 0, 0), detail::rows_of(o, 0, 0), opt,
+             isa);
+  for (std::size_t s = 0; s + 1 < cu_seqlens.size(); ++s) {
+    const int64_t first = cu_seqlens[s], count = cu_seqlens[s + 1] - first;
+    if (count == 0) continue;
+    forward<T>(detail::rows_of(q, first, count), detail::rows_of(k, first, count), detail::rows_of(v, first, count),
+               detail::rows_of(o, first, count), opt, isa);
+  }
+}
+
+// backward over packed sequences; dslopes (H floats or null) accumulates over all of them.
+template <class T>
+void backward_varlen(View4<const T> q, View4<const T> k, View4<const T> v, View4<const T> o, View4<const T> dout,
+                     View4<T> dq, View4<T> dk, View4<T> dv, const std::vector<int64_t>& cu_seqlens, const Options& opt,
+                     float* dslopes = nullptr, Isa isa = Isa::automatic) {
+  detail::check_cu_seqlens(cu_seqlens, q.shape[0], q.shape[1], k.shape[1], opt);
+  detail::check_backward_inputs(detail::BackwardInputs<T>{q, k, v, o, dout, dq, dk, dv}, opt, dslopes);
+  backward<T>(detail::rows_of(q, 0, 0), detail::rows_of(k, 0, 0), detail::rows_of(v, 0, 0), detail::rows_of(o, 0, 0),
+              detail::rows_of(dout, 0, 0), detail::rows_of(dq, 0, 0), detail::rows_of(dk, 0, 0), detail::rows_of(dv, 0, 0),
+              opt, nullptr, isa);
+  for (std::size_t s = 0; s + 1 < cu_seqlens.size(); ++s) {
+    const int64_t first = cu_seqlens[s], count = cu_seqlens[s + 1] - first;
+    if (count == 0) continue;
+    backward<T>(detail::rows_of(q, first, count), detail::rows_of(k, first, count), detail::rows_of(v, first, count),
+                detail::rows_of(o, first, count), detail::rows_of(dout, first, count), detail::rows_of(dq, first, count),
+                detail::rows_of(dk, first, count), detail::rows_of(dv, first, count), opt, dslopes, isa);
+  }
+}
+
+}  // namespace swat
