@@ -36,7 +36,10 @@ namespace swat {
 namespace detail {
 inline namespace SWAT_ISA_NAMESPACE {
 
-// Tile sizes, in one place.
+// Tile sizes, in one place. They are large because every row is re-read and re-rotated once
+// per tile that sees it: at w = 1024 with 128-query and 64-key tiles, packing (cache and TLB
+// misses on rows a head-stride apart) took more time than the arithmetic. Scratch per thread
+// is about 7 * 1024 * D values.
 template <class T, class Arch>
 struct BackwardTiling {
   static constexpr int64_t lanes = Blocking<T, Arch>::lanes;
