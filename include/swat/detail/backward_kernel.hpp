@@ -567,8 +567,9 @@ class BackwardKernel {
         Gradient::apply(bias.apply(V::load(s_row + v * W), V::broadcast(shifted) - lane), V::load(dp_row + v * W), lse, dot,
                         pv, ds);
         if (masked) {
-          const auto visible = (V::broadcast(base) - lane >= zero) & (V::broadcast(past) - lane < zero) &
-                               (lane < V::broadcast(static_cast<T>(nl)));
+          const vec distance = V::broadcast(base) - lane, beyond = V::broadcast(past) - lane;
+          const vec keys = V::broadcast(static_cast<T>(nl));
+          const auto visible = (distance >= zero) & (beyond < zero) & (lane < keys);
           pv = V::select(visible, pv, zero);
           ds = V::select(visible, ds, zero);
         }
