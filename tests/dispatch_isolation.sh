@@ -5,12 +5,18 @@
 # AVX instruction, an older CPU dies on it. This check disassembles each per-ISA object and
 # fails when a function shared by name across ISAs contains a VEX or EVEX instruction.
 #
-#   dispatch_isolation.sh <object>...
+#   dispatch_isolation.sh <object or ;-separated objects>...
 set -euo pipefail
 command -v objdump >/dev/null || { echo "objdump not found: skipping is not allowed, install binutils" >&2; exit 1; }
 status=0
 checked=0
-for object in "$@"; do
+# CMake passes each target's objects as one ';'-separated argument (one per source file).
+objects=()
+for arg in "$@"; do
+  IFS=';' read -ra parts <<<"$arg"
+  objects+=("${parts[@]}")
+done
+for object in "${objects[@]}"; do
   # Per-function listing: a function starts at "<addr> <name>:" and its instructions follow.
   report=$(objdump -d -C --no-show-raw-insn "$object" | awk '
     /^[0-9a-f]+ <.*>:$/ {

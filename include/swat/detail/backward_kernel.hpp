@@ -2,8 +2,9 @@
 // stored as an n-by-w matrix. Two passes, each writing rows no other task writes:
 //
 //   query pass (tasks: batch, kv head, tile of queries; queries along SIMD lanes, like forward)
-//     softmax only: a sweep for the row statistics (log-sum-exp, D_i = <dO_i, O_i>), kept per
-//     row for the key pass; then recomputes S, dP, dS and accumulates dQ^T += K^T dS^T.
+//     recomputes S, dP, dS and accumulates dQ^T += K^T dS^T; softmax does it with forward's
+//     online rescaling (dS needs the row's final sum, known only at the end) and leaves the row
+//     statistics (log-sum-exp, D_i = <dO_i, O_i>) for the key pass.
 //   key pass (tasks: batch, kv head, tile of keys; keys along SIMD lanes)
 //     for every query row that sees the tile, all heads of the GQA group: recomputes S, dP, dS
 //     and accumulates dV^T += dO^T P, dK^T += Q^T dS, so dk and dv need no cross-task sum.
@@ -35,7 +36,10 @@ namespace swat {
 namespace detail {
 inline namespace SWAT_ISA_NAMESPACE {
 
-// Tile sizes, in one place.
+// Tile sizes, in one place. They are large because every row is re-read and re-rotated once
+// per tile that sees it: at w = 1024 with 128-query and 64-key tiles, packing (cache and TLB
+// misses on rows a head-stride apart) took more time than the arithmetic. Scratch per thread
+// is about 7 * 1024 * D values.
 template <class T, class Arch>
 struct BackwardTiling {
   static constexpr int64_t lanes = Blocking<T, Arch>::lanes;
@@ -98,7 +102,7 @@ inline void unrotate_row(Tout* out, int64_t out_stride, const T* in, int64_t dim
 template <class T>
 struct BackwardWorkspace {
   // Query pass: [lane block][D][lanes] slabs; packed keys, values, key dims; score rows.
-  Buffer<T> row, q_t, do_t, dq_t, keys, values, key_dims, scores, dp, lse, dot, max, sum;
+  Buffer<T> row, q_t, do_t, dq_t, keys, values, key_dims, scores, dp, dot, max, sum, slope;
   // Key pass: [lane block][D][lanes] slabs; query and dO panels in both orientations.
   Buffer<T> k_t, v_t, dk_t, dv_t, q_rows, do_rows, q_dims, do_dims;
   Buffer<T> q_cos, q_sin, k_cos, k_sin;
@@ -212,7 +216,7 @@ class BackwardKernel {
     BackwardWorkspace<T>::fit(ws.q_t, D * padded);
     BackwardWorkspace<T>::fit(ws.do_t, D * padded);
     BackwardWorkspace<T>::fit(ws.dq_t, D * padded);
-    BackwardWorkspace<T>::fit(ws.lse, padded);
+    BackwardWorkspace<T>::fit(ws.slope, padded);
     BackwardWorkspace<T>::fit(ws.dot, padded);
     BackwardWorkspace<T>::fit(ws.max, padded);
     BackwardWorkspace<T>::fit(ws.sum, padded);
@@ -243,94 +247,50 @@ class BackwardKernel {
       c_.load_plain(row, c_.io.dout, b, i0 + i, h);
       for (int64_t d = 0; d < D; ++d) ws.do_t[slab + d * lanes] = row[d];
     }
-    fill(ws.lse.data(), ws.lse.data() + padded, T(0));
+    // Softmax: D_i = <dO_i, O_i>, and the running maximum and sum of the online softmax.
     fill(ws.dot.data(), ws.dot.data() + padded, T(0));
-    if (Gradient::normalises) softmax_statistics(b, h, i0, rows, padded, key_lo, key_hi, ws);
+    fill(ws.max.data(), ws.max.data() + padded, -infinity<T>());
+    fill(ws.sum.data(), ws.sum.data() + padded, T(0));
+    fill(ws.slope.data(), ws.slope.data() + padded, T(0));
+    if (Gradient::normalises)
+      for (int64_t i = 0; i < rows; ++i) {
+        const T* dout = c_.io.dout.at(b, i0 + i, h);
+        const T* out = c_.io.o.at(b, i0 + i, h);
+        double dot = 0.0;
+        for (int64_t d = 0; d < D; ++d)
+          dot += static_cast<double>(dout[d * c_.io.dout.stride[3]]) * static_cast<double>(out[d * c_.io.o.stride[3]]);
+        ws.dot[i] = static_cast<T>(dot);
+      }
 
     const Bias bias = c_.make_bias(h, Gradient::normalises);
-    vec slope_sum[NV];
-    for (int v = 0; v < NV; ++v) slope_sum[v] = V::broadcast(T(0));
     if (pairs > 0) ws.k_angles.start(c_.angles, p_.k_pos0 + key_lo);
     for (int64_t kb = key_lo; kb < key_hi; kb += key_block) {
       const int64_t nk = std::min(key_block, key_hi - kb);
-      pack_keys(b, g, kb, nk, ws, true);
+      pack_keys(b, g, kb, nk, ws);
       for (int64_t l0 = 0; l0 < rows; l0 += lanes)
-        gradient_block(h, first_pos + l0, std::min(lanes, rows - l0), kb, nk, bias, l0 * D, l0, ws, slope_sum);
+        gradient_block(h, first_pos + l0, std::min(lanes, rows - l0), kb, nk, bias, l0 * D, l0, ws);
     }
+    // Softmax rows are normalised now, by the final sum; lse and D_i go to the key pass.
+    double total = 0.0;
     for (int64_t i = 0; i < rows; ++i) {
+      T factor = T(1);
+      if (Gradient::normalises) {
+        const T sum = ws.sum[i];
+        factor = sum > T(0) ? T(1) / sum : T(0);
+        c_.stats.lse[stats_at + i] = sum > T(0) ? ws.max[i] + static_cast<T>(std::log(static_cast<double>(sum))) : T(0);
+        c_.stats.dot[stats_at + i] = ws.dot[i];
+      }
+      total += static_cast<double>(ws.slope[i] * factor);
       const T* slab = ws.dq_t.data() + (i / lanes) * D * lanes + (i % lanes);
       for (int64_t d = 0; d < D; ++d) row[d] = slab[d * lanes];
       unrotate_row(c_.io.dq.at(b, i0 + i, h), c_.io.dq.stride[3], row, D, p_.rope, p_.rope_dim,
-                   ws.q_cos.data() + i * pairs, ws.q_sin.data() + i * pairs, static_cast<T>(p_.scale));
-    }
-    double total = 0.0;
-    alignas(64) T part[W];
-    for (int v = 0; v < NV; ++v) {
-      V::store(part, slope_sum[v]);
-      for (int64_t l = 0; l < W; ++l) total += static_cast<double>(part[l]);
+                   ws.q_cos.data() + i * pairs, ws.q_sin.data() + i * pairs, static_cast<T>(p_.scale) * factor);
     }
     return -total;
   }
 
-  // Row statistics of softmax: lse = max + log(sum) over the visible keys (as forward's online
-  // softmax, without the output) and dot = <dO_i, O_i>; kept for the key pass.
-  void softmax_statistics(int64_t b, int64_t h, int64_t i0, int64_t rows, int64_t padded, int64_t key_lo,
-                          int64_t key_hi, BackwardWorkspace<T>& ws) const {
-    const int64_t D = p_.dim, g = h / p_.group();
-    const int64_t first_pos = p_.q_pos0 + i0;
-    fill(ws.max.data(), ws.max.data() + padded, -infinity<T>());
-    fill(ws.sum.data(), ws.sum.data() + padded, T(0));
-    const Bias bias = c_.make_bias(h, true);
-    if (c_.angles.pairs() > 0) ws.k_angles.start(c_.angles, p_.k_pos0 + key_lo);
-    for (int64_t kb = key_lo; kb < key_hi; kb += key_block) {
-      const int64_t nk = std::min(key_block, key_hi - kb);
-      pack_keys(b, g, kb, nk, ws, false);
-      for (int64_t l0 = 0; l0 < rows; l0 += lanes) {
-        const int64_t lane_first = first_pos + l0, lane_last = lane_first + std::min(lanes, rows - l0) - 1;
-        const int64_t lo = std::max(c_.window.first_key(lane_first), kb) - kb;
-        const int64_t hi = std::min(c_.window.end_key(lane_last), kb + nk) - kb;
-        if (lo >= hi) continue;
-        T* scores = ws.scores.data();
-        for (int64_t panel = lo / M; panel * M < hi; ++panel)
-          gemm_panel<T, Arch>(std::min<int64_t>(M, nk - panel * M), D, ws.keys.data() + panel * D * M,
-                              ws.q_t.data() + l0 * D, scores + panel * M * lanes, false);
-        const Rows r = rows_for(h, lane_first, kb, lo, hi);
-        const bool masked = !c_.window.covers(lane_first, lane_last, kb + lo, kb + hi);
-        for (int v = 0; v < NV; ++v) {
-          const vec minus_inf = V::broadcast(-infinity<T>());
-          vec top = V::load(ws.max.data() + l0 + v * W);
-          for (int64_t k = lo; k < hi; ++k) {
-            vec s = bias.apply(V::load(scores + k * lanes + v * W), r.bias_distance(k, v));
-            if (masked) s = V::select(r.s.visible(k, v, r.s.distance(k, v)), s, minus_inf);
-            V::store(scores + k * lanes + v * W, s);
-            top = V::max(top, s);
-          }
-          const vec old_top = V::load(ws.max.data() + l0 + v * W);
-          const vec shift = V::select(top == minus_inf, V::broadcast(T(0)), top);
-          vec total = V::load(ws.sum.data() + l0 + v * W) * exp_nonpositive<T, Arch>(old_top - shift);
-          for (int64_t k = lo; k < hi; ++k) total = total + exp_nonpositive<T, Arch>(V::load(scores + k * lanes + v * W) - shift);
-          V::store(ws.sum.data() + l0 + v * W, total);
-          V::store(ws.max.data() + l0 + v * W, top);
-        }
-      }
-    }
-    const int64_t stats_at = (b * p_.heads + h) * p_.q_len + i0;
-    for (int64_t i = 0; i < rows; ++i) {
-      const T total = ws.sum[i];
-      ws.lse[i] = total > T(0) ? ws.max[i] + static_cast<T>(std::log(static_cast<double>(total))) : T(0);
-      const T* dout = c_.io.dout.at(b, i0 + i, h);
-      const T* out = c_.io.o.at(b, i0 + i, h);
-      double dot = 0.0;
-      for (int64_t d = 0; d < D; ++d)
-        dot += static_cast<double>(dout[d * c_.io.dout.stride[3]]) * static_cast<double>(out[d * c_.io.o.stride[3]]);
-      ws.dot[i] = static_cast<T>(dot);
-      c_.stats.lse[stats_at + i] = ws.lse[i];
-      c_.stats.dot[stats_at + i] = ws.dot[i];
-    }
-  }
-
   // Distances of one lane block against key block kb: the window test (true distances, as in
-  // forward) and the distance the bias uses (shifted by the softmax origin).
+  // forward) and the distance the bias uses (from the softmax reference key, see ReferenceKey).
   struct Rows {
     ScoreRows<T, Arch, NV> s;
     vec bias0[NV];
@@ -359,9 +319,9 @@ class BackwardKernel {
     return r;
   }
 
-  // keys[panel][d][m] = RoPE(k)[kb + panel * M + m][d] (zero past nk); with `all`, also the
-  // values in the same layout and the rotated keys as key_dims[dim panel][key][m].
-  void pack_keys(int64_t b, int64_t g, int64_t kb, int64_t nk, BackwardWorkspace<T>& ws, bool all) const {
+  // keys[panel][d][m] = RoPE(k)[kb + panel * M + m][d] (zero past nk), the values in the same
+  // layout, and the rotated keys as key_dims[dim panel][key][m].
+  void pack_keys(int64_t b, int64_t g, int64_t kb, int64_t nk, BackwardWorkspace<T>& ws) const {
     const int64_t D = p_.dim, pairs = c_.angles.pairs();
     if (pairs > 0) ws.k_angles.fill(nk, ws.k_cos.data(), ws.k_sin.data());
     T* row = ws.row.data();
@@ -375,11 +335,10 @@ class BackwardKernel {
       }
       if (j + 4 < nk) {
         c_.prefetch(c_.io.k, b, kb + j + 4, g);
-        if (all) c_.prefetch(c_.io.v, b, kb + j + 4, g);
+        c_.prefetch(c_.io.v, b, kb + j + 4, g);
       }
       c_.load_rotated(row, c_.io.k, b, kb + j, g, ws.k_cos.data() + j * pairs, ws.k_sin.data() + j * pairs, T(1));
       for (int64_t d = 0; d < D; ++d) keys[d * M] = row[d];
-      if (!all) continue;
       scatter_dims(row, ws.key_dims.data() + j * M, key_block * M);
       c_.load_plain(row, c_.io.v, b, kb + j, g);
       for (int64_t d = 0; d < D; ++d) values[d * M] = row[d];
@@ -389,7 +348,7 @@ class BackwardKernel {
   // One lane block (queries at positions lane_first ..) against one packed key block:
   // S^T, dP^T, then dS^T in place of S^T, then dQ^T += K^T dS^T.
   void gradient_block(int64_t h, int64_t lane_first, int64_t count, int64_t kb, int64_t nk, const Bias& bias,
-                      int64_t slab, int64_t l0, BackwardWorkspace<T>& ws, vec* slope_sum) const {
+                      int64_t slab, int64_t l0, BackwardWorkspace<T>& ws) const {
     const int64_t D = p_.dim;
     const int64_t lane_last = lane_first + count - 1;
     const int64_t lo = std::max(c_.window.first_key(lane_first), kb) - kb;
@@ -407,17 +366,50 @@ class BackwardKernel {
     const Rows r = rows_for(h, lane_first, kb, lo, hi);
     const bool masked = !c_.window.covers(lane_first, lane_last, kb + lo, kb + hi);
     const bool slopes = slope_partials_ != nullptr;
+    const vec zero = V::broadcast(T(0)), minus_inf = V::broadcast(-infinity<T>());
     for (int v = 0; v < NV; ++v) {
-      const vec lse = V::load(ws.lse.data() + l0 + v * W), dot = V::load(ws.dot.data() + l0 + v * W);
-      for (int64_t k = lo; k < hi; ++k) {
-        const vec distance = r.bias_distance(k, v);
-        vec pv, ds;
-        Gradient::apply(bias.apply(V::load(scores + k * lanes + v * W), distance), V::load(dp + k * lanes + v * W), lse,
-                        dot, pv, ds);
-        if (masked) ds = V::select(r.s.visible(k, v, r.s.distance(k, v)), ds, V::broadcast(T(0)));
-        V::store(scores + k * lanes + v * W, ds);
-        if (slopes) slope_sum[v] = V::fma(ds, distance, slope_sum[v]);
+      T* max = ws.max.data() + l0 + v * W;
+      T* sum = ws.sum.data() + l0 + v * W;
+      T* slope = ws.slope.data() + l0 + v * W;
+      vec slope_sum = V::load(slope);
+      if constexpr (Gradient::normalises) {
+        // Online softmax (as forward): weights exp(s - running max); dQ^T, the sum and the slope
+        // sum are rescaled when the maximum grows and divided by the final sum at the end.
+        vec top = V::load(max);
+        for (int64_t k = lo; k < hi; ++k) {
+          vec s = bias.apply(V::load(scores + k * lanes + v * W), r.bias_distance(k, v));
+          if (masked) s = V::select(r.s.visible(k, v, r.s.distance(k, v)), s, minus_inf);
+          V::store(scores + k * lanes + v * W, s);
+          top = V::max(top, s);
+        }
+        const vec shift = V::select(top == minus_inf, zero, top);
+        const vec rescale = exp_nonpositive<T, Arch>(V::load(max) - shift);
+        vec total = V::load(sum) * rescale;
+        slope_sum = slope_sum * rescale;
+        T* dq = ws.dq_t.data() + slab + v * W;
+        for (int64_t d = 0; d < D; ++d) V::store(dq + d * lanes, V::load(dq + d * lanes) * rescale);
+        const vec dot = V::load(ws.dot.data() + l0 + v * W);
+        for (int64_t k = lo; k < hi; ++k) {
+          const vec w = exp_nonpositive<T, Arch>(V::load(scores + k * lanes + v * W) - shift);
+          total = total + w;
+          const vec ds = w * (V::load(dp + k * lanes + v * W) - dot);
+          V::store(scores + k * lanes + v * W, ds);
+          if (slopes) slope_sum = V::fma(ds, r.bias_distance(k, v), slope_sum);
+        }
+        V::store(sum, total);
+        V::store(max, V::select(total == zero, minus_inf, top));
+      } else {
+        for (int64_t k = lo; k < hi; ++k) {
+          const vec distance = r.bias_distance(k, v);
+          vec pv, ds;
+          Gradient::apply(bias.apply(V::load(scores + k * lanes + v * W), distance), V::load(dp + k * lanes + v * W),
+                          zero, zero, pv, ds);
+          if (masked) ds = V::select(r.s.visible(k, v, r.s.distance(k, v)), ds, zero);
+          V::store(scores + k * lanes + v * W, ds);
+          if (slopes) slope_sum = V::fma(ds, distance, slope_sum);
+        }
       }
+      V::store(slope, slope_sum);
     }
     // dQ^T[d][lane] += sum over keys [lo, hi) of K[key][d] dS^T[key][lane], M dims at a time.
     for (int64_t panel = 0; panel < dim_panels_; ++panel)
@@ -575,8 +567,9 @@ class BackwardKernel {
         Gradient::apply(bias.apply(V::load(s_row + v * W), V::broadcast(shifted) - lane), V::load(dp_row + v * W), lse, dot,
                         pv, ds);
         if (masked) {
-          const auto visible = (V::broadcast(base) - lane >= zero) & (V::broadcast(past) - lane < zero) &
-                               (lane < V::broadcast(static_cast<T>(nl)));
+          const vec distance = V::broadcast(base) - lane, beyond = V::broadcast(past) - lane;
+          const vec keys = V::broadcast(static_cast<T>(nl));
+          const auto visible = (distance >= zero) & (beyond < zero) & (lane < keys);
           pv = V::select(visible, pv, zero);
           ds = V::select(visible, ds, zero);
         }
