@@ -2,10 +2,13 @@
 // The umbrella header: include this one.
 #pragma once
 
+#include "cache.hpp"
+#include "convert.hpp"
 #include "error.hpp"
 #include "forward.hpp"
 #include "isa.hpp"
 #include "options.hpp"
 #include "slopes.hpp"
+#include "types.hpp"
 #include "view.hpp"
 #include "work.hpp"
