@@ -181,3 +181,32 @@ TEST_CASE("cache memory stays flat with a window and grows without one", "[cache
   stream<float>(t, in, chunks("1", 300, 0), 1, Isa::automatic, &long_run);
   CHECK(long_run > short_run + (300 - 64) * 8 * 2 * sizeof(float));  // every position kept
 }
+
+// append keeps a prompt without attending (its outputs come from elsewhere, e.g. forward);
+// the steps after it see exactly what they would have seen after stepping the prompt.
+TEMPLATE_TEST_CASE("append then step equals the reference on the stepped positions", "[cache-split]", float,
+                   swat::bf16) {
+  for (Activation act : kActivations)
+    for (int64_t window : {int64_t(5), int64_t(2100), int64_t(0)}) {
+      AttentionTester t;
+      t.q_len(2300).heads(4).kv_heads(2).dim(8).window(window).activation(act).rope(RopeLayout::interleaved)
+          .slopes(swat::balanced_alibi_slopes(4)).sigmoid_bias(-1.f);
+      const auto in = t.template inputs<TestType>();
+      const std::vector<double> ref = t.template expected_for<TestType>(in);
+      swat::SlidingKVCache<TestType> cache(t.batch(), t.kv_heads(), t.dim(), t.options());
+      const int64_t prompt = 2250, rest = t.q_len() - prompt;
+      cache.append(rows(in.k.cview(), 0, 100), rows(in.v.cview(), 0, 100));
+      cache.append(rows(in.k.cview(), 100, prompt - 100), rows(in.v.cview(), 100, prompt - 100));
+      CHECK(cache.position() == prompt);
+      std::vector<TestType> got(static_cast<std::size_t>(rest * t.heads() * t.dim()));
+      for (int64_t s = prompt; s < t.q_len(); s += 10)
+        cache.step(rows(in.q.cview(), s, 10), rows(in.k.cview(), s, 10), rows(in.v.cview(), s, 10),
+                   swat::bshd(got.data() + (s - prompt) * t.heads() * t.dim(), 1, 10, t.heads(), t.dim()));
+      const std::vector<double> tail(ref.end() - static_cast<std::ptrdiff_t>(got.size()), ref.end());
+      const swat_test::Comparison c = swat_test::compare(got, tail);
+      INFO(t.describe() << " type=" << swat_test::type_name<TestType>());
+      INFO(swat_test::report(c, rest, t.heads(), t.dim(), "expected"));
+      CHECK(c.nonfinite == 0);
+      CHECK(c.err <= swat_test::error_bound<TestType>());
+    }
+}

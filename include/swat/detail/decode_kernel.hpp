@@ -23,6 +23,7 @@
 #include "../checks.hpp"
 #include "../view.hpp"
 #include "buffer.hpp"
+#include "compiler.hpp"
 #include "convert.hpp"
 #include "math.hpp"
 #include "rope.hpp"
@@ -194,9 +195,11 @@ class DecodeKernel {
       for (int64_t hh = 0; hh < G; ++hh) {
         const int64_t r = i * G + hh;
         const T* q = ws.queries.data() + r * D;
-        for (int64_t j = a; j < e; ++j) scores[j - a] = dot(q, keys + j * D, D);
+        int64_t j = a;
+        for (; j + 1 < e; j += 2) dot2(q, keys + j * D, D, scores + j - a);
+        if (j < e) scores[j - a] = dot(q, keys + j * D, D);
         T* o = state + r * (D + 2);
-        weigh(scores, e - a, g * G + hh, qp - (pos0 + a), o);
+        weigh(scores, e - a, g * G + hh, qp - (pos0 + a), qp - visible_lo, o);
         accumulate(o, scores, values + a * D, e - a, D);
       }
     }
@@ -217,9 +220,43 @@ class DecodeKernel {
     return sum;
   }
 
-  // Logits -> weights in place for n keys, the first `distance0` positions before the query.
-  void weigh(T* scores, int64_t n, int64_t h, int64_t distance0, T* o) const {
+  // Two keys at once (rows k and k + D): eight independent FMA chains keep both FMA units busy
+  // where one key's four would wait on their latency.
+  static void dot2(const T* q, const S* k, int64_t D, T* out) {
+    const S* k1 = k + D;
+    vec a0 = V::broadcast(T(0)), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    int64_t d = 0;
+    for (; d + 2 * W <= D; d += 2 * W) {
+      const vec q0 = V::load(q + d), q1 = V::load(q + d + W);
+      a0 = V::fma(load_as<T, Arch>(k + d), q0, a0);
+      a1 = V::fma(load_as<T, Arch>(k + d + W), q1, a1);
+      b0 = V::fma(load_as<T, Arch>(k1 + d), q0, b0);
+      b1 = V::fma(load_as<T, Arch>(k1 + d + W), q1, b1);
+      if (d + 4 * W > D) continue;
+      d += 2 * W;
+      const vec q2 = V::load(q + d), q3 = V::load(q + d + W);
+      a2 = V::fma(load_as<T, Arch>(k + d), q2, a2);
+      a3 = V::fma(load_as<T, Arch>(k + d + W), q3, a3);
+      b2 = V::fma(load_as<T, Arch>(k1 + d), q2, b2);
+      b3 = V::fma(load_as<T, Arch>(k1 + d + W), q3, b3);
+    }
+    T sa = horizontal_sum<T, Arch>((a0 + a1) + (a2 + a3)), sb = horizontal_sum<T, Arch>((b0 + b1) + (b2 + b3));
+    for (; d < D; ++d) {
+      sa += q[d] * load_scalar(k[d]);
+      sb += q[d] * load_scalar(k1[d]);
+    }
+    out[0] = sa;
+    out[1] = sb;
+  }
+
+  // Logits -> weights in place for n keys, the first `distance0` positions before the query,
+  // whose farthest visible key is `farthest` positions back.
+  void weigh(T* scores, int64_t n, int64_t h, int64_t distance0, int64_t farthest, T* o) const {
     const T slope = p_.slopes ? static_cast<T>(p_.slopes[h]) : T(0);
+    // Softmax ignores a constant added to a whole row: distances are counted from the key the
+    // bias favours most (the nearest for slope > 0, the farthest for slope < 0), so the logits
+    // that carry the weight stay small and exact in fp32 even when slope * window is large.
+    if (Softmax && slope < T(0)) distance0 -= farthest;
     const T offset = Softmax ? T(0) : static_cast<T>(p_.sigmoid_bias);
     if (slope != T(0) || offset != T(0))
       for (int64_t j = 0; j < n; ++j) scores[j] += offset - slope * static_cast<T>(distance0 - j);
@@ -243,23 +280,22 @@ class DecodeKernel {
     }
   }
 
-  // o[0..D) += sum over j < n of w[j] * values[j][0..D), four vectors of o held at a time.
+  // o[0..D) += sum over j < n of w[j] * values[j][0..D), eight vectors of o held at a time
+  // (eight independent FMA chains: both FMA units busy despite the latency).
   static void accumulate(T* o, const T* w, const S* values, int64_t n, int64_t D) {
     int64_t d = 0;
-    for (; d + 4 * W <= D; d += 4 * W) {
-      vec o0 = V::load(o + d), o1 = V::load(o + d + W), o2 = V::load(o + d + 2 * W), o3 = V::load(o + d + 3 * W);
+    for (; d + 8 * W <= D; d += 8 * W) {
+      vec acc[8];
+      SWAT_UNROLL
+      for (int u = 0; u < 8; ++u) acc[u] = V::load(o + d + u * W);
       const S* v = values + d;
       for (int64_t j = 0; j < n; ++j, v += D) {
         const vec wj = V::broadcast(w[j]);
-        o0 = V::fma(wj, load_as<T, Arch>(v), o0);
-        o1 = V::fma(wj, load_as<T, Arch>(v + W), o1);
-        o2 = V::fma(wj, load_as<T, Arch>(v + 2 * W), o2);
-        o3 = V::fma(wj, load_as<T, Arch>(v + 3 * W), o3);
+        SWAT_UNROLL
+        for (int u = 0; u < 8; ++u) acc[u] = V::fma(wj, load_as<T, Arch>(v + u * W), acc[u]);
       }
-      V::store(o + d, o0);
-      V::store(o + d + W, o1);
-      V::store(o + d + 2 * W, o2);
-      V::store(o + d + 3 * W, o3);
+      SWAT_UNROLL
+      for (int u = 0; u < 8; ++u) V::store(o + d + u * W, acc[u]);
     }
     for (; d + W <= D; d += W) {
       vec acc = V::load(o + d);
@@ -329,7 +365,8 @@ void run_decode_with(const Problem& p, const DecodeInputs<S>& io, const compute_
   const Kernel kernel(p, io, cos, sin);
   void* context = const_cast<Kernel*>(&kernel);
   parallel(p.threads, kernel.tasks(), &run_decode_task<Kernel, compute_t<S>>, context);
-  if (io.cache.splits > 1) parallel(p.threads, kernel.groups(), &run_decode_combine<Kernel>, context);
+  if (io.cache.splits > 1 && !io.cache.keys_only)
+    parallel(p.threads, kernel.groups(), &run_decode_combine<Kernel>, context);
 }
 
 // One step of the cache: p describes the step (q_len = t new tokens at k_pos0 = q_pos0 =
