@@ -79,6 +79,7 @@ class SlidingKVCache {
     const View4<const T> q{nullptr, {batch, 0, heads, head_dim}, {}}, kv{nullptr, {batch, 0, kv_heads, head_dim}, {}};
     const Problem p = detail::check_forward_inputs(q, kv, kv, opt);
     threads_ = p.threads;
+    opt_.threads = threads_;  // resolved once: hardware_concurrency() reads /sys on every call
     isa_ = detail::checked_isa(isa);
     run_ = detail::kernel_path<detail::DecodeTable<T>>(isa_);
     int64_t rows = 0, elements = 0;
@@ -180,7 +181,10 @@ class SlidingKVCache {
     io.cache.splits = splits;
     io.cache.split_keys = detail::DecodeRange::split_keys;
     io.cache.keys_only = keys_only;
-    p.threads = threads_;
+    // Waking a second thread costs microseconds: small steps run on the caller alone. Safe for
+    // determinism, since the bits never depend on the thread count.
+    const double work = static_cast<double>(range.hi - range.lo) * static_cast<double>(batch_ * p.heads * dim_);
+    p.threads = work < kParallelWork ? 1 : threads_;
     run_(p, io, &detail::parallel_for);
 
     // Keep the last min(t, capacity) new rows.
@@ -224,6 +228,10 @@ class SlidingKVCache {
     values_.swap(values);
     capacity_ = capacity;
   }
+
+  // Multiply-adds (visible positions x batch x heads x dim) below which a step is not worth
+  // a second thread.
+  static constexpr double kParallelWork = 1 << 20;
 
   int64_t batch_, kv_heads_, dim_;
   Options opt_;  // k_pos0 is the first position; set to a step's start only while it is checked
