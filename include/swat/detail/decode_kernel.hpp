@@ -196,8 +196,8 @@ class DecodeKernel {
         const int64_t r = i * G + hh;
         const T* q = ws.queries.data() + r * D;
         int64_t j = a;
-        for (; j + 1 < e; j += 2) dot2(q, keys + j * D, D, scores + j - a);
-        if (j < e) scores[j - a] = dot(q, keys + j * D, D);
+        for (; j + W <= e; j += W) dot_keys(q, keys + j * D, D, scores + j - a);
+        for (; j < e; ++j) scores[j - a] = dot(q, keys + j * D, D);
         T* o = state + r * (D + 2);
         weigh(scores, e - a, g * G + hh, qp - (pos0 + a), qp - visible_lo, o);
         accumulate(o, scores, values + a * D, e - a, D);
@@ -220,33 +220,25 @@ class DecodeKernel {
     return sum;
   }
 
-  // Two keys at once (rows k and k + D): eight independent FMA chains keep both FMA units busy
-  // where one key's four would wait on their latency.
-  static void dot2(const T* q, const S* k, int64_t D, T* out) {
-    const S* k1 = k + D;
-    vec a0 = V::broadcast(T(0)), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+  // Scores of W consecutive keys (rows D apart) at once: one accumulator per key, W
+  // independent FMA chains, reduced together by one transposing horizontal add instead of a
+  // horizontal sum per key.
+  static void dot_keys(const T* q, const S* k, int64_t D, T* out) {
+    vec acc[W];
+    SWAT_UNROLL
+    for (int64_t u = 0; u < W; ++u) acc[u] = V::broadcast(T(0));
     int64_t d = 0;
-    for (; d + 2 * W <= D; d += 2 * W) {
-      const vec q0 = V::load(q + d), q1 = V::load(q + d + W);
-      a0 = V::fma(load_as<T, Arch>(k + d), q0, a0);
-      a1 = V::fma(load_as<T, Arch>(k + d + W), q1, a1);
-      b0 = V::fma(load_as<T, Arch>(k1 + d), q0, b0);
-      b1 = V::fma(load_as<T, Arch>(k1 + d + W), q1, b1);
-      if (d + 4 * W > D) continue;
-      d += 2 * W;
-      const vec q2 = V::load(q + d), q3 = V::load(q + d + W);
-      a2 = V::fma(load_as<T, Arch>(k + d), q2, a2);
-      a3 = V::fma(load_as<T, Arch>(k + d + W), q3, a3);
-      b2 = V::fma(load_as<T, Arch>(k1 + d), q2, b2);
-      b3 = V::fma(load_as<T, Arch>(k1 + d + W), q3, b3);
+    for (; d + W <= D; d += W) {
+      const vec qd = V::load(q + d);
+      SWAT_UNROLL
+      for (int64_t u = 0; u < W; ++u) acc[u] = V::fma(load_as<T, Arch>(k + u * D + d), qd, acc[u]);
     }
-    T sa = horizontal_sum<T, Arch>((a0 + a1) + (a2 + a3)), sb = horizontal_sum<T, Arch>((b0 + b1) + (b2 + b3));
-    for (; d < D; ++d) {
-      sa += q[d] * load_scalar(k[d]);
-      sb += q[d] * load_scalar(k1[d]);
-    }
-    out[0] = sa;
-    out[1] = sb;
+    if constexpr (W == 1)
+      out[0] = acc[0];
+    else
+      V::store(out, xsimd::haddp(acc));
+    for (; d < D; ++d)
+      for (int64_t u = 0; u < W; ++u) out[u] += q[d] * load_scalar(k[u * D + d]);
   }
 
   // Logits -> weights in place for n keys, the first `distance0` positions before the query,
