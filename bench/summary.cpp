@@ -81,6 +81,8 @@ void SummaryReporter::ReportRuns(const std::vector<Run>& runs) {
     row->gflops = counter(run, "GFLOP/s");
     row->pct_peak = counter(run, "pct_peak");
     row->ns_per_token = counter(run, "ns_per_token");
+    row->gbps = counter(run, "GB/s");
+    row->pct_bw = counter(run, "pct_bw");
   }
   display_->ReportRuns(runs);
 }
@@ -89,22 +91,24 @@ void SummaryReporter::print_summary(std::ostream& out) const {
   if (rows_.empty()) return;
   std::size_t width = 4;
   for (const Row& row : rows_) width = std::max(width, row.name.size());
-  const std::string rule(width + 48, '-');
+  const std::string rule(width + 64, '-');
   char line[1024];
   out << "\nSummary (time = median of the repetitions where there are several; "
-         "GFLOP/s = 4*D*visible/time for forward, 10*D*visible/time for backward, SPEC 5)\n"
+         "GFLOP/s = 4*D*visible/time for forward, 10*D*visible/time for backward; decode GB/s = cache "
+         "bytes read/time; SPEC 5)\n"
       << rule << "\n";
-  std::snprintf(line, sizeof line, "%-*s %10s %4s %9s %7s %8s\n", static_cast<int>(width), "benchmark", "ms",
-                "reps", "GFLOP/s", "%peak", "ns/tok");
+  std::snprintf(line, sizeof line, "%-*s %10s %4s %9s %7s %8s %7s %6s\n", static_cast<int>(width), "benchmark", "ms",
+                "reps", "GFLOP/s", "%peak", "ns/tok", "GB/s", "%bw");
   out << line << rule << "\n";
   for (const Row& row : rows_) {
     if (!row.error.empty()) {
       out << row.name << "  SKIPPED/ERROR: " << row.error << "\n";
       continue;
     }
-    std::snprintf(line, sizeof line, "%-*s %10.2f %4lld %9s %7s %8s\n", static_cast<int>(width), row.name.c_str(),
-                  row.ms, static_cast<long long>(row.repetitions), format("%.1f", row.gflops).c_str(),
-                  format("%.1f", row.pct_peak).c_str(), format("%.0f", row.ns_per_token).c_str());
+    std::snprintf(line, sizeof line, "%-*s %10.3f %4lld %9s %7s %8s %7s %6s\n", static_cast<int>(width),
+                  row.name.c_str(), row.ms, static_cast<long long>(row.repetitions), format("%.1f", row.gflops).c_str(),
+                  format("%.1f", row.pct_peak).c_str(), format("%.0f", row.ns_per_token).c_str(),
+                  format("%.1f", row.gbps).c_str(), format("%.1f", row.pct_bw).c_str());
     out << line;
   }
   out << rule << "\n";

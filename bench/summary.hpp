@@ -1,6 +1,7 @@
 // A reporter that forwards everything to Google Benchmark's usual display reporter (console,
 // json or csv per --benchmark_format) and keeps one row per benchmark for a compact summary
-// printed after the run: median time when there are repetitions, GFLOP/s, % of measured peak.
+// printed after the run: median time when there are repetitions, GFLOP/s, % of measured peak,
+// and for decode rows GB/s and % of measured memory bandwidth.
 #pragma once
 
 #include <benchmark/benchmark.h>
@@ -33,6 +34,7 @@ class SummaryReporter : public benchmark::BenchmarkReporter {
     int64_t repetitions = 1;
     bool median = false;
     double gflops = -1, pct_peak = -1, ns_per_token = -1;
+    double gbps = -1, pct_bw = -1;  // decode rows: cache bytes read per second, % of bandwidth
     std::string error;
   };
   Row* find(const std::string& name);

@@ -10,6 +10,11 @@
 // rows (useful work, SPEC 5; identical for the baselines, so rows compare directly), pct_peak = GFLOP/s / measured peak at the same thread count * 100,
 // ns_per_token (the linear-in-n series) = time / n.
 //
+// decode/ rows time SlidingKVCache::step with one new token over a full window (B 1, H = Hkv 8,
+// D 128, sigmoid, balanced ALiBi, RoPE half): tokens/s, GB/s = SPEC 5's cache bytes per step
+// (2 * B * Hkv * min(w, pos) * D * sizeof(storage)) / time, pct_bw = GB/s / the memory
+// bandwidth measured at start-up (a streaming read of 1 GiB, best thread count) * 100.
+//
 // Inputs are B = 1, Sq = Sk = n, contiguous BSHD, uniform [-1, 1) with fixed seeds. The forward/,
 // vs_eigen/ and linear/ rows run the bare kernel (no ALiBi, no RoPE); layer340m/ and vs_reference/
 // use the paper's configuration (balanced ALiBi slopes, RoPE half).
@@ -30,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "bandwidth.hpp"
 #include "dense_eigen.hpp"
 #include "inputs.hpp"
 #include "peak.hpp"
@@ -46,6 +52,9 @@ constexpr int64_t kBatch = 1;
 double g_peak[3] = {0, 0, 0};
 
 double peak_for(int threads) { return g_peak[std::clamp(threads, 1, 2)]; }
+
+// Measured memory bandwidth in GB/s (the best of 1 and 2 threads); 0 = not measured.
+double g_bandwidth = 0;
 
 // One forward problem: B = 1, Sq = Sk = n, q [n, H, D], k and v [n, Hkv, D].
 struct Shape {
@@ -141,6 +150,75 @@ void bench_backward(benchmark::State& state, const Shape& s) {
     benchmark::ClobberMemory();
   }
   set_work_counters(state, s, true);
+  state.SetLabel(swat::isa_name(swat::best_isa()));
+}
+
+// forward with 16-bit storage: the float inputs of the shape, rounded once to S.
+template <class S>
+void bench_swat_storage(benchmark::State& state, const Shape& s) {
+  const Inputs in(s);
+  auto rounded = [](const Tensor& t) {
+    std::vector<S> out(t->size());
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = S((*t)[i]);
+    return out;
+  };
+  const std::vector<S> q = rounded(in.q), k = rounded(in.k), v = rounded(in.v);
+  std::vector<S> o(q.size());
+  const swat::Options opt = options_for(s);
+  for (auto _ : state) {
+    swat::forward<S>(swat::bshd<const S>(q.data(), kBatch, s.n, s.H, s.D), swat::bshd<const S>(k.data(), kBatch, s.n, s.Hkv, s.D),
+                     swat::bshd<const S>(v.data(), kBatch, s.n, s.Hkv, s.D), swat::bshd<S>(o.data(), kBatch, s.n, s.H, s.D), opt);
+    benchmark::ClobberMemory();
+  }
+  set_work_counters(state, s);
+  state.SetLabel(swat::isa_name(swat::best_isa()));
+}
+
+// One decode configuration: a cache of window w filled to w positions, then one token a step.
+struct DecodeShape {
+  int64_t w = 0, D = 128, H = 8, Hkv = 8;
+  int threads = 1;
+};
+
+std::string decode_name(const DecodeShape& s, const char* type) {
+  return std::string("decode/") + type + "/w:" + std::to_string(s.w) + "/D:" + std::to_string(s.D) +
+         "/H:" + std::to_string(s.H) + "/Hkv:" + std::to_string(s.Hkv) + "/threads:" + std::to_string(s.threads);
+}
+
+template <class S>
+void bench_decode(benchmark::State& state, const DecodeShape& s) {
+  swat::Options opt;
+  opt.window = s.w;
+  opt.threads = s.threads;
+  opt.alibi_slopes = swat::balanced_alibi_slopes(static_cast<int>(s.H));
+  opt.rope = swat::RopeLayout::half;
+  swat::SlidingKVCache<S> cache(kBatch, s.Hkv, s.D, opt);
+  auto rounded = [](int64_t count, uint64_t seed) {
+    const Tensor t = swat_bench::random_tensor(count, seed);
+    std::vector<S> out(t->size());
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = S((*t)[i]);
+    return out;
+  };
+  // Fill the window (append: no attention computed), a chunk of rows at a time.
+  const int64_t chunk = std::min<int64_t>(s.w, 4096);
+  const std::vector<S> fill_k = rounded(chunk * s.Hkv * s.D, 11), fill_v = rounded(chunk * s.Hkv * s.D, 12);
+  while (cache.position() < s.w) {
+    const int64_t t = std::min(chunk, s.w - cache.position());
+    cache.append(swat::bshd<const S>(fill_k.data(), kBatch, t, s.Hkv, s.D), swat::bshd<const S>(fill_v.data(), kBatch, t, s.Hkv, s.D));
+  }
+  const std::vector<S> q = rounded(s.H * s.D, 13), k = rounded(s.Hkv * s.D, 14), v = rounded(s.Hkv * s.D, 15);
+  std::vector<S> o(q.size());
+  for (auto _ : state) {
+    cache.step(swat::bshd<const S>(q.data(), kBatch, 1, s.H, s.D), swat::bshd<const S>(k.data(), kBatch, 1, s.Hkv, s.D),
+               swat::bshd<const S>(v.data(), kBatch, 1, s.Hkv, s.D), swat::bshd<S>(o.data(), kBatch, 1, s.H, s.D));
+    benchmark::ClobberMemory();
+  }
+  const double gb = 2.0 * kBatch * s.Hkv * s.w * s.D * sizeof(S) * 1e-9;  // SPEC 5, pos >= w
+  state.counters["tokens/s"] = benchmark::Counter(1, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB/s"] = benchmark::Counter(gb, benchmark::Counter::kIsIterationInvariantRate);
+  if (g_bandwidth > 0)
+    state.counters["pct_bw"] = benchmark::Counter(gb / g_bandwidth * 100.0, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["cache_MiB"] = static_cast<double>(cache.bytes()) / (1 << 20);
   state.SetLabel(swat::isa_name(swat::best_isa()));
 }
 
@@ -243,6 +321,35 @@ void register_benchmarks(bool full) {
     Shape s = make(Activation::sigmoid, 16384, 1024, 128, 8, 8, 1);
     s.swat_layer = true;
     add_backward(s);
+  }
+
+  // Prefill in 16-bit storage beside float (the first bar row's shape, sigmoid).
+  for (int t : {1, 2}) {
+    const Shape s = make(Activation::sigmoid, 16384, 1024, 128, 8, 8, t);
+    add("forward_bf16/" + shape_name(s), [s](benchmark::State& st) { bench_swat_storage<swat::bf16>(st, s); });
+    add("forward_f16/" + shape_name(s), [s](benchmark::State& st) { bench_swat_storage<swat::f16>(st, s); });
+  }
+
+  // Decode: one token a step over a full window; the w = 65536 rows (cache far beyond the LLC)
+  // are the bandwidth bar, medians of 3.
+  for (int64_t w : {1024, 8192, 65536})
+    for (int t : {1, 2}) {
+      DecodeShape s;
+      s.w = w;
+      s.threads = t;
+      const int reps = w == 65536 ? 3 : 1;
+      for (auto* b : {add(decode_name(s, "float"), [s](benchmark::State& st) { bench_decode<float>(st, s); }),
+                      add(decode_name(s, "bf16"), [s](benchmark::State& st) { bench_decode<swat::bf16>(st, s); })})
+        if (b != nullptr && reps > 1) b->Repetitions(reps)->ReportAggregatesOnly(true);
+    }
+  {
+    DecodeShape s;  // GQA: 4 query heads per kv head read the same cache
+    s.w = 65536;
+    s.H = 32;
+    s.threads = 2;
+    add(decode_name(s, "bf16"), [s](benchmark::State& st) { bench_decode<swat::bf16>(st, s); });
+    s.H = 8;
+    add(decode_name(s, "f16"), [s](benchmark::State& st) { bench_decode<swat::f16>(st, s); });
   }
 
   // Representative neighbours: GQA (Hkv 2) of the bar shape, and a small-head short shape.
@@ -387,6 +494,16 @@ int main(int argc, char** argv) {
     std::snprintf(line, sizeof line, "%.1f", two.gflops);
     benchmark::AddCustomContext("fp32_peak_gflops_2threads", line);
     benchmark::AddCustomContext("peak_probe", std::string(probe.isa) + ", " + probe.shape);
+    const swat_bench::BandwidthMeasurement bw1 = swat_bench::measure_read_bandwidth(std::size_t(1) << 30, 1, 5);
+    const swat_bench::BandwidthMeasurement bw2 = swat_bench::measure_read_bandwidth(std::size_t(1) << 30, 2, 5);
+    g_bandwidth = std::max(bw1.gbps, bw2.gbps);
+    out << "memory bandwidth measured now (streaming read of 1 GiB, best of 5):\n";
+    std::snprintf(line, sizeof line, "  1 thread : %7.1f GB/s   (worst run %.1f)\n", bw1.gbps, bw1.gbps_min);
+    out << line;
+    std::snprintf(line, sizeof line, "  2 threads: %7.1f GB/s   (worst run %.1f)\n", bw2.gbps, bw2.gbps_min);
+    out << line << std::flush;
+    std::snprintf(line, sizeof line, "%.1f", g_bandwidth);
+    benchmark::AddCustomContext("memory_bandwidth_gbps", line);
     warm_up();
   }
 

@@ -40,8 +40,8 @@ function(_swat_dispatch_candidates out_isas out_prefix)
       set(flags_sse2 "")
     else()
       set(isas avx512 avx2 sse2)
-      set(flags_avx512 -mavx512f -mavx512cd -mavx512bw -mavx512dq -mavx2 -mfma)
-      set(flags_avx2 -mavx2 -mfma)
+      set(flags_avx512 -mavx512f -mavx512cd -mavx512bw -mavx512dq -mavx2 -mfma -mf16c)
+      set(flags_avx2 -mavx2 -mfma -mf16c)
       set(flags_sse2 "")
       if(CMAKE_SIZEOF_VOID_P EQUAL 4)
         set(flags_sse2 -msse2)  # not the baseline of 32-bit x86
@@ -86,8 +86,8 @@ function(swat_add_dispatch_library)
 
   # Predefined macros proving that the compiler, given a path's flags, really targets it
   # (the condition forward_isa.cpp static_asserts through xsimd).
-  set(probe_avx512 "defined(__AVX512F__) && defined(__AVX512CD__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX2__) && defined(__FMA__)")
-  set(probe_avx2 "defined(__AVX2__) && defined(__FMA__)")
+  set(probe_avx512 "defined(__AVX512F__) && defined(__AVX512CD__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)")
+  set(probe_avx2 "defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)")
   set(probe_sse2 "defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)")
   set(probe_neon "defined(__ARM_NEON) || defined(__ARM_NEON__) || defined(_M_ARM64)")
   _swat_dispatch_candidates(candidates _swat)

@@ -29,6 +29,10 @@ template <>
 constexpr double error_bound<float>() { return 2e-5; }
 template <>
 constexpr double error_bound<double>() { return 1e-12; }
+template <>
+constexpr double error_bound<swat::bf16>() { return 2e-2; }
+template <>
+constexpr double error_bound<swat::f16>() { return 4e-3; }
 
 template <class T>
 const char* type_name();
@@ -36,6 +40,21 @@ template <>
 inline const char* type_name<float>() { return "float"; }
 template <>
 inline const char* type_name<double>() { return "double"; }
+template <>
+inline const char* type_name<swat::bf16>() { return "bf16"; }
+template <>
+inline const char* type_name<swat::f16>() { return "f16"; }
+
+// A quiet NaN of each storage type (std::numeric_limits knows only the built-in ones).
+template <class T>
+T nan_value() {
+  if constexpr (std::is_same<T, swat::bf16>::value)
+    return swat::bf16::from_bits(0x7fc0);
+  else if constexpr (std::is_same<T, swat::f16>::value)
+    return swat::f16::from_bits(0x7e00);
+  else
+    return std::numeric_limits<T>::quiet_NaN();
+}
 
 // Memory layouts of one tensor, all seen as logical [B, S, H, D].
 enum class Layout {
@@ -269,7 +288,7 @@ class AttentionTester {
 
   template <class T>
   Inputs<T> inputs() const {
-    const T nan = std::numeric_limits<T>::quiet_NaN();
+    const T nan = nan_value<T>();
     Inputs<T> in{make_tensor<T>(layout_, batch_, q_len_, heads_, dim_, nan),
                  make_tensor<T>(layout_, batch_, k_len(), kv_heads(), dim_, nan),
                  make_tensor<T>(layout_, batch_, k_len(), kv_heads(), dim_, nan)};
@@ -294,7 +313,7 @@ class AttentionTester {
   template <class T>
   std::vector<T> output_for(const Inputs<T>& in) const {
     // NaN everywhere first: an element the kernel forgets to write stays NaN.
-    Tensor<T> o = make_tensor<T>(layout_, batch_, q_len_, heads_, dim_, std::numeric_limits<T>::quiet_NaN());
+    Tensor<T> o = make_tensor<T>(layout_, batch_, q_len_, heads_, dim_, nan_value<T>());
     const std::vector<T> before = o.storage;
     swat::forward<T>(in.q.cview(), in.k.cview(), in.v.cview(), o.view, options(), isa_);
     std::vector<char> inside(o.storage.size(), 0);

@@ -6,6 +6,7 @@
 
 #include "checks.hpp"
 #include "detail/backward_kernel.hpp"
+#include "detail/kernel_path.hpp"
 #include "detail/schedule.hpp"
 #include "dispatch.hpp"
 #include "forward.hpp"
@@ -16,31 +17,20 @@
 namespace swat {
 namespace detail {
 
-template <Isa isa, class T>
-BackwardFn<T> header_backward() {
-  if constexpr (compiled_here<isa>)
-    return &run_backward<T, typename arch_of<isa>::type>;
-  else
-    return nullptr;
-}
-
-// Like forward_path: from swat::dispatch when linked, else from this header.
+// The backward kernel of each path (kernel_path.hpp): from swat::dispatch when linked, else
+// from this header under the caller's flags.
 template <class T>
-BackwardFn<T> backward_path(Isa isa) {
-#if defined(SWAT_RUNTIME_DISPATCH)
-  return dispatched_backward<T>(isa);
-#else
-  switch (isa) {
-    case Isa::avx512: return header_backward<Isa::avx512, T>();
-    case Isa::avx2: return header_backward<Isa::avx2, T>();
-    case Isa::sse2: return header_backward<Isa::sse2, T>();
-    case Isa::neon: return header_backward<Isa::neon, T>();
-    case Isa::portable: return header_backward<Isa::portable, T>();
-    case Isa::automatic: break;
+struct BackwardTable {
+  using type = BackwardFn<T>;
+  template <Isa isa>
+  static type dispatched() {
+    return isa_backward<isa, T>();
   }
-  return nullptr;
-#endif
-}
+  template <class Arch>
+  static type header() {
+    return &run_backward<T, Arch>;
+  }
+};
 
 // Checks every argument of a backward call; returns the problem. Nothing is written.
 template <class T>
@@ -101,13 +91,7 @@ void backward(View4<const T> q, View4<const T> k, View4<const T> v, View4<const 
                 "swat::backward: T must be float or double");
   const detail::BackwardInputs<T> io{q, k, v, o, dout, dq, dk, dv};
   const Problem p = detail::check_backward_inputs(io, opt, dslopes);
-  const Isa path = isa == Isa::automatic ? best_isa() : isa;
-  const detail::BackwardFn<T> run = detail::backward_path<T>(path);
-  if (run == nullptr || !detail::cpu_runs(path)) {
-    std::string have;
-    for (Isa a : available_isas()) have += std::string(have.empty() ? "" : ", ") + isa_name(a);
-    detail::fail("isa: expected one of the available paths (", have, "), got ", isa_name(path));
-  }
+  const detail::BackwardFn<T> run = detail::kernel_path<detail::BackwardTable<T>>(detail::checked_isa(isa));
   if (p.batch == 0 || p.dim == 0 || p.kv_heads == 0) return;
   std::vector<double> slopes(dslopes ? static_cast<std::size_t>(p.heads) : 0, 0.0);
   run(p, io, dslopes ? slopes.data() : nullptr, &detail::parallel_for);

@@ -250,5 +250,19 @@ void check_output(const View4<To>& o, const Problem& p, const char* name, int64_
   check_distinct_elements(o, name);
 }
 
+// Everything a call with inputs q, k, v and output o [B,Sq,H,D] must satisfy: shapes, options,
+// and an output disjoint from the inputs.
+template <class T>
+Problem check_attention_call(const View4<const T>& q, const View4<const T>& k, const View4<const T>& v,
+                             const View4<T>& o, const Options& opt) {
+  const Problem p = check_forward_inputs(q, k, v, opt);
+  check_output(o, p, "o", p.q_len, p.heads);
+  const Span out = checked_span(o, "o");
+  check_no_overlap(out, "o", checked_span(q, "q"), "q");
+  check_no_overlap(out, "o", checked_span(k, "k"), "k");
+  check_no_overlap(out, "o", checked_span(v, "v"), "v");
+  return p;
+}
+
 }  // namespace detail
 }  // namespace swat

@@ -7,6 +7,8 @@
 
 #include "checks.hpp"
 #include "isa.hpp"
+#include "detail/decode_kernel.hpp"
+#include "types.hpp"
 
 namespace swat {
 namespace detail {
@@ -22,7 +24,11 @@ ForwardFn<T> isa_forward();
   template <>                                           \
   ForwardFn<float> isa_forward<Isa::ISA, float>();      \
   template <>                                           \
-  ForwardFn<double> isa_forward<Isa::ISA, double>();
+  ForwardFn<double> isa_forward<Isa::ISA, double>();    \
+  template <>                                           \
+  ForwardFn<bf16> isa_forward<Isa::ISA, bf16>();        \
+  template <>                                           \
+  ForwardFn<f16> isa_forward<Isa::ISA, f16>();
 SWAT_DECLARE_ISA_FORWARD(avx512)
 SWAT_DECLARE_ISA_FORWARD(avx2)
 SWAT_DECLARE_ISA_FORWARD(sse2)
@@ -50,38 +56,33 @@ SWAT_DECLARE_ISA_BACKWARD(neon)
 SWAT_DECLARE_ISA_BACKWARD(portable)
 #undef SWAT_DECLARE_ISA_BACKWARD
 
-// The dispatched kernel of one path: Kernel<isa, T>() for the paths this library has.
-template <template <Isa, class> class Select, class Fn>
-Fn dispatched(Isa isa) {
-  switch (isa) {
-#if defined(SWAT_DISPATCH_HAS_AVX512)
-    case Isa::avx512: return Select<Isa::avx512, Fn>::get();
-#endif
-#if defined(SWAT_DISPATCH_HAS_AVX2)
-    case Isa::avx2: return Select<Isa::avx2, Fn>::get();
-#endif
-#if defined(SWAT_DISPATCH_HAS_SSE2)
-    case Isa::sse2: return Select<Isa::sse2, Fn>::get();
-#endif
-#if defined(SWAT_DISPATCH_HAS_NEON)
-    case Isa::neon: return Select<Isa::neon, Fn>::get();
-#endif
-    case Isa::portable: return Select<Isa::portable, Fn>::get();
-    default: return nullptr;
-  }
-}
+// The streaming kernel (SlidingKVCache::step) and the bulk 16-bit conversions, per ISA.
+template <class S>
+using DecodeFn = void (*)(const Problem&, const DecodeInputs<S>&, Parallel);
+template <Isa isa, class S>
+DecodeFn<S> isa_decode();
+template <Isa isa, class S>
+Converters<S> isa_convert();
 
-template <Isa isa, class Fn>
-struct SelectBackward;
-template <Isa isa, class T>
-struct SelectBackward<isa, BackwardFn<T>> {
-  static BackwardFn<T> get() { return isa_backward<isa, T>(); }
-};
-
-template <class T>
-BackwardFn<T> dispatched_backward(Isa isa) {
-  return dispatched<SelectBackward, BackwardFn<T>>(isa);
-}
+#define SWAT_DECLARE_ISA_STREAMING(ISA)                                 \
+  template <>                                                           \
+  DecodeFn<float> isa_decode<Isa::ISA, float>();                        \
+  template <>                                                           \
+  DecodeFn<double> isa_decode<Isa::ISA, double>();                      \
+  template <>                                                           \
+  DecodeFn<bf16> isa_decode<Isa::ISA, bf16>();                          \
+  template <>                                                           \
+  DecodeFn<f16> isa_decode<Isa::ISA, f16>();                            \
+  template <>                                                           \
+  Converters<bf16> isa_convert<Isa::ISA, bf16>();                       \
+  template <>                                                           \
+  Converters<f16> isa_convert<Isa::ISA, f16>();
+SWAT_DECLARE_ISA_STREAMING(avx512)
+SWAT_DECLARE_ISA_STREAMING(avx2)
+SWAT_DECLARE_ISA_STREAMING(sse2)
+SWAT_DECLARE_ISA_STREAMING(neon)
+SWAT_DECLARE_ISA_STREAMING(portable)
+#undef SWAT_DECLARE_ISA_STREAMING
 
 template <class T>
 ForwardFn<T> dispatched_forward(Isa isa) {

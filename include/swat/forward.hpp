@@ -10,6 +10,7 @@
 #include "dispatch.hpp"
 #include "isa.hpp"
 #include "options.hpp"
+#include "types.hpp"
 #include "view.hpp"
 
 namespace swat {
@@ -54,19 +55,6 @@ inline const std::vector<Isa>& all_isas() {
   return order;
 }
 
-// Every check of a forward call; returns the problem. Nothing is written.
-template <class T>
-Problem check_forward_call(const View4<const T>& q, const View4<const T>& k, const View4<const T>& v, const View4<T>& o,
-                           const Options& opt) {
-  const Problem p = check_forward_inputs(q, k, v, opt);
-  check_output(o, p, "o", p.q_len, p.heads);
-  const Span out = checked_span(o, "o");
-  check_no_overlap(out, "o", checked_span(q, "q"), "q");
-  check_no_overlap(out, "o", checked_span(k, "k"), "k");
-  check_no_overlap(out, "o", checked_span(v, "v"), "v");
-  return p;
-}
-
 }  // namespace detail
 
 // The paths this build has and this CPU runs, best first; the last is always `portable`.
@@ -80,22 +68,35 @@ inline std::vector<Isa> available_isas() {
 // The path `Isa::automatic` takes.
 inline Isa best_isa() { return available_isas().front(); }
 
+namespace detail {
+
+// The path a call asked for, resolved and checked against the paths this build and CPU have.
+inline Isa checked_isa(Isa isa) {
+  const Isa path = isa == Isa::automatic ? best_isa() : isa;
+  const std::vector<Isa> have = available_isas();
+  if (std::find(have.begin(), have.end(), path) == have.end()) {
+    std::string names;
+    for (Isa a : have) names += std::string(names.empty() ? "" : ", ") + isa_name(a);
+    fail("isa: expected one of the available paths (", names, "), got ", isa_name(path));
+  }
+  return path;
+}
+
+}  // namespace detail
+
 // Attention forward pass (SPEC sections 2 and 6): q [B,Sq,H,D], k and v [B,Sk,Hkv,D],
-// o [B,Sq,H,D]. Throws swat::Error, leaving o untouched, on bad input. `isa` forces a SIMD
+// o [B,Sq,H,D]. T is float, double, bf16 or f16; 16-bit storage is computed in float and the
+// output rounded once (to nearest even). Throws swat::Error, leaving o untouched, on bad input. `isa` forces a SIMD
 // path (for testing and comparison); it must be one of available_isas().
 template <class T>
 void forward(View4<const T> q, View4<const T> k, View4<const T> v, View4<T> o, const Options& opt,
              Isa isa = Isa::automatic) {
-  static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
-                "swat::forward: T must be float or double");
-  const Problem p = detail::check_forward_call(q, k, v, o, opt);
-  const Isa path = isa == Isa::automatic ? best_isa() : isa;
+  static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value || std::is_same<T, bf16>::value ||
+                    std::is_same<T, f16>::value,
+                "swat::forward: T must be float, double, swat::bf16 or swat::f16");
+  const Problem p = detail::check_attention_call(q, k, v, o, opt);
+  const Isa path = detail::checked_isa(isa);
   const detail::ForwardFn<T> run = detail::forward_path<T>(path);
-  if (run == nullptr || !detail::cpu_runs(path)) {
-    std::string have;
-    for (Isa a : available_isas()) have += std::string(have.empty() ? "" : ", ") + isa_name(a);
-    detail::fail("isa: expected one of the available paths (", have, "), got ", isa_name(path));
-  }
   if (p.empty()) return;
   run(p, detail::ForwardInputs<T>{q, k, v, o}, &detail::parallel_for);
 }

@@ -7,6 +7,10 @@
 
 #include <xsimd/xsimd.hpp>
 
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
+
 #include "error.hpp"
 
 namespace swat {
@@ -40,12 +44,23 @@ struct portable_arch {
 
 namespace detail {
 
+// F16C (half <-> float conversions), which the AVX2 and AVX-512 paths are built with; every
+// AVX2 processor has it, but a path never assumes what it can check. xsimd does not report it.
+inline bool cpu_has_f16c() {
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+#else
+  return true;
+#endif
+}
+
 // True when this CPU (and its OS) can execute the path.
 inline bool cpu_runs(Isa isa) {
   const auto cpu = xsimd::available_architectures();
   switch (isa) {
-    case Isa::avx512: return cpu.avx512f;
-    case Isa::avx2: return cpu.avx2 && cpu.fma3_avx2;
+    case Isa::avx512: return cpu.avx512f && cpu_has_f16c();
+    case Isa::avx2: return cpu.avx2 && cpu.fma3_avx2 && cpu_has_f16c();
     case Isa::sse2: return cpu.sse2;
     case Isa::neon: return cpu.neon || cpu.neon64;
     case Isa::portable: return true;

@@ -3,11 +3,14 @@
 #pragma once
 
 #include "backward.hpp"
+#include "cache.hpp"
+#include "convert.hpp"
 #include "error.hpp"
 #include "forward.hpp"
 #include "isa.hpp"
 #include "options.hpp"
 #include "slopes.hpp"
+#include "types.hpp"
 #include "varlen.hpp"
 #include "view.hpp"
 #include "work.hpp"

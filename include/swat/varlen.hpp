@@ -54,7 +54,7 @@ void forward_varlen(View4<const T> q, View4<const T> k, View4<const T> v, View4<
                     const std::vector<int64_t>& cu_seqlens, const Options& opt, Isa isa = Isa::automatic) {
   detail::check_cu_seqlens(cu_seqlens, q.shape[0], q.shape[1], k.shape[1], opt);
   // The whole call is checked once, so that a bad argument throws before any sequence is written.
-  detail::check_forward_call(q, k, v, o, opt);
+  detail::check_attention_call(q, k, v, o, opt);
   // An empty call checks the isa the same way, writing nothing.
   forward<T>(detail::rows_of(q, 0, 0), detail::rows_of(k, 0, 0), detail::rows_of(v, 0, 0), detail::rows_of(o, 0, 0), opt,
              isa);

@@ -20,6 +20,7 @@
 #include "../view.hpp"
 #include "buffer.hpp"
 #include "compiler.hpp"
+#include "convert.hpp"
 #include "microkernel.hpp"
 #include "positional.hpp"
 #include "rope.hpp"
@@ -62,7 +63,9 @@ inline void prefetch_row(const T* row, int64_t count, int64_t step) {
 // Rows are asked for this many iterations before they are read.
 constexpr int64_t prefetch_rows_ahead = 8;
 
-template <class T, class Arch, class Activation, class Bias>
+// S is the storage type of q, k, v and o; T the compute type (compute_t<S>): 16-bit storage is
+// converted while rows are packed and rounded once when outputs are stored.
+template <class S, class T, class Arch, class Activation, class Bias>
 class ForwardKernel {
   using V = Vec<T, Arch>;
   using vec = typename V::type;
@@ -74,7 +77,7 @@ class ForwardKernel {
   static constexpr int64_t key_block = Tiling::key_block;
 
  public:
-  ForwardKernel(const Problem& p, const ForwardInputs<T>& io, const RopeAngles& angles)
+  ForwardKernel(const Problem& p, const ForwardInputs<S>& io, const RopeAngles& angles)
       : p_(p), io_(io), angles_(angles), window_{p.window, p.k_pos0, p.k_len} {
     tiles_per_head_ = (p.q_len + Tiling::query_tile - 1) / Tiling::query_tile;
     dim_panels_ = (p.dim + M - 1) / M;
@@ -170,12 +173,13 @@ class ForwardKernel {
         }
         if (kb + j + prefetch_rows_ahead < p_.k_len)
           prefetch_row(io_.k.at(b, kb + j + prefetch_rows_ahead, g), D, ds);
-        const T* src = io_.k.at(b, kb + j, g);
-        if (rope || ds != 1) {
-          rotate_row(row, src, ds, D, p_.rope, p_.rope_dim, ws.k_cos.data() + j * pairs,
+        const S* stored = io_.k.at(b, kb + j, g);
+        const T* src = row;
+        if (std::is_same<S, T>::value && !rope && ds == 1)
+          src = reinterpret_cast<const T*>(stored);
+        else
+          rotate_row(row, stored, ds, D, p_.rope, p_.rope_dim, ws.k_cos.data() + j * pairs,
                      ws.k_sin.data() + j * pairs, T(1));
-          src = row;
-        }
         for (int64_t d = 0; d < D; ++d) dst[d * M + m] = src[d];
       }
     }
@@ -190,11 +194,11 @@ class ForwardKernel {
       for (int64_t j = 0; j < nk; ++j, dst += M) {
         if (panel == 0 && kb + j + prefetch_rows_ahead < p_.k_len)
           prefetch_row(io_.v.at(b, kb + j + prefetch_rows_ahead, g), D, ds);
-        const T* src = io_.v.at(b, kb + j, g) + d0 * ds;
+        const S* src = io_.v.at(b, kb + j, g) + d0 * ds;
         if (width == M && ds == 1) {
-          for (int m = 0; m < M; ++m) dst[m] = src[m];
+          for (int m = 0; m < M; ++m) dst[m] = load_scalar(src[m]);
         } else {
-          for (int64_t m = 0; m < M; ++m) dst[m] = m < width ? src[m * ds] : T(0);
+          for (int64_t m = 0; m < M; ++m) dst[m] = m < width ? load_scalar(src[m * ds]) : T(0);
         }
       }
     }
@@ -252,20 +256,20 @@ class ForwardKernel {
       T factor = T(1);
       if (Activation::normalises) factor = sum[i] > T(0) ? T(1) / sum[i] : T(0);
       const T* slab = o_t + (i / lanes) * D * lanes + (i % lanes);
-      T* out = io_.o.at(b, i0 + i, h);
-      for (int64_t d = 0; d < D; ++d) out[d * io_.o.stride[3]] = slab[d * lanes] * factor;
+      S* out = io_.o.at(b, i0 + i, h);
+      for (int64_t d = 0; d < D; ++d) out[d * io_.o.stride[3]] = store_scalar<S>(slab[d * lanes] * factor);
     }
   }
 
   void store_zero_rows(int64_t b, int64_t h, int64_t i0, int64_t rows) const {
     for (int64_t i = 0; i < rows; ++i) {
-      T* out = io_.o.at(b, i0 + i, h);
-      for (int64_t d = 0; d < p_.dim; ++d) out[d * io_.o.stride[3]] = T(0);
+      S* out = io_.o.at(b, i0 + i, h);
+      for (int64_t d = 0; d < p_.dim; ++d) out[d * io_.o.stride[3]] = store_scalar<S>(T(0));
     }
   }
 
   const Problem& p_;
-  ForwardInputs<T> io_;
+  ForwardInputs<S> io_;
   const RopeAngles& angles_;
   Window window_;
   int64_t tiles_per_head_ = 0, dim_panels_ = 0;
@@ -277,31 +281,33 @@ void run_forward_task(void* kernel, int64_t task) {
   static_cast<const Kernel*>(kernel)->run_task(task, workspace);
 }
 
-template <class T, class Arch, class Activation, class Bias>
-void run_forward_with(const Problem& p, const ForwardInputs<T>& io, const RopeAngles& angles, Parallel parallel) {
-  using Kernel = ForwardKernel<T, Arch, Activation, Bias>;
+template <class S, class T, class Arch, class Activation, class Bias>
+void run_forward_with(const Problem& p, const ForwardInputs<S>& io, const RopeAngles& angles, Parallel parallel) {
+  using Kernel = ForwardKernel<S, T, Arch, Activation, Bias>;
   const Kernel kernel(p, io, angles);
   parallel(p.threads, kernel.tasks(), &run_forward_task<Kernel, T>, const_cast<Kernel*>(&kernel));
 }
 
-// Chooses the compile-time composition for this call: activation times bias.
-template <class T, class Arch>
-void run_forward(const Problem& p, const ForwardInputs<T>& io, Parallel parallel) {
+// Chooses the compile-time composition for this call: activation times bias. S is the storage
+// type (float, double, bf16, f16).
+template <class S, class Arch>
+void run_forward(const Problem& p, const ForwardInputs<S>& io, Parallel parallel) {
+  using T = compute_t<S>;
   const RopeAngles angles = p.rope != RopeLayout::none ? RopeAngles(p.rope_dim, p.rope_base) : RopeAngles();
   const bool sigmoid = p.activation == Activation::sigmoid;
   const bool offset = sigmoid && p.sigmoid_bias != 0.0;
   if (sigmoid) {
     if (p.slopes)
-      run_forward_with<T, Arch, SigmoidActivation<T, Arch>, AlibiBias<T, Arch>>(p, io, angles, parallel);
+      run_forward_with<S, T, Arch, SigmoidActivation<T, Arch>, AlibiBias<T, Arch>>(p, io, angles, parallel);
     else if (offset)
-      run_forward_with<T, Arch, SigmoidActivation<T, Arch>, OffsetBias<T, Arch>>(p, io, angles, parallel);
+      run_forward_with<S, T, Arch, SigmoidActivation<T, Arch>, OffsetBias<T, Arch>>(p, io, angles, parallel);
     else
-      run_forward_with<T, Arch, SigmoidActivation<T, Arch>, NoBias<T, Arch>>(p, io, angles, parallel);
+      run_forward_with<S, T, Arch, SigmoidActivation<T, Arch>, NoBias<T, Arch>>(p, io, angles, parallel);
   } else {
     if (p.slopes)
-      run_forward_with<T, Arch, SoftmaxActivation<T, Arch>, AlibiBias<T, Arch>>(p, io, angles, parallel);
+      run_forward_with<S, T, Arch, SoftmaxActivation<T, Arch>, AlibiBias<T, Arch>>(p, io, angles, parallel);
     else
-      run_forward_with<T, Arch, SoftmaxActivation<T, Arch>, NoBias<T, Arch>>(p, io, angles, parallel);
+      run_forward_with<S, T, Arch, SoftmaxActivation<T, Arch>, NoBias<T, Arch>>(p, io, angles, parallel);
   }
 }
 

@@ -10,6 +10,7 @@
 #include "../checks.hpp"
 #include "angle.hpp"
 #include "buffer.hpp"
+#include "convert.hpp"
 
 namespace swat {
 namespace detail {
@@ -89,19 +90,19 @@ inline void rotate_row(T* out, const Tin* in, int64_t in_stride, int64_t dim, Ro
   const int64_t P = rope_dim / 2;
   if (layout == RopeLayout::half) {
     for (int64_t k = 0; k < P; ++k) {
-      const T x1 = static_cast<T>(in[k * in_stride]), x2 = static_cast<T>(in[(k + P) * in_stride]);
+      const T x1 = load_scalar(in[k * in_stride]), x2 = load_scalar(in[(k + P) * in_stride]);
       out[k] = (x1 * cos[k] - x2 * sin[k]) * factor;
       out[k + P] = (x1 * sin[k] + x2 * cos[k]) * factor;
     }
   } else if (layout == RopeLayout::interleaved) {
     for (int64_t k = 0; k < P; ++k) {
-      const T x1 = static_cast<T>(in[2 * k * in_stride]), x2 = static_cast<T>(in[(2 * k + 1) * in_stride]);
+      const T x1 = load_scalar(in[2 * k * in_stride]), x2 = load_scalar(in[(2 * k + 1) * in_stride]);
       out[2 * k] = (x1 * cos[k] - x2 * sin[k]) * factor;
       out[2 * k + 1] = (x1 * sin[k] + x2 * cos[k]) * factor;
     }
   }
   const int64_t first_plain = layout == RopeLayout::none ? 0 : rope_dim;
-  for (int64_t d = first_plain; d < dim; ++d) out[d] = static_cast<T>(in[d * in_stride]) * factor;
+  for (int64_t d = first_plain; d < dim; ++d) out[d] = load_scalar(in[d * in_stride]) * factor;
 }
 
 }  // namespace SWAT_ISA_NAMESPACE

@@ -1,0 +1,247 @@
+// swat::SlidingKVCache: streaming inference (decode and chunked prefill) over a sliding window.
+// Per (batch, kv head) a ring buffer keeps the keys and values of the last `window` positions,
+// keys already rotated by RoPE at their absolute positions, so no step ever re-rotates the
+// cache and memory stays the same however many tokens go through.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "checks.hpp"
+#include "detail/decode_kernel.hpp"
+#include "detail/kernel_path.hpp"
+#include "detail/schedule.hpp"
+#include "dispatch.hpp"
+#include "forward.hpp"
+#include "options.hpp"
+#include "types.hpp"
+#include "view.hpp"
+
+namespace swat {
+namespace detail {
+
+template <class S>
+struct DecodeTable {
+  using type = DecodeFn<S>;
+  template <Isa isa>
+  static type dispatched() {
+    return isa_decode<isa, S>();
+  }
+  template <class Arch>
+  static type header() {
+    return &run_decode<S, Arch>;
+  }
+};
+
+}  // namespace detail
+
+// T is float, double, bf16 or f16: the storage of q, k, v, o and of the cache; bf16 and f16
+// compute in float.
+//
+// Positions: the first token stepped is at position opt.k_pos0 (0 by default, as SPEC 6 says;
+// another start resumes a stream, e.g. to test positions near 2^40); opt.q_pos0 must be unset,
+// since a step's queries are always its own new positions. Query heads H come from
+// opt.alibi_slopes when given (H = their count), else from the first step; every step must
+// then use the same H.
+//
+// Memory: with window w > 0 the rings (w rows of D per batch, kv head, for K and for V) are
+// allocated by the constructor and never grow. With w = 0 (unlimited causal attention) the
+// cache keeps every position and grows by doubling: memory is then proportional to position().
+// A step of t tokens also keeps scratch for t rotated keys and values (and, when the window is
+// longer than DecodeRange::split_keys, partial results of the window's splits); it grows only
+// when a step is longer than every step before, so steady decoding allocates nothing.
+template <class T>
+class SlidingKVCache {
+  static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value || std::is_same<T, bf16>::value ||
+                    std::is_same<T, f16>::value,
+                "swat::SlidingKVCache: T must be float, double, swat::bf16 or swat::f16");
+  using Compute = detail::compute_t<T>;
+
+ public:
+  // `isa` forces a SIMD path (tests, comparisons); it must be one of available_isas().
+  SlidingKVCache(int64_t batch, int64_t kv_heads, int64_t head_dim, const Options& opt, Isa isa = Isa::automatic)
+      : batch_(batch), kv_heads_(kv_heads), dim_(head_dim), opt_(opt) {
+    if (batch < 1) detail::fail("batch: expected >= 1, got ", batch);
+    if (kv_heads < 1) detail::fail("kv_heads: expected >= 1, got ", kv_heads);
+    if (head_dim < 1) detail::fail("head_dim: expected >= 1, got ", head_dim);
+    if (opt.q_pos0)
+      detail::fail("options.q_pos0: expected none (a step's queries are its own new positions), got ", *opt.q_pos0);
+    const int64_t slopes = static_cast<int64_t>(opt.alibi_slopes.size());
+    if (slopes % kv_heads != 0)
+      detail::fail("options.alibi_slopes: expected one per query head, a multiple of kv_heads = ", kv_heads, ", got ",
+                   slopes);
+    heads_ = slopes;
+    // The options go through the same checks as a forward call, on empty views of these shapes.
+    const int64_t heads = slopes > 0 ? slopes : kv_heads;
+    const View4<const T> q{nullptr, {batch, 0, heads, head_dim}, {}}, kv{nullptr, {batch, 0, kv_heads, head_dim}, {}};
+    const Problem p = detail::check_forward_inputs(q, kv, kv, opt);
+    threads_ = p.threads;
+    opt_.threads = threads_;  // resolved once: hardware_concurrency() reads /sys on every call
+    isa_ = detail::checked_isa(isa);
+    run_ = detail::kernel_path<detail::DecodeTable<T>>(isa_);
+    int64_t rows = 0, elements = 0;
+    const int64_t capacity = opt.window > 0 ? opt.window : 0;
+    if (detail::mul_overflows(batch * kv_heads, head_dim, &rows) || detail::mul_overflows(rows, capacity, &elements) ||
+        detail::mul_overflows(elements, 2 * static_cast<int64_t>(sizeof(T)), &rows))
+      detail::fail("options.window: expected a ring of addressable size, got window ", opt.window, " for ", batch,
+                   " x ", kv_heads, " x ", head_dim);
+    resize_ring(capacity);
+  }
+
+  // The next t positions: q [B,t,H,D] attends to the cached positions of its window plus the
+  // new k, v [B,t,Hkv,D] (causally); writes o [B,t,H,D]; then keeps the new keys (rotated) and
+  // values, dropping what left the window. Throws swat::Error with the cache and o untouched.
+  void step(View4<const T> q, View4<const T> k, View4<const T> v, View4<T> o) {
+    // What this cache fixes first (the generic checks below would name a less useful culprit).
+    detail::check_equal(q.shape[0], batch_, "q.shape[0] (batch)", "the cache's batch");
+    detail::check_equal(q.shape[3], dim_, "q.shape[3] (dim)", "the cache's head_dim");
+    if (heads_ != 0)
+      detail::check_equal(q.shape[2], heads_, "q.shape[2] (heads)",
+                          opt_.alibi_slopes.empty() ? "the heads of the first step" : "the number of alibi_slopes");
+    else if (q.shape[2] == 0)
+      detail::fail("q.shape[2] (heads): expected a multiple of the kv heads ", kv_heads_, " (>= 1), got 0");
+    detail::check_equal(k.shape[2], kv_heads_, "k.shape[2] (heads)", "the cache's kv_heads");
+    detail::check_equal(k.shape[1], q.shape[1], "k.shape[1] (seq)", "q's seq: one key per new position");
+    opt_.k_pos0 = next_position();
+    Problem p;
+    try {
+      p = detail::check_attention_call(q, k, v, o, opt_);
+    } catch (...) {
+      opt_.k_pos0 = first();
+      throw;
+    }
+    opt_.k_pos0 = first();
+    p.window = opt_.window;  // the cache's window, never resolved against the step alone
+    advance(p, q, k, v, o, false);
+  }
+
+  // Keeps k, v [B,t,Hkv,D] as the next t positions without attending: for a prompt whose
+  // outputs were computed elsewhere (e.g. by swat::forward over the whole prompt, the fastest
+  // prefill), or to fill a cache for a benchmark. Same checks and guarantees as step.
+  void append(View4<const T> k, View4<const T> v) {
+    detail::check_equal(k.shape[0], batch_, "k.shape[0] (batch)", "the cache's batch");
+    detail::check_equal(k.shape[2], kv_heads_, "k.shape[2] (heads)", "the cache's kv_heads");
+    detail::check_equal(k.shape[3], dim_, "k.shape[3] (dim)", "the cache's head_dim");
+    Options opt = opt_;
+    opt.alibi_slopes.clear();
+    opt.k_pos0 = next_position();
+    Problem p = detail::check_forward_inputs(k, k, v, opt);
+    p.window = opt_.window;
+    advance(p, k, k, v, View4<T>{}, true);
+  }
+
+  // Convenience overload for mutable inputs.
+  void step(View4<T> q, View4<T> k, View4<T> v, View4<T> o) {
+    step(View4<const T>(q), View4<const T>(k), View4<const T>(v), o);
+  }
+
+  int64_t position() const { return seen_; }  // positions seen so far; the next is k_pos0 + position()
+
+  // Memory held by the cache: rings, step scratch and the object itself (not the kernels'
+  // per-thread scratch, which is O(one block) per thread). Independent of position() when
+  // window > 0.
+  std::size_t bytes() const {
+    return sizeof(*this) + (keys_.capacity() + values_.capacity() + new_keys_.capacity() + new_values_.capacity()) * sizeof(T) +
+           partial_.capacity() * sizeof(Compute) + opt_.alibi_slopes.capacity() * sizeof(float);
+  }
+
+  int64_t capacity() const { return capacity_; }  // ring rows per (batch, kv head)
+  int64_t heads() const { return heads_; }        // query heads; 0 until known
+  Isa isa() const { return isa_; }
+
+ private:
+  int64_t first() const { return first_; }
+
+  // Runs the kernel for the step p describes (checked), then keeps the new rows.
+  void advance(Problem& p, View4<const T> q, View4<const T> k, View4<const T> v, View4<T> o, bool keys_only) {
+    const int64_t t = p.q_len;
+    if (t == 0) return;
+    const int64_t start = next_position();
+    detail::DecodeRange range = detail::DecodeRange::of(p.window, first(), start, t);
+    if (keys_only) range.lo = start;
+    const int64_t splits = range.splits(), group = p.heads / kv_heads_;
+    if (opt_.window == 0 && seen_ + t > capacity_) resize_ring(std::max({2 * capacity_, seen_ + t, int64_t(16)}));
+    grow(new_keys_, batch_ * kv_heads_ * t * dim_);
+    grow(new_values_, batch_ * kv_heads_ * t * dim_);
+    if (splits > 1 && !keys_only) grow(partial_, batch_ * kv_heads_ * splits * t * group * (dim_ + 2));
+    if (!keys_only) heads_ = p.heads;
+
+    detail::DecodeInputs<T> io{q, k, v, o, {}};
+    io.cache.keys = keys_.data();
+    io.cache.values = values_.data();
+    io.cache.capacity = capacity_;
+    io.cache.first = first();
+    io.cache.start = start;
+    io.cache.new_keys = new_keys_.data();
+    io.cache.new_values = new_values_.data();
+    io.cache.partial = partial_.data();
+    io.cache.splits = splits;
+    io.cache.split_keys = detail::DecodeRange::split_keys;
+    io.cache.keys_only = keys_only;
+    // Waking a second thread costs microseconds: small steps run on the caller alone. Safe for
+    // determinism, since the bits never depend on the thread count.
+    const double work = static_cast<double>(range.hi - range.lo) * static_cast<double>(batch_ * p.heads * dim_);
+    p.threads = work < kParallelWork ? 1 : threads_;
+    run_(p, io, &detail::parallel_for);
+
+    // Keep the last min(t, capacity) new rows.
+    const std::size_t row_bytes = static_cast<std::size_t>(dim_) * sizeof(T);
+    for (int64_t bg = 0; bg < batch_ * kv_heads_; ++bg)
+      for (int64_t i = std::max<int64_t>(0, t - capacity_); i < t; ++i) {
+        const int64_t slot = (start + i - first()) % capacity_;
+        std::memcpy(&keys_[static_cast<std::size_t>((bg * capacity_ + slot) * dim_)],
+                    &new_keys_[static_cast<std::size_t>((bg * t + i) * dim_)], row_bytes);
+        std::memcpy(&values_[static_cast<std::size_t>((bg * capacity_ + slot) * dim_)],
+                    &new_values_[static_cast<std::size_t>((bg * t + i) * dim_)], row_bytes);
+      }
+    seen_ += t;
+  }
+
+  int64_t next_position() const {
+    int64_t start = 0;
+    if (detail::add_overflows(first_, seen_, &start))
+      detail::fail("position: expected positions within +-2^62, got ", first_, " + ", seen_);
+    return start;
+  }
+
+
+  template <class U>
+  static void grow(std::vector<U>& buffer, int64_t n) {
+    if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(static_cast<std::size_t>(n));
+  }
+
+  // Rings of `capacity` rows per (batch, kv head); rows seen so far keep their slots (only the
+  // unlimited window grows, and its slot is the position itself).
+  void resize_ring(int64_t capacity) {
+    const int64_t groups = batch_ * kv_heads_;
+    std::vector<T> keys(static_cast<std::size_t>(groups * capacity * dim_));
+    std::vector<T> values(keys.size());
+    const int64_t kept = std::min(capacity_, capacity);
+    for (int64_t bg = 0; bg < groups && kept > 0; ++bg) {
+      std::copy_n(keys_.begin() + bg * capacity_ * dim_, kept * dim_, keys.begin() + bg * capacity * dim_);
+      std::copy_n(values_.begin() + bg * capacity_ * dim_, kept * dim_, values.begin() + bg * capacity * dim_);
+    }
+    keys_.swap(keys);
+    values_.swap(values);
+    capacity_ = capacity;
+  }
+
+  // Multiply-adds (visible positions x batch x heads x dim) below which a step is not worth
+  // a second thread.
+  static constexpr double kParallelWork = 1 << 20;
+
+  int64_t batch_, kv_heads_, dim_;
+  Options opt_;  // k_pos0 is the first position; set to a step's start only while it is checked
+  int64_t first_ = opt_.k_pos0;
+  int64_t heads_ = 0, seen_ = 0, capacity_ = 0;
+  int threads_ = 1;
+  Isa isa_ = Isa::portable;
+  detail::DecodeFn<T> run_ = nullptr;
+  std::vector<T> keys_, values_, new_keys_, new_values_;
+  std::vector<Compute> partial_;
+};
+
+}  // namespace swat

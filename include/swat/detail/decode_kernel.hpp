@@ -1,0 +1,397 @@
+// The streaming kernel behind SlidingKVCache::step: t new queries (all heads of a kv group)
+// against the cached keys of their window plus the t new keys, reading each key and value row
+// once per step whatever the number of query heads sharing it.
+//
+// Decode is memory-bound, so the loop order serves the memory: keys are visited in blocks of
+// `key_block` rows (a block of K and V sits in L1), and every query of the step (t tokens times
+// the G heads of the group) is applied to a block before the next one is read. Scores are dot
+// products along D (fp32 for 16-bit storage), weights come from the vectorised sigmoid (no
+// state across keys) or an online softmax (running max and sum per query).
+//
+// Work is split into tasks (batch, kv head, key split). The window of a step is cut into splits
+// of `split_keys` positions, a count that depends on the window only, never on the thread
+// count; each split writes a partial result and a fixed-order combine adds them, so any number
+// of threads gives the same bits. With one split the task stores its outputs directly.
+#pragma once
+
+#include "isa_namespace.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "../checks.hpp"
+#include "../view.hpp"
+#include "buffer.hpp"
+#include "compiler.hpp"
+#include "convert.hpp"
+#include "math.hpp"
+#include "rope.hpp"
+
+namespace swat {
+namespace detail {
+
+// The cache memory as the kernels see it: plain pointers, so no std type crosses between
+// translation units built for different ISAs. Rows of D elements, contiguous.
+template <class S>
+struct CacheMemory {
+  S* keys = nullptr;    // [B][Hkv][capacity][D], keys rotated by RoPE at their positions
+  S* values = nullptr;  // [B][Hkv][capacity][D]
+  int64_t capacity = 0;
+  int64_t first = 0;  // absolute position of the first token the cache saw
+  int64_t start = 0;  // absolute position of the step's first token
+  S* new_keys = nullptr;    // [B][Hkv][t][D] scratch: the step's keys, rotated and stored as S
+  S* new_values = nullptr;  // [B][Hkv][t][D] scratch
+  compute_t<S>* partial = nullptr;  // [B][Hkv][splits][t * G][D + 2] when splits > 1
+  int64_t splits = 1, split_keys = 0;
+  bool keys_only = false;  // append: store the new keys and values, attend nothing
+};
+
+template <class S>
+struct DecodeInputs {
+  View4<const S> q, k, v;
+  View4<S> o;
+  CacheMemory<S> cache;
+};
+
+// The positions a step of `t` tokens reads: [first visible, start + t), and how they are split.
+struct DecodeRange {
+  int64_t lo = 0, hi = 0;
+
+  static DecodeRange of(int64_t window, int64_t first, int64_t start, int64_t t) {
+    DecodeRange r;
+    r.lo = window == 0 || start - first < window ? first : start - window + 1;
+    r.hi = start + t;
+    return r;
+  }
+  // Positions per split: a function of the range alone (never of the thread count).
+  static constexpr int64_t split_keys = 2048;
+  int64_t splits() const { return std::max<int64_t>(1, (hi - lo + split_keys - 1) / split_keys); }
+};
+
+inline namespace SWAT_ISA_NAMESPACE {
+
+template <class T>
+struct DecodeWorkspace {
+  Buffer<T> queries, scores, row;
+};
+
+template <class T, class Arch>
+inline T horizontal_sum(const typename Vec<T, Arch>::type& x) {
+  if constexpr (Vec<T, Arch>::width == 1)
+    return x;
+  else
+    return xsimd::hadd(x);
+}
+
+template <class S, class Arch, bool Softmax>
+class DecodeKernel {
+  using T = compute_t<S>;
+  using V = Vec<T, Arch>;
+  using vec = typename V::type;
+  static constexpr int64_t W = static_cast<int64_t>(V::width);
+  static constexpr int64_t key_block = 32;
+
+ public:
+  DecodeKernel(const Problem& p, const DecodeInputs<S>& io, const T* cos, const T* sin)
+      : p_(p), io_(io), c_(io.cache), cos_(cos), sin_(sin) {
+    range_ = DecodeRange::of(p.window, c_.first, c_.start, p.q_len);
+    if (c_.keys_only) range_.lo = c_.start;
+    queries_ = p.q_len * p.group();
+  }
+
+  int64_t tasks() const { return p_.batch * p_.kv_heads * c_.splits; }
+  int64_t groups() const { return p_.batch * p_.kv_heads; }
+
+  // One (batch, kv head, split): its share of the new keys into the scratch, then every query
+  // of the step against the keys of the split.
+  void run_task(int64_t task, DecodeWorkspace<T>& ws) const {
+    const int64_t bg = task / c_.splits, split = task % c_.splits;
+    const int64_t b = bg / p_.kv_heads, g = bg % p_.kv_heads;
+    const int64_t lo = range_.lo + split * c_.split_keys;
+    const int64_t hi = std::min(range_.hi, lo + c_.split_keys);
+    const int64_t D = p_.dim, t = p_.q_len, G = p_.group(), pairs = p_.rope != RopeLayout::none ? p_.rope_dim / 2 : 0;
+    ws.queries.fit(static_cast<std::size_t>(queries_ * D));
+    ws.scores.fit(static_cast<std::size_t>(key_block + W));
+    ws.row.fit(static_cast<std::size_t>(D));
+
+    // New keys of this split: rotated at their positions and rounded to S, as the cache keeps them.
+    for (int64_t pos = std::max(lo, c_.start); pos < hi; ++pos) {
+      const int64_t i = pos - c_.start;
+      rotate_row(ws.row.data(), io_.k.at(b, i, g), io_.k.stride[3], D, p_.rope, p_.rope_dim, cos_ + i * pairs,
+                 sin_ + i * pairs, T(1));
+      S* key = c_.new_keys + (bg * t + i) * D;
+      S* value = c_.new_values + (bg * t + i) * D;
+      const S* source = io_.v.at(b, i, g);
+      for (int64_t d = 0; d < D; ++d) {
+        key[d] = store_scalar<S>(ws.row[d]);
+        value[d] = source[d * io_.v.stride[3]];
+      }
+    }
+    if (c_.keys_only) return;
+    // Queries rotated and scaled, row r = i * G + hh.
+    for (int64_t i = 0; i < t; ++i)
+      for (int64_t hh = 0; hh < G; ++hh)
+        rotate_row(ws.queries.data() + (i * G + hh) * D, io_.q.at(b, i, g * G + hh), io_.q.stride[3], D, p_.rope,
+                   p_.rope_dim, cos_ + i * pairs, sin_ + i * pairs, static_cast<T>(p_.scale));
+
+    T* state = state_of(bg, split);
+    for (int64_t r = 0; r < queries_; ++r) {
+      T* o = state + r * (D + 2);
+      fill(o, o + D, T(0));
+      o[D] = -infinity<T>();  // running max (softmax)
+      o[D + 1] = T(0);        // running sum (softmax)
+    }
+
+    // Contiguous pieces: ring rows up to the wrap or the step's start, then the new rows.
+    for (int64_t pos = lo; pos < hi;) {
+      const S *keys, *values;
+      int64_t run;
+      if (pos < c_.start) {
+        const int64_t slot = (pos - c_.first) % c_.capacity;
+        run = std::min({hi, c_.start, pos + (c_.capacity - slot)}) - pos;
+        keys = c_.keys + (bg * c_.capacity + slot) * D;
+        values = c_.values + (bg * c_.capacity + slot) * D;
+      } else {
+        run = hi - pos;
+        keys = c_.new_keys + (bg * t + pos - c_.start) * D;
+        values = c_.new_values + (bg * t + pos - c_.start) * D;
+      }
+      for (int64_t j = 0; j < run; j += key_block)
+        attend_block(g, ws, keys + j * D, values + j * D, pos + j, std::min(key_block, run - j), state);
+      pos += run;
+    }
+    if (c_.splits == 1) store(b, g, state, 1);
+  }
+
+  // Adds the splits of one (batch, kv head) in order and stores the outputs.
+  void combine(int64_t bg) const {
+    store(bg / p_.kv_heads, bg % p_.kv_heads, state_of(bg, 0), c_.splits);
+  }
+
+ private:
+  T* state_of(int64_t bg, int64_t split) const {
+    if (c_.splits == 1) return thread_state();
+    return c_.partial + (bg * c_.splits + split) * queries_ * (p_.dim + 2);
+  }
+  // With one split the state lives in per-thread scratch.
+  T* thread_state() const {
+    thread_local Buffer<T> state;
+    state.fit(static_cast<std::size_t>(queries_ * (p_.dim + 2)));
+    return state.data();
+  }
+
+  // Every query of the step against keys [pos0, pos0 + n) (rows at `keys`, `values`).
+  void attend_block(int64_t g, DecodeWorkspace<T>& ws, const S* keys, const S* values, int64_t pos0, int64_t n,
+                    T* state) const {
+    const int64_t D = p_.dim, G = p_.group();
+    T* scores = ws.scores.data();
+    for (int64_t i = 0; i < p_.q_len; ++i) {
+      const int64_t qp = c_.start + i;
+      const int64_t visible_lo = p_.window == 0 || qp - c_.first < p_.window ? c_.first : qp - p_.window + 1;
+      const int64_t a = std::max(pos0, visible_lo) - pos0;
+      const int64_t e = std::min(pos0 + n, qp + 1) - pos0;
+      if (a >= e) continue;
+      for (int64_t hh = 0; hh < G; ++hh) {
+        const int64_t r = i * G + hh;
+        const T* q = ws.queries.data() + r * D;
+        int64_t j = a;
+        for (; j + W <= e; j += W) dot_keys(q, keys + j * D, D, scores + j - a);
+        for (; j < e; ++j) scores[j - a] = dot(q, keys + j * D, D);
+        T* o = state + r * (D + 2);
+        weigh(scores, e - a, g * G + hh, qp - (pos0 + a), qp - visible_lo, o);
+        accumulate(o, scores, values + a * D, e - a, D);
+      }
+    }
+  }
+
+  static T dot(const T* q, const S* k, int64_t D) {
+    vec acc0 = V::broadcast(T(0)), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    int64_t d = 0;
+    for (; d + 4 * W <= D; d += 4 * W) {
+      acc0 = V::fma(load_as<T, Arch>(k + d), V::load(q + d), acc0);
+      acc1 = V::fma(load_as<T, Arch>(k + d + W), V::load(q + d + W), acc1);
+      acc2 = V::fma(load_as<T, Arch>(k + d + 2 * W), V::load(q + d + 2 * W), acc2);
+      acc3 = V::fma(load_as<T, Arch>(k + d + 3 * W), V::load(q + d + 3 * W), acc3);
+    }
+    for (; d + W <= D; d += W) acc0 = V::fma(load_as<T, Arch>(k + d), V::load(q + d), acc0);
+    T sum = horizontal_sum<T, Arch>((acc0 + acc1) + (acc2 + acc3));
+    for (; d < D; ++d) sum += q[d] * load_scalar(k[d]);
+    return sum;
+  }
+
+  // Scores of W consecutive keys (rows D apart) at once: one accumulator per key, W
+  // independent FMA chains, reduced together by one transposing horizontal add instead of a
+  // horizontal sum per key.
+  static void dot_keys(const T* q, const S* k, int64_t D, T* out) {
+    vec acc[W];
+    SWAT_UNROLL
+    for (int64_t u = 0; u < W; ++u) acc[u] = V::broadcast(T(0));
+    int64_t d = 0;
+    for (; d + W <= D; d += W) {
+      const vec qd = V::load(q + d);
+      SWAT_UNROLL
+      for (int64_t u = 0; u < W; ++u) acc[u] = V::fma(load_as<T, Arch>(k + u * D + d), qd, acc[u]);
+    }
+    if constexpr (W == 1)
+      out[0] = acc[0];
+    else
+      V::store(out, xsimd::haddp(acc));
+    for (; d < D; ++d)
+      for (int64_t u = 0; u < W; ++u) out[u] += q[d] * load_scalar(k[u * D + d]);
+  }
+
+  // Logits -> weights in place for n keys, the first `distance0` positions before the query,
+  // whose farthest visible key is `farthest` positions back.
+  void weigh(T* scores, int64_t n, int64_t h, int64_t distance0, int64_t farthest, T* o) const {
+    const T slope = p_.slopes ? static_cast<T>(p_.slopes[h]) : T(0);
+    // Softmax ignores a constant added to a whole row: distances are counted from the key the
+    // bias favours most (the nearest for slope > 0, the farthest for slope < 0), so the logits
+    // that carry the weight stay small and exact in fp32 even when slope * window is large.
+    if (Softmax && slope < T(0)) distance0 -= farthest;
+    const T offset = Softmax ? T(0) : static_cast<T>(p_.sigmoid_bias);
+    if (slope != T(0) || offset != T(0))
+      for (int64_t j = 0; j < n; ++j) scores[j] += offset - slope * static_cast<T>(distance0 - j);
+    const int64_t D = p_.dim;
+    if constexpr (!Softmax) {
+      for (int64_t j = 0; j < n; j += W) V::store(scores + j, sigmoid<T, Arch>(V::load(scores + j)));
+    } else {
+      T top = o[D];
+      for (int64_t j = 0; j < n; ++j) top = std::max(top, scores[j]);
+      if (top > o[D]) {
+        const T rescale = o[D] == -infinity<T>() ? T(0) : static_cast<T>(std::exp(o[D] - top));
+        for (int64_t d = 0; d < D; ++d) o[d] *= rescale;
+        o[D + 1] *= rescale;
+        o[D] = top;
+      }
+      const vec shift = V::broadcast(top);
+      for (int64_t j = 0; j < n; j += W) V::store(scores + j, exp_nonpositive<T, Arch>(V::load(scores + j) - shift));
+      T total = o[D + 1];
+      for (int64_t j = 0; j < n; ++j) total += scores[j];
+      o[D + 1] = total;
+    }
+  }
+
+  // o[0..D) += sum over j < n of w[j] * values[j][0..D), eight vectors of o held at a time
+  // (eight independent FMA chains: both FMA units busy despite the latency).
+  static void accumulate(T* o, const T* w, const S* values, int64_t n, int64_t D) {
+    int64_t d = 0;
+    for (; d + 8 * W <= D; d += 8 * W) {
+      vec acc[8];
+      SWAT_UNROLL
+      for (int u = 0; u < 8; ++u) acc[u] = V::load(o + d + u * W);
+      const S* v = values + d;
+      for (int64_t j = 0; j < n; ++j, v += D) {
+        const vec wj = V::broadcast(w[j]);
+        SWAT_UNROLL
+        for (int u = 0; u < 8; ++u) acc[u] = V::fma(wj, load_as<T, Arch>(v + u * W), acc[u]);
+      }
+      SWAT_UNROLL
+      for (int u = 0; u < 8; ++u) V::store(o + d + u * W, acc[u]);
+    }
+    for (; d + W <= D; d += W) {
+      vec acc = V::load(o + d);
+      for (int64_t j = 0; j < n; ++j) acc = V::fma(V::broadcast(w[j]), load_as<T, Arch>(values + j * D + d), acc);
+      V::store(o + d, acc);
+    }
+    for (; d < D; ++d) {
+      T acc = o[d];
+      for (int64_t j = 0; j < n; ++j) acc += w[j] * load_scalar(values[j * D + d]);
+      o[d] = acc;
+    }
+  }
+
+  // Outputs of one (batch, kv head) from `splits` consecutive partial states, added in order.
+  void store(int64_t b, int64_t g, const T* states, int64_t splits) const {
+    const int64_t D = p_.dim, G = p_.group(), stride = queries_ * (D + 2);
+    for (int64_t r = 0; r < queries_; ++r) {
+      const int64_t i = r / G, h = g * G + r % G;
+      S* out = io_.o.at(b, i, h);
+      const int64_t ds = io_.o.stride[3];
+      T top = -infinity<T>();
+      if (Softmax)
+        for (int64_t s = 0; s < splits; ++s) top = std::max(top, states[s * stride + r * (D + 2) + D]);
+      T total = T(0);
+      for (int64_t s = 0; s < splits; ++s) {
+        const T* o = states + s * stride + r * (D + 2);
+        if (Softmax && o[D] != -infinity<T>()) total += o[D + 1] * static_cast<T>(std::exp(o[D] - top));
+      }
+      const T factor = !Softmax ? T(1) : total > T(0) ? T(1) / total : T(0);
+      for (int64_t d = 0; d < D; ++d) {
+        T acc = T(0);
+        for (int64_t s = 0; s < splits; ++s) {
+          const T* o = states + s * stride + r * (D + 2);
+          if (!Softmax)
+            acc += o[d];
+          else if (o[D] != -infinity<T>())
+            acc += o[d] * static_cast<T>(std::exp(o[D] - top));
+        }
+        out[d * ds] = store_scalar<S>(acc * factor);
+      }
+    }
+  }
+
+  const Problem& p_;
+  DecodeInputs<S> io_;
+  CacheMemory<S> c_;
+  const T *cos_, *sin_;
+  DecodeRange range_;
+  int64_t queries_ = 0;
+};
+
+template <class Kernel, class T>
+void run_decode_task(void* kernel, int64_t task) {
+  thread_local DecodeWorkspace<T> workspace;
+  static_cast<const Kernel*>(kernel)->run_task(task, workspace);
+}
+
+template <class Kernel>
+void run_decode_combine(void* kernel, int64_t task) {
+  static_cast<const Kernel*>(kernel)->combine(task);
+}
+
+template <class S, class Arch, bool Softmax>
+void run_decode_with(const Problem& p, const DecodeInputs<S>& io, const compute_t<S>* cos, const compute_t<S>* sin,
+                     Parallel parallel) {
+  using Kernel = DecodeKernel<S, Arch, Softmax>;
+  const Kernel kernel(p, io, cos, sin);
+  void* context = const_cast<Kernel*>(&kernel);
+  parallel(p.threads, kernel.tasks(), &run_decode_task<Kernel, compute_t<S>>, context);
+  if (io.cache.splits > 1 && !io.cache.keys_only)
+    parallel(p.threads, kernel.groups(), &run_decode_combine<Kernel>, context);
+}
+
+// One step of the cache: p describes the step (q_len = t new tokens at k_pos0 = q_pos0 =
+// cache.start; window the cache's own, unresolved). The caller has sized every scratch buffer.
+template <class S, class Arch>
+void run_decode(const Problem& p, const DecodeInputs<S>& io, Parallel parallel) {
+  using T = compute_t<S>;
+  // cos/sin of the step's positions, shared by its queries and new keys; the angle tables
+  // persist on the calling thread and are rebuilt only when the RoPE settings change.
+  thread_local Buffer<T> cos, sin;
+  const int64_t pairs = p.rope != RopeLayout::none ? p.rope_dim / 2 : 0;
+  if (pairs > 0) {
+    thread_local RopeAngles angles;
+    thread_local int64_t angles_dim = -1;
+    thread_local double angles_base = 0;
+    thread_local RopeAngles::Cursor cursor;
+    if (angles_dim != p.rope_dim || angles_base != p.rope_base) {
+      angles.~RopeAngles();
+      new (&angles) RopeAngles(p.rope_dim, p.rope_base);
+      angles_dim = p.rope_dim;
+      angles_base = p.rope_base;
+    }
+    cos.fit(static_cast<std::size_t>(p.q_len * pairs));
+    sin.fit(static_cast<std::size_t>(p.q_len * pairs));
+    cursor.start(angles, io.cache.start);
+    cursor.fill(p.q_len, cos.data(), sin.data());
+  }
+  if (p.activation == Activation::softmax)
+    run_decode_with<S, Arch, true>(p, io, cos.data(), sin.data(), parallel);
+  else
+    run_decode_with<S, Arch, false>(p, io, cos.data(), sin.data(), parallel);
+}
+
+}  // namespace SWAT_ISA_NAMESPACE
+}  // namespace detail
+}  // namespace swat

@@ -1,0 +1,212 @@
+// SlidingKVCache: a sequence fed through step() in chunks of any sizes gives what forward gives
+// on the whole sequence, within SPEC 4 of the double reference; for every activation and
+// positional option, chunk patterns 1, w-1, w, w+1 and random, windows 1 and 0 (unlimited,
+// growing), MHA/GQA/MQA, float, double, bf16 and f16, every SIMD path; the bits do not depend on
+// the thread count; memory does not depend on the position.
+#include "tester.hpp"
+
+#include <swat/cache.hpp>
+
+#include <random>
+
+using swat::Activation, swat::Isa, swat::RopeLayout;
+using swat_test::AttentionTester, swat_test::kActivations, swat_test::Layout, swat_test::Tensor;
+
+namespace {
+
+// Rows [s, s + t) of a [B, S, H, D] view.
+template <class T>
+swat::View4<T> rows(const swat::View4<T>& view, int64_t s, int64_t t) {
+  swat::View4<T> out = view;
+  out.data = view.data + s * view.stride[1];
+  out.shape[1] = t;
+  return out;
+}
+
+// Chunk sizes covering n tokens: a named pattern, the last chunk cut to fit.
+std::vector<int64_t> chunks(const std::string& pattern, int64_t n, int64_t window, uint64_t seed = 3) {
+  std::vector<int64_t> out;
+  std::mt19937_64 rng(seed);
+  const int64_t w = std::max<int64_t>(window, 1);
+  for (int64_t s = 0, k = 0; s < n; ++k) {
+    int64_t t = 1;
+    if (pattern == "w-1") t = std::max<int64_t>(w - 1, 1);
+    if (pattern == "w") t = w;
+    if (pattern == "w+1") t = w + 1;
+    if (pattern == "random") t = 1 + static_cast<int64_t>(rng() % static_cast<uint64_t>(2 * w + 3));
+    if (pattern == "mixed") t = k % 3 == 0 ? 2 * w + 1 : 1;  // long prefill chunks between decode steps
+    if (pattern == "whole") t = n;
+    t = std::min(t, n - s);
+    out.push_back(t);
+    s += t;
+  }
+  return out;
+}
+
+// Streams the tester's inputs through a cache in the given chunks; o in logical order.
+template <class T>
+std::vector<T> stream(const AttentionTester& t, const AttentionTester::Inputs<T>& in, const std::vector<int64_t>& sizes,
+                      int threads, Isa isa = Isa::automatic, std::size_t* bytes = nullptr) {
+  swat::Options opt = t.options();
+  opt.threads = threads;
+  swat::SlidingKVCache<T> cache(t.batch(), t.kv_heads(), t.dim(), opt, isa);
+  Tensor<T> o = swat_test::make_tensor<T>(Layout::bshd, t.batch(), t.q_len(), t.heads(), t.dim(),
+                                          swat_test::nan_value<T>());
+  int64_t s = 0;
+  for (int64_t size : sizes) {
+    cache.step(rows(in.q.cview(), s, size), rows(in.k.cview(), s, size), rows(in.v.cview(), s, size),
+               rows(o.view, s, size));
+    s += size;
+    CHECK(cache.position() == s);
+  }
+  if (bytes) *bytes = cache.bytes();
+  return o.logical();
+}
+
+template <class T>
+void check_streams(AttentionTester t, Isa isa, const std::vector<std::string>& patterns) {
+  t.isa(isa);
+  const auto in = t.template inputs<T>();
+  const std::vector<double> ref = t.template expected_for<T>(in);
+  for (const std::string& pattern : patterns) {
+    const std::vector<int64_t> sizes = chunks(pattern, t.q_len(), t.options().window);
+    const swat_test::Comparison c = swat_test::compare(stream<T>(t, in, sizes, 1, isa), ref);
+    INFO(t.describe() << " type=" << swat_test::type_name<T>() << " chunks=" << pattern);
+    INFO(swat_test::report(c, t.q_len(), t.heads(), t.dim(), "expected"));
+    CHECK(c.nonfinite == 0);
+    CHECK(c.err <= swat_test::error_bound<T>());
+  }
+}
+
+// The option sets every stream test goes through.
+struct Positional {
+  const char* name;
+  bool slopes;
+  RopeLayout rope;
+  int rope_dim;
+  float bias;
+};
+constexpr Positional kPositional[] = {
+    {"plain", false, RopeLayout::none, 0, 0.f},
+    {"alibi both signs", true, RopeLayout::none, 0, 0.f},
+    {"rope half", false, RopeLayout::half, 0, 0.f},
+    {"rope interleaved partial", false, RopeLayout::interleaved, 8, 0.f},
+    {"bias", false, RopeLayout::none, 0, -1.5f},
+    {"alibi + rope + bias", true, RopeLayout::half, 12, -0.5f},
+};
+
+AttentionTester stream_case(Activation act, const Positional& pos, int64_t window, int64_t heads, int64_t kv_heads,
+                            int64_t dim) {
+  AttentionTester t;
+  t.batch(2).q_len(37).heads(heads).kv_heads(kv_heads).dim(dim).window(window).activation(act).rope(pos.rope)
+      .rope_dim(pos.rope_dim).sigmoid_bias(pos.bias).layout(Layout::padded);
+  if (pos.slopes) t.slopes(swat_test::random_slopes(heads, 1.f));
+  return t;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("streaming in chunks equals forward for every activation and positional option", "[cache]",
+                   float, double, swat::bf16, swat::f16) {
+  for (Isa isa : swat::available_isas())
+    for (Activation act : kActivations)
+      for (const Positional& pos : kPositional)
+        for (int64_t window : {int64_t(1), int64_t(6), int64_t(0)}) {
+          const std::vector<std::string> patterns =
+              window == 0 ? std::vector<std::string>{"1", "random", "whole"}
+                          : std::vector<std::string>{"1", "w-1", "w", "w+1", "random", "mixed"};
+          check_streams<TestType>(stream_case(act, pos, window, 4, 2, 16), isa, patterns);
+        }
+}
+
+TEMPLATE_TEST_CASE("streaming shares kv heads like forward (MHA, GQA, MQA) at head dims off the SIMD width",
+                   "[cache]", float, swat::bf16) {
+  for (Isa isa : swat::available_isas())
+    for (Activation act : kActivations)
+      for (auto [heads, kv_heads, dim] : {std::tuple<int64_t, int64_t, int64_t>{3, 3, 40}, {8, 2, 33}, {4, 1, 64}})
+        check_streams<TestType>(stream_case(act, kPositional[5], 9, heads, kv_heads, dim), isa, {"1", "random"});
+}
+
+TEMPLATE_TEST_CASE("streaming keeps RoPE and ALiBi accurate near position 2^40", "[cache]", float, swat::bf16) {
+  for (Isa isa : swat::available_isas())
+    for (Activation act : kActivations) {
+      AttentionTester t = stream_case(act, kPositional[5], 11, 4, 2, 32);
+      t.k_pos0((int64_t(1) << 40) - 17);
+      check_streams<TestType>(t, isa, {"1", "random"});
+    }
+}
+
+// Windows longer than DecodeRange::split_keys are cut into splits combined in a fixed order.
+TEMPLATE_TEST_CASE("streaming over windows longer than one split matches the reference", "[cache-split]", float,
+                   swat::bf16) {
+  for (Activation act : kActivations)
+    for (int64_t window : {int64_t(2500), int64_t(0)}) {
+      AttentionTester t;
+      t.q_len(2600).heads(2).kv_heads(1).dim(8).window(window).activation(act).rope(RopeLayout::half)
+          .slopes({0.001f, -0.001f});
+      check_streams<TestType>(t, swat::best_isa(), {"mixed"});
+    }
+}
+
+TEMPLATE_TEST_CASE("streaming gives the same bits for 1 and 2 threads, one split or several", "[cache-threads]", float,
+                   swat::bf16) {
+  for (Activation act : kActivations)
+    for (int64_t window : {int64_t(7), int64_t(2200)}) {
+      AttentionTester t;
+      t.batch(2).q_len(window > 100 ? 2300 : 60).heads(4).kv_heads(2).dim(16).window(window).activation(act)
+          .rope(RopeLayout::half).slopes(swat::balanced_alibi_slopes(4));
+      const auto in = t.template inputs<TestType>();
+      const std::vector<int64_t> sizes = chunks("mixed", t.q_len(), window);
+      INFO(t.describe());
+      CHECK(swat_test::same_bits(stream<TestType>(t, in, sizes, 1), stream<TestType>(t, in, sizes, 2)));
+    }
+}
+
+TEST_CASE("cache memory stays flat with a window and grows without one", "[cache-threads]") {
+  AttentionTester t;
+  t.q_len(300).heads(2).kv_heads(1).dim(8).window(16);
+  const auto in = t.inputs<float>();
+  std::size_t short_run = 0, long_run = 0;
+  AttentionTester shorter = t;
+  shorter.q_len(40);
+  const auto in_short = shorter.inputs<float>();
+  stream<float>(shorter, in_short, chunks("1", 40, 16), 1, Isa::automatic, &short_run);
+  stream<float>(t, in, chunks("1", 300, 16), 1, Isa::automatic, &long_run);
+  CHECK(short_run == long_run);
+  CHECK(long_run < 16 * 8 * 2 * sizeof(float) + 4096);  // the rings and a few rows of scratch
+
+  t.window(0);
+  shorter.window(0);
+  stream<float>(shorter, in_short, chunks("1", 40, 0), 1, Isa::automatic, &short_run);
+  stream<float>(t, in, chunks("1", 300, 0), 1, Isa::automatic, &long_run);
+  CHECK(long_run > short_run + (300 - 64) * 8 * 2 * sizeof(float));  // every position kept
+}
+
+// append keeps a prompt without attending (its outputs come from elsewhere, e.g. forward);
+// the steps after it see exactly what they would have seen after stepping the prompt.
+TEMPLATE_TEST_CASE("append then step equals the reference on the stepped positions", "[cache-split]", float,
+                   swat::bf16) {
+  for (Activation act : kActivations)
+    for (int64_t window : {int64_t(5), int64_t(2100), int64_t(0)}) {
+      AttentionTester t;
+      t.q_len(2300).heads(4).kv_heads(2).dim(8).window(window).activation(act).rope(RopeLayout::interleaved)
+          .slopes(swat::balanced_alibi_slopes(4)).sigmoid_bias(-1.f);
+      const auto in = t.template inputs<TestType>();
+      const std::vector<double> ref = t.template expected_for<TestType>(in);
+      swat::SlidingKVCache<TestType> cache(t.batch(), t.kv_heads(), t.dim(), t.options());
+      const int64_t prompt = 2250, rest = t.q_len() - prompt;
+      cache.append(rows(in.k.cview(), 0, 100), rows(in.v.cview(), 0, 100));
+      cache.append(rows(in.k.cview(), 100, prompt - 100), rows(in.v.cview(), 100, prompt - 100));
+      CHECK(cache.position() == prompt);
+      std::vector<TestType> got(static_cast<std::size_t>(rest * t.heads() * t.dim()));
+      for (int64_t s = prompt; s < t.q_len(); s += 10)
+        cache.step(rows(in.q.cview(), s, 10), rows(in.k.cview(), s, 10), rows(in.v.cview(), s, 10),
+                   swat::bshd(got.data() + (s - prompt) * t.heads() * t.dim(), 1, 10, t.heads(), t.dim()));
+      const std::vector<double> tail(ref.end() - static_cast<std::ptrdiff_t>(got.size()), ref.end());
+      const swat_test::Comparison c = swat_test::compare(got, tail);
+      INFO(t.describe() << " type=" << swat_test::type_name<TestType>());
+      INFO(swat_test::report(c, rest, t.heads(), t.dim(), "expected"));
+      CHECK(c.nonfinite == 0);
+      CHECK(c.err <= swat_test::error_bound<TestType>());
+    }
+}
