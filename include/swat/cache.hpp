@@ -47,9 +47,11 @@ struct DecodeTable {
 // opt.alibi_slopes when given (H = their count), else from the first step; every step must
 // then use the same H.
 //
-// Memory: with window w > 0 the rings (w rows of D per batch, kv head, for K and for V) are
-// allocated by the constructor and never grow. With w = 0 (unlimited causal attention) the
-// cache keeps every position and grows by doubling: memory is then proportional to position().
+// Memory: with window w > 0 the rings (w rows of D per batch, kv head, for K and for V) grow by
+// doubling during the first w positions and never after, so memory stops growing at w positions
+// (and a window longer than the text costs only what the text fills). With w = 0 (unlimited
+// causal attention) the cache keeps every position and keeps growing by doubling: memory is
+// then proportional to position().
 // A step of t tokens also keeps scratch for t rotated keys and values (and, when the window is
 // longer than DecodeRange::split_keys, partial results of the window's splits); it grows only
 // when a step is longer than every step before, so steady decoding allocates nothing.
@@ -82,13 +84,6 @@ class SlidingKVCache {
     opt_.threads = threads_;  // resolved once: hardware_concurrency() reads /sys on every call
     isa_ = detail::checked_isa(isa);
     run_ = detail::kernel_path<detail::DecodeTable<T>>(isa_);
-    int64_t rows = 0, elements = 0;
-    const int64_t capacity = opt.window > 0 ? opt.window : 0;
-    if (detail::mul_overflows(batch * kv_heads, head_dim, &rows) || detail::mul_overflows(rows, capacity, &elements) ||
-        detail::mul_overflows(elements, 2 * static_cast<int64_t>(sizeof(T)), &rows))
-      detail::fail("options.window: expected a ring of addressable size, got window ", opt.window, " for ", batch,
-                   " x ", kv_heads, " x ", head_dim);
-    resize_ring(capacity);
   }
 
   // The next t positions: q [B,t,H,D] attends to the cached positions of its window plus the
@@ -141,8 +136,8 @@ class SlidingKVCache {
   int64_t position() const { return seen_; }  // positions seen so far; the next is k_pos0 + position()
 
   // Memory held by the cache: rings, step scratch and the object itself (not the kernels'
-  // per-thread scratch, which is O(one block) per thread). Independent of position() when
-  // window > 0.
+  // per-thread scratch, which is O(one block) per thread). With window > 0, independent of
+  // position() once position() >= window.
   std::size_t bytes() const {
     return sizeof(*this) + (keys_.capacity() + values_.capacity() + new_keys_.capacity() + new_values_.capacity()) * sizeof(T) +
            partial_.capacity() * sizeof(Compute) + opt_.alibi_slopes.capacity() * sizeof(float);
@@ -163,7 +158,13 @@ class SlidingKVCache {
     detail::DecodeRange range = detail::DecodeRange::of(p.window, first(), start, t);
     if (keys_only) range.lo = start;
     const int64_t splits = range.splits(), group = p.heads / kv_heads_;
-    if (opt_.window == 0 && seen_ + t > capacity_) resize_ring(std::max({2 * capacity_, seen_ + t, int64_t(16)}));
+    // Rings grow by doubling until they hold the window (or, unlimited, every position), so a
+    // window far longer than the text costs only what the text fills.
+    if (seen_ + t > capacity_ && (opt_.window == 0 || capacity_ < opt_.window)) {
+      int64_t capacity = std::max({2 * capacity_, seen_ + t, int64_t(16)});
+      if (opt_.window > 0) capacity = std::min(capacity, opt_.window);
+      resize_ring(capacity);
+    }
     grow(new_keys_, batch_ * kv_heads_ * t * dim_);
     grow(new_values_, batch_ * kv_heads_ * t * dim_);
     if (splits > 1 && !keys_only) grow(partial_, batch_ * kv_heads_ * splits * t * group * (dim_ + 2));
@@ -213,8 +214,8 @@ class SlidingKVCache {
     if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(static_cast<std::size_t>(n));
   }
 
-  // Rings of `capacity` rows per (batch, kv head); rows seen so far keep their slots (only the
-  // unlimited window grows, and its slot is the position itself).
+  // Rings of `capacity` rows per (batch, kv head); rows seen so far keep their slots (a ring
+  // only grows before it has wrapped, while the slot of a row is its position - first).
   void resize_ring(int64_t capacity) {
     const int64_t groups = batch_ * kv_heads_;
     std::vector<T> keys(static_cast<std::size_t>(groups * capacity * dim_));
