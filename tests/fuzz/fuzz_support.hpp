@@ -1,15 +1,8 @@
-// libFuzzer target: random bytes decode into one swat::forward call (type, SIMD path, shapes,
-// strides, options, data), then
-//   - a valid call must match swat::reference::forward within SPEC section 4, write every
-//     element of o and nothing else, leave the inputs alone, and give the same bits on one
-//     thread as on several;
-//   - an invalid call (one fault injected on purpose) must throw swat::Error and change no byte;
-//   - a "wild" call (valid, far from unit scale: huge or NaN data, huge scale, extreme positions
-//     or RoPE base) has no oracle; it must simply not crash or write outside o.
-// Every tensor lives in its own allocation, sized to the last byte its view reaches, so that
-// AddressSanitizer sees a read one element past any edge.
-//
-//   SWAT_FUZZ_PRINT=1 swat_forward_fuzz <file>   prints the decoded case of an input
+// Shared by the fuzz target's operations: decoding bytes into a case (shapes, layouts,
+// options, one injected fault), tensors that sit in allocations ending at their last element
+// (so AddressSanitizer sees a read one past any edge), and the checks every operation applies.
+#pragma once
+
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -28,12 +21,12 @@
 #include <swat/reference.hpp>
 #include <swat/swat.hpp>
 
-namespace {
+namespace swat_fuzz {
 
 using Shape = std::array<int64_t, 4>;
 
 enum class Layout { bshd, bhsd, padded, transposed, reversed, broadcast, count };
-const char* layout_name(Layout l) {
+inline const char* layout_name(Layout l) {
   static const char* names[] = {"bshd", "bhsd", "padded", "transposed", "reversed", "broadcast"};
   return names[static_cast<int>(l)];
 }
@@ -43,7 +36,7 @@ enum class Fault {
   none, batch, seq, heads_dim, group, negative_extent, window, rope_dim, rope_base, slopes, scale, bias,
   null_data, alias, count_overflow, stride_overflow, positions, threads, isa, enums, self_overlap, count
 };
-const char* fault_name(Fault f) {
+inline const char* fault_name(Fault f) {
   static const char* names[] = {"none", "batch", "seq", "heads_dim", "group", "negative_extent", "window",
                                 "rope_dim", "rope_base", "slopes", "scale", "bias", "null_data", "alias",
                                 "count_overflow", "stride_overflow", "positions", "threads", "isa", "enums",
@@ -56,7 +49,7 @@ struct Strides {
   int64_t low = 0, high = 0;  // lowest and highest element offset reached
 };
 
-Strides strides_for(Layout layout, const Shape& s, FuzzedDataProvider& in) {
+inline Strides strides_for(Layout layout, const Shape& s, FuzzedDataProvider& in) {
   const int64_t S = s[1], H = s[2], D = s[3];
   Strides out;
   switch (layout) {
@@ -126,7 +119,15 @@ void for_each(const swat::View4<T>& v, F f) {
         for (int64_t d = 0; d < v.shape[3]; ++d) f(v.at(b, s, h)[d * v.stride[3]]);
 }
 
+// What one input exercises.
+enum class Operation { forward, backward, cache, count };
+inline const char* operation_name(Operation op) {
+  static const char* names[] = {"forward", "backward", "cache"};
+  return names[static_cast<int>(op)];
+}
+
 struct Case {
+  Operation operation = Operation::forward;
   bool is_double = false, wild = false;
   swat::Isa isa = swat::Isa::automatic;
   int64_t B = 1, Sq = 1, Sk = 1, H = 1, Hkv = 1, D = 1;
@@ -140,7 +141,7 @@ struct Case {
   std::string describe() const {
     std::ostringstream s;
     s.precision(9);
-    s << (is_double ? "double" : "float") << " isa=" << swat::isa_name(isa) << (wild ? " WILD" : "")
+    s << operation_name(operation) << " " << (is_double ? "double" : "float") << " isa=" << swat::isa_name(isa) << (wild ? " WILD" : "")
       << " B=" << B << " Sq=" << Sq << " Sk=" << Sk << " H=" << H << " Hkv=" << Hkv << " D=" << D
       << " layouts q=" << layout_name(layout[0]) << " k=" << layout_name(layout[1])
       << " v=" << layout_name(layout[2]) << " o=" << layout_name(layout[3]) << " window=" << opt.window
@@ -159,27 +160,33 @@ struct Case {
   }
 };
 
-// What the run did, printed at exit (scripts/test shows it in the CI log).
+// What the run did, per operation, printed at exit (scripts/test shows it in the CI log).
 struct Tally {
-  unsigned long long valid = 0, invalid = 0, wild = 0;
+  unsigned long long valid[3] = {}, invalid[3] = {}, wild[3] = {};
   ~Tally() {
-    if (valid + invalid + wild > 1)
-      std::fprintf(stderr, "swat_forward_fuzz: %llu valid calls matched the reference, %llu invalid calls threw "
-                   "swat::Error, %llu wild calls ran clean\n", valid, invalid, wild);
+    unsigned long long total = 0;
+    for (int op = 0; op < 3; ++op) total += valid[op] + invalid[op] + wild[op];
+    if (total <= 1) return;
+    std::fprintf(stderr, "swat_fuzz:");
+    for (int op = 0; op < 3; ++op)
+      std::fprintf(stderr, "%s %s %llu matched the reference, %llu threw swat::Error, %llu wild ran clean",
+                   op ? ";" : "", operation_name(static_cast<Operation>(op)), valid[op], invalid[op], wild[op]);
+    std::fprintf(stderr, "\n");
   }
-} tally;
+};
+inline Tally tally;
 
-[[noreturn]] void die(const Case& c, const std::string& why) {
-  std::fprintf(stderr, "\nswat_forward_fuzz: %s\ncase: %s\n", why.c_str(), c.describe().c_str());
+[[noreturn]] inline void die(const Case& c, const std::string& why) {
+  std::fprintf(stderr, "\nswat_fuzz: %s\ncase: %s\n", why.c_str(), c.describe().c_str());
   std::abort();
 }
 
-float float_in(FuzzedDataProvider& in, float lo, float hi) {
+inline float float_in(FuzzedDataProvider& in, float lo, float hi) {
   return lo + (hi - lo) * static_cast<float>(in.ConsumeIntegral<uint16_t>()) / 65535.f;
 }
 
 // Options of a valid call; the wild ones leave the unit scale of SPEC section 4.
-void decode_options(Case& c, FuzzedDataProvider& in) {
+inline void decode_options(Case& c, FuzzedDataProvider& in) {
   swat::Options& o = c.opt;
   switch (in.ConsumeIntegralInRange<int>(0, 7)) {
     case 0: case 1: o.window = 0; break;
@@ -383,102 +390,57 @@ std::vector<unsigned char> bytes_of(const Tensor<T>& t) {
   return out;
 }
 
+// SPEC section 4.
 template <class T>
-double bound() {
-  return sizeof(T) == 4 ? 2e-5 : 1e-12;  // SPEC section 4, forward
+double bound(Operation op) {
+  if (sizeof(T) == 8) return 1e-12;
+  return op == Operation::backward ? 1e-4 : 2e-5;
 }
 
+// Fills every element of the view with the case's kind of values.
 template <class T>
-void run(Case& c, FuzzedDataProvider& in) {
-  Tensor<T> q = make_tensor<T>(c.layout[0], {c.B, c.Sq, c.H, c.D}, in);
-  Tensor<T> k = make_tensor<T>(c.layout[1], {c.B, c.Sk, c.Hkv, c.D}, in);
-  Tensor<T> v = make_tensor<T>(c.layout[2], {c.B, c.Sk, c.Hkv, c.D}, in);
-  Tensor<T> o = make_tensor<T>(c.layout[3], {c.B, c.Sq, c.H, c.D}, in);
-
-  std::mt19937_64 rng(c.seed);
+void fill_values(const Case& c, std::mt19937_64& rng, const swat::View4<T>& view) {
   std::uniform_real_distribution<double> unit(-1.0, 1.0);
   const T constant = static_cast<T>(unit(rng));
-  auto value = [&]() -> T {
+  for_each(view, [&](T& x) {
     switch (c.values) {
-      case 1: return rng() % 4 == 0 ? static_cast<T>(unit(rng)) : T(0);
-      case 2: return static_cast<T>(static_cast<int>(rng() % 3) - 1);
-      case 3: return constant;
-      case 4: return static_cast<T>(unit(rng) * 1e30);
+      case 1: x = rng() % 4 == 0 ? static_cast<T>(unit(rng)) : T(0); break;
+      case 2: x = static_cast<T>(static_cast<int>(rng() % 3) - 1); break;
+      case 3: x = constant; break;
+      case 4: x = static_cast<T>(unit(rng) * 1e30); break;
       case 5: {
         const uint64_t r = rng() % 16;
-        if (r == 0) return std::numeric_limits<T>::quiet_NaN();
-        if (r == 1) return std::numeric_limits<T>::infinity();
-        if (r == 2) return -std::numeric_limits<T>::infinity();
-        return static_cast<T>(unit(rng));
+        x = r == 0 ? std::numeric_limits<T>::quiet_NaN()
+            : r == 1 ? std::numeric_limits<T>::infinity()
+            : r == 2 ? -std::numeric_limits<T>::infinity()
+            : static_cast<T>(unit(rng));
+        break;
       }
-      default: return static_cast<T>(unit(rng));
+      default: x = static_cast<T>(unit(rng)); break;
     }
-  };
-  for (Tensor<T>* t : {&q, &k, &v}) for_each(t->view, [&](T& x) { x = value(); });
+  });
+}
 
-  Tensor<T>* all[4] = {&q, &k, &v, &o};
-  if (c.fault != Fault::none && !apply_fault(c, all, in)) c.fault = Fault::none;
-  if (std::getenv("SWAT_FUZZ_PRINT")) std::fprintf(stderr, "case: %s\n", c.describe().c_str());
-
-  const std::vector<unsigned char> before[4] = {bytes_of(q), bytes_of(k), bytes_of(v), bytes_of(o)};
-  auto unchanged = [&](int first, int last) {
-    for (int i = first; i < last; ++i)
-      if (bytes_of(*all[i]) != before[i]) return false;
-    return true;
-  };
-  auto call = [&](int threads) {
-    swat::Options opt = c.opt;
-    opt.threads = threads;
-    swat::forward<T>(q.view, k.view, v.view, o.view, opt, c.isa);
-  };
-
-  if (c.fault != Fault::none) {
-    try {
-      call(c.opt.threads);
-    } catch (const swat::Error&) {
-      if (!unchanged(0, 4)) die(c, "swat::Error thrown, but memory changed");
-      ++tally.invalid;
-      return;
-    } catch (const std::exception& e) {
-      die(c, std::string("expected swat::Error, got another exception: ") + e.what());
-    }
-    die(c, "invalid call accepted");
-  }
-
-  try {
-    call(c.opt.threads);
-  } catch (const std::exception& e) {
-    die(c, std::string("valid call threw: ") + e.what());
-  }
-  if (!unchanged(0, 3)) die(c, "an input changed");
-  // o: every element of the view written, every other byte of its memory untouched.
-  std::vector<unsigned char> inside(o.memory.size(), 0);
-  for_each(o.view, [&](T& x) { inside[static_cast<std::size_t>(&x - o.memory.data())] = 1; });
+// An output: every element of its view written, every other byte of its memory untouched.
+template <class T>
+void check_written(const Case& c, const Tensor<T>& t, const char* name) {
+  std::vector<unsigned char> inside(t.memory.size(), 0);
+  for_each(t.view, [&](T& x) { inside[static_cast<std::size_t>(&x - t.memory.data())] = 1; });
   const T mark = sentinel<T>();
-  for (std::size_t n = 0; n < o.memory.size(); ++n) {
-    const bool same = std::memcmp(&o.memory[n], &mark, sizeof(T)) == 0;
-    if (!inside[n] && !same) die(c, "o written outside its view at element " + std::to_string(n));
-    if (inside[n] && same && !c.wild) die(c, "o element " + std::to_string(n) + " not written");
+  for (std::size_t n = 0; n < t.memory.size(); ++n) {
+    const bool same = std::memcmp(&t.memory[n], &mark, sizeof(T)) == 0;
+    if (!inside[n] && !same) die(c, std::string(name) + " written outside its view at element " + std::to_string(n));
+    if (inside[n] && same && !c.wild) die(c, std::string(name) + " element " + std::to_string(n) + " not written");
   }
-  if (c.wild) {
-    ++tally.wild;
-    return;
-  }
+}
 
-  // The same bits on one thread as on several (each task owns its rows).
-  if (c.opt.threads != 1) {
-    const std::vector<T> first = o.memory;
-    call(1);
-    if (!first.empty() && std::memcmp(first.data(), o.memory.data(), first.size() * sizeof(T)) != 0)
-      die(c, "threads=" + std::to_string(c.opt.threads) + " and threads=1 differ");
-  }
-
-  std::vector<double> ref(static_cast<std::size_t>(c.B * c.Sq * c.H * c.D));
-  swat::reference::forward<T, double>(q.view, k.view, v.view, swat::bshd(ref.data(), c.B, c.Sq, c.H, c.D), c.opt);
+// SPEC 4's error of a view against a reference in bshd order: max|x - ref| / max(1, max|ref|).
+template <class T>
+void check_close(const Case& c, const swat::View4<T>& view, const std::vector<double>& ref, const char* name) {
   double top = 0.0, worst = 0.0;
   std::size_t worst_at = 0, n = 0;
   bool finite = true;
-  for_each(swat::View4<const T>(o.view), [&](const T& x) {
+  for_each(view, [&](T& x) {
     const double r = ref[n];
     top = std::max(top, std::fabs(r));
     if (!std::isfinite(static_cast<double>(x))) finite = false;
@@ -490,55 +452,13 @@ void run(Case& c, FuzzedDataProvider& in) {
     ++n;
   });
   const double err = worst / std::max(1.0, top);
-  if (!finite || !(err <= bound<T>())) {
+  if (!finite || !(err <= bound<T>(c.operation))) {
     std::ostringstream s;
     s.precision(17);
-    s << "mismatch with the reference: err=" << err << " bound=" << bound<T>() << " finite=" << finite
-      << " at flat index " << worst_at << " (bshd order) reference=" << ref[worst_at];
+    s << name << " differs from the reference: err=" << err << " bound=" << bound<T>(c.operation)
+      << " finite=" << finite << " at flat index " << worst_at << " (bshd order) reference=" << ref[worst_at];
     die(c, s.str());
   }
-  ++tally.valid;
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
-  FuzzedDataProvider in(data, size);
-  Case c;
-  const std::vector<swat::Isa> isas = swat::available_isas();
-  // An exhausted input reads as zeros: let zeros decode to a plain valid case.
-  c.is_double = in.ConsumeIntegralInRange<int>(0, 2) == 2;
-  const std::size_t pick = in.ConsumeIntegralInRange<std::size_t>(0, isas.size());
-  c.isa = pick < isas.size() ? isas[pick] : swat::Isa::automatic;
-  const int mode = in.ConsumeIntegral<uint8_t>();
-  if (mode >= 216)
-    c.fault = static_cast<Fault>(1 + mode % (static_cast<int>(Fault::count) - 1));
-  else if (mode >= 192)
-    c.wild = true;
-
-  // Sizes kept small: the reference costs B * H * Sq * Sk * D. Sometimes a zero extent.
-  auto extent = [&](int64_t first, int64_t last, int64_t zero_in) {
-    if (in.ConsumeIntegralInRange<int64_t>(0, zero_in - 1) == zero_in - 1) return int64_t(0);
-    const int64_t span = last - first + 1;
-    return first + (in.ConsumeIntegralInRange<int64_t>(0, span - 1) + span / 3) % span;
-  };
-  c.B = extent(1, 3, 16);
-  c.Sq = extent(1, 64, 16);
-  c.Sk = extent(1, 64, 16);
-  c.Hkv = extent(1, 4, 32);
-  c.H = c.Hkv == 0 ? 0 : c.Hkv * in.ConsumeIntegralInRange<int64_t>(1, 8 / c.Hkv);
-  c.D = extent(1, 40, 32);
-  for (int t = 0; t < 4; ++t) {
-    // broadcast is for inputs only (an output must not share elements)
-    const int n = static_cast<int>(Layout::count) - (t == 0 || t == 3 ? 1 : 0);
-    c.layout[t] = static_cast<Layout>(in.ConsumeIntegralInRange<int>(0, n - 1));
-  }
-  c.values = c.wild ? in.ConsumeIntegralInRange<int>(0, 5) : in.ConsumeIntegralInRange<int>(0, 3);
-  c.seed = in.ConsumeIntegral<uint64_t>();
-  decode_options(c, in);
-  if (c.is_double)
-    run<double>(c, in);
-  else
-    run<float>(c, in);
-  return 0;
-}
+}  // namespace swat_fuzz

@@ -1,0 +1,369 @@
+// libFuzzer target: random bytes decode into one call (operation, type, SIMD path, shapes,
+// strides, options, data) of swat::forward, swat::backward or a swat::SlidingKVCache stream:
+//   - a valid call must match the double reference (swat/reference.hpp) within SPEC section 4,
+//     write every element of its outputs and nothing else, leave the inputs alone, and give the
+//     same bits on one thread as on several; a stream, fed in chunks of fuzzed sizes, must match
+//     the reference forward over the whole sequence;
+//   - an invalid call (one fault injected on purpose) must throw swat::Error and change no byte
+//     (a stream: no byte of the step's output, and no position);
+//   - a "wild" call (valid, far from unit scale: huge or NaN data, huge scale, extreme positions
+//     or RoPE base) has no oracle; it must simply not crash or write outside its outputs.
+//
+//   SWAT_FUZZ_PRINT=1 swat_fuzz <file>   prints the decoded case of an input
+#include "fuzz_support.hpp"
+
+namespace swat_fuzz {
+namespace {
+
+template <class T>
+std::vector<std::vector<unsigned char>> snapshot(const std::vector<const Tensor<T>*>& tensors) {
+  std::vector<std::vector<unsigned char>> out;
+  for (const Tensor<T>* t : tensors) out.push_back(bytes_of(*t));
+  return out;
+}
+
+template <class T>
+bool unchanged(const std::vector<const Tensor<T>*>& tensors, const std::vector<std::vector<unsigned char>>& before) {
+  for (std::size_t i = 0; i < tensors.size(); ++i)
+    if (bytes_of(*tensors[i]) != before[i]) return false;
+  return true;
+}
+
+// Runs `call` on a case with a fault: it must throw swat::Error and change none of `watched`.
+template <class T, class Call>
+void expect_rejected(Case& c, const std::vector<const Tensor<T>*>& watched, Call call) {
+  const auto before = snapshot(watched);
+  try {
+    call();
+  } catch (const swat::Error&) {
+    if (!unchanged(watched, before)) die(c, "swat::Error thrown, but memory changed");
+    ++tally.invalid[static_cast<int>(c.operation)];
+    return;
+  } catch (const std::exception& e) {
+    die(c, std::string("expected swat::Error, got another exception: ") + e.what());
+  }
+  die(c, "invalid call accepted");
+}
+
+template <class T>
+void expect_same_bits(Case& c, const std::vector<T>& first, const std::vector<T>& second, const char* name) {
+  if (!first.empty() && std::memcmp(first.data(), second.data(), first.size() * sizeof(T)) != 0)
+    die(c, std::string(name) + ": threads=" + std::to_string(c.opt.threads) + " and threads=1 differ");
+}
+
+template <class T>
+std::vector<double> reference_forward(const Case& c, const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v) {
+  std::vector<double> ref(static_cast<std::size_t>(c.B * c.Sq * c.H * c.D));
+  swat::reference::forward<T, double>(q.view, k.view, v.view, swat::bshd(ref.data(), c.B, c.Sq, c.H, c.D), c.opt);
+  return ref;
+}
+
+// ---- forward --------------------------------------------------------------------------------
+
+template <class T>
+void run_forward(Case& c, FuzzedDataProvider& in) {
+  Tensor<T> q = make_tensor<T>(c.layout[0], {c.B, c.Sq, c.H, c.D}, in);
+  Tensor<T> k = make_tensor<T>(c.layout[1], {c.B, c.Sk, c.Hkv, c.D}, in);
+  Tensor<T> v = make_tensor<T>(c.layout[2], {c.B, c.Sk, c.Hkv, c.D}, in);
+  Tensor<T> o = make_tensor<T>(c.layout[3], {c.B, c.Sq, c.H, c.D}, in);
+  std::mt19937_64 rng(c.seed);
+  for (Tensor<T>* t : {&q, &k, &v}) fill_values(c, rng, t->view);
+
+  Tensor<T>* all[4] = {&q, &k, &v, &o};
+  if (c.fault != Fault::none && !apply_fault(c, all, in)) c.fault = Fault::none;
+  if (std::getenv("SWAT_FUZZ_PRINT")) std::fprintf(stderr, "case: %s\n", c.describe().c_str());
+  auto call = [&](int threads) {
+    swat::Options opt = c.opt;
+    opt.threads = threads;
+    swat::forward<T>(q.view, k.view, v.view, o.view, opt, c.isa);
+  };
+  if (c.fault != Fault::none) return expect_rejected<T>(c, {&q, &k, &v, &o}, [&] { call(c.opt.threads); });
+
+  const auto inputs = snapshot<T>({&q, &k, &v});
+  try {
+    call(c.opt.threads);
+  } catch (const std::exception& e) {
+    die(c, std::string("valid call threw: ") + e.what());
+  }
+  if (!unchanged<T>({&q, &k, &v}, inputs)) die(c, "an input changed");
+  check_written(c, o, "o");
+  if (c.wild) {
+    ++tally.wild[0];
+    return;
+  }
+  if (c.opt.threads != 1) {  // the same bits on one thread as on several
+    const std::vector<T> first = o.memory;
+    call(1);
+    expect_same_bits(c, first, o.memory, "o");
+  }
+  check_close(c, o.view, reference_forward(c, q, k, v), "o");
+  ++tally.valid[0];
+}
+
+// ---- backward -------------------------------------------------------------------------------
+
+template <class T>
+void run_backward(Case& c, FuzzedDataProvider& in) {
+  // q, k, v and dq take the case's layouts (so the faults aimed at "the output" hit dq); o,
+  // dout, dk and dv take layouts of their own.
+  auto own_layout = [&] { return static_cast<Layout>(in.ConsumeIntegralInRange<int>(0, static_cast<int>(Layout::count) - 2)); };
+  Tensor<T> q = make_tensor<T>(c.layout[0], {c.B, c.Sq, c.H, c.D}, in);
+  Tensor<T> k = make_tensor<T>(c.layout[1], {c.B, c.Sk, c.Hkv, c.D}, in);
+  Tensor<T> v = make_tensor<T>(c.layout[2], {c.B, c.Sk, c.Hkv, c.D}, in);
+  Tensor<T> dq = make_tensor<T>(c.layout[3], {c.B, c.Sq, c.H, c.D}, in);
+  Tensor<T> o = make_tensor<T>(own_layout(), {c.B, c.Sq, c.H, c.D}, in);
+  Tensor<T> dout = make_tensor<T>(own_layout(), {c.B, c.Sq, c.H, c.D}, in);
+  Tensor<T> dk = make_tensor<T>(own_layout(), {c.B, c.Sk, c.Hkv, c.D}, in);
+  Tensor<T> dv = make_tensor<T>(own_layout(), {c.B, c.Sk, c.Hkv, c.D}, in);
+  const bool with_dslopes = in.ConsumeBool();
+  std::mt19937_64 rng(c.seed);
+  for (Tensor<T>* t : {&q, &k, &v, &dout}) fill_values(c, rng, t->view);
+  // o is the forward output of these inputs (softmax's gradient reads it), from the reference.
+  if (!c.wild && c.fault == Fault::none) {
+    const std::vector<double> ref = reference_forward(c, q, k, v);
+    std::size_t n = 0;
+    for_each(o.view, [&](T& x) { x = static_cast<T>(ref[n++]); });
+  } else {
+    fill_values(c, rng, o.view);
+  }
+
+  Tensor<T>* all[4] = {&q, &k, &v, &dq};
+  if (c.fault != Fault::none && !apply_fault(c, all, in)) c.fault = Fault::none;
+  if (std::getenv("SWAT_FUZZ_PRINT")) std::fprintf(stderr, "case: %s dslopes=%d\n", c.describe().c_str(), with_dslopes);
+  const float slope_start = 0.5f;  // dslopes accumulates: it starts from a known value
+  std::vector<float> dslopes(static_cast<std::size_t>(std::max<int64_t>(c.H, 0)), slope_start);
+  auto call = [&](int threads) {
+    swat::Options opt = c.opt;
+    opt.threads = threads;
+    swat::backward<T>(q.view, k.view, v.view, o.view, dout.view, dq.view, dk.view, dv.view, opt,
+                      with_dslopes ? dslopes.data() : nullptr, c.isa);
+  };
+  if (c.fault != Fault::none) {
+    expect_rejected<T>(c, {&q, &k, &v, &dq, &o, &dout, &dk, &dv}, [&] { call(c.opt.threads); });
+    for (float s : dslopes)
+      if (s != slope_start) die(c, "swat::Error thrown, but dslopes changed");
+    return;
+  }
+
+  const auto inputs = snapshot<T>({&q, &k, &v, &o, &dout});
+  try {
+    call(c.opt.threads);
+  } catch (const std::exception& e) {
+    die(c, std::string("valid call threw: ") + e.what());
+  }
+  if (!unchanged<T>({&q, &k, &v, &o, &dout}, inputs)) die(c, "an input changed");
+  check_written(c, dq, "dq");
+  check_written(c, dk, "dk");
+  check_written(c, dv, "dv");
+  if (c.wild) {
+    ++tally.wild[1];
+    return;
+  }
+  if (c.opt.threads != 1) {
+    const std::vector<T> first[3] = {dq.memory, dk.memory, dv.memory};
+    const std::vector<float> first_slopes = dslopes;
+    std::fill(dslopes.begin(), dslopes.end(), slope_start);
+    call(1);
+    expect_same_bits(c, first[0], dq.memory, "dq");
+    expect_same_bits(c, first[1], dk.memory, "dk");
+    expect_same_bits(c, first[2], dv.memory, "dv");
+    expect_same_bits(c, first_slopes, dslopes, "dslopes");
+  }
+
+  const std::size_t nq = static_cast<std::size_t>(c.B * c.Sq * c.H * c.D);
+  const std::size_t nk = static_cast<std::size_t>(c.B * c.Sk * c.Hkv * c.D);
+  std::vector<double> rq(nq), rk(nk), rv(nk), rs(dslopes.size(), 0.0);
+  swat::reference::backward<T, double>(q.view, k.view, v.view, o.view, dout.view,
+                                       swat::bshd(rq.data(), c.B, c.Sq, c.H, c.D),
+                                       swat::bshd(rk.data(), c.B, c.Sk, c.Hkv, c.D),
+                                       swat::bshd(rv.data(), c.B, c.Sk, c.Hkv, c.D), c.opt, rs.data());
+  check_close(c, dq.view, rq, "dq");
+  check_close(c, dk.view, rk, "dk");
+  check_close(c, dv.view, rv, "dv");
+  if (with_dslopes && !rs.empty()) {
+    // dm_h sums dS_ij (p_i - p_j) over the visible pairs: when those terms cancel, its float
+    // rounding is set by their scale, not by the result. Unit-scale dS makes that scale the
+    // sum of the distances; one hundredth of it joins the max(1, |ref|) of SPEC 4's measure.
+    double distances = 0.0;
+    const int64_t q_pos0 = c.opt.q_pos0 ? *c.opt.q_pos0 : c.opt.k_pos0 + c.Sk - c.Sq;
+    for (int64_t i = 0; i < c.Sq; ++i)
+      for (int64_t j = 0; j < c.Sk; ++j) {
+        const double d = static_cast<double>(q_pos0 + i) - static_cast<double>(c.opt.k_pos0 + j);
+        if (d >= 0 && (c.opt.window == 0 || d < static_cast<double>(c.opt.window))) distances += d;
+      }
+    distances *= static_cast<double>(c.B);
+    double worst = 0.0, top = 0.0;
+    for (std::size_t h = 0; h < rs.size(); ++h) {
+      rs[h] += slope_start;
+      worst = std::max(worst, std::fabs(static_cast<double>(dslopes[h]) - rs[h]));
+      top = std::max(top, std::fabs(rs[h]));
+    }
+    // dslopes is float whatever T is (SPEC 6): a double call is held to float's rounding.
+    const double limit = std::max(bound<T>(c.operation), 1e-6);
+    const double err = worst / std::max({1.0, top, 1e-2 * distances});
+    if (!(err <= limit)) {
+      std::ostringstream why;
+      why << "dslopes differs from the reference: err=" << err << " bound=" << limit << " (sum of distances "
+          << distances << ")";
+      die(c, why.str());
+    }
+  }
+  ++tally.valid[1];
+}
+
+// ---- SlidingKVCache ---------------------------------------------------------------------------
+
+// A view of rows [s0, s0 + t) of `view` along the sequence axis.
+template <class T>
+swat::View4<T> rows_of(const swat::View4<T>& view, int64_t s0, int64_t t) {
+  swat::View4<T> out = view;
+  out.shape[1] = t;
+  if (view.data != nullptr && t > 0) out.data = view.at(0, s0, 0);
+  return out;
+}
+
+template <class T>
+void run_cache(Case& c, FuzzedDataProvider& in) {
+  // A stream: positions start at k_pos0 and the queries are the keys' own positions.
+  c.Sq = c.Sk;
+  c.opt.q_pos0.reset();
+  Tensor<T> q = make_tensor<T>(c.layout[0], {c.B, c.Sq, c.H, c.D}, in);
+  Tensor<T> k = make_tensor<T>(c.layout[1], {c.B, c.Sk, c.Hkv, c.D}, in);
+  Tensor<T> v = make_tensor<T>(c.layout[2], {c.B, c.Sk, c.Hkv, c.D}, in);
+  Tensor<T> o = make_tensor<T>(c.layout[3], {c.B, c.Sq, c.H, c.D}, in);
+  std::mt19937_64 rng(c.seed);
+  for (Tensor<T>* t : {&q, &k, &v}) fill_values(c, rng, t->view);
+  // Chunk sizes: 1, around the window, or anything; one step may carry a fault.
+  std::vector<int64_t> chunks;
+  for (int64_t s = 0; s < c.Sk;) {
+    const int64_t w = c.opt.window > 0 ? std::min<int64_t>(c.opt.window, c.Sk) : c.Sk;
+    int64_t t = 1;
+    switch (in.ConsumeIntegralInRange<int>(0, 3)) {
+      case 0: t = 1; break;
+      case 1: t = std::max<int64_t>(1, w + in.ConsumeIntegralInRange<int64_t>(-1, 1)); break;
+      default: t = in.ConsumeIntegralInRange<int64_t>(1, c.Sk); break;
+    }
+    t = std::min(t, c.Sk - s);
+    chunks.push_back(t);
+    s += t;
+  }
+  const bool faulty = c.fault != Fault::none && !chunks.empty();
+  const std::size_t faulty_step = faulty ? in.ConsumeIntegralInRange<std::size_t>(0, chunks.size() - 1) : 0;
+  const int fault_kind = in.ConsumeIntegralInRange<int>(0, 2);
+  if (std::getenv("SWAT_FUZZ_PRINT")) std::fprintf(stderr, "case: %s chunks=%zu\n", c.describe().c_str(), chunks.size());
+
+  auto stream = [&](int threads, bool inject) {
+    swat::Options opt = c.opt;
+    opt.threads = threads;
+    swat::SlidingKVCache<T> cache(c.B, c.Hkv, c.D, opt, c.isa);
+    int64_t s0 = 0;
+    for (std::size_t i = 0; i < chunks.size(); ++i) {
+      const int64_t t = chunks[i];
+      if (inject && i == faulty_step) {
+        // A step the cache must refuse: its keys' length, batch or head dim does not fit.
+        swat::View4<const T> kq = rows_of(swat::View4<const T>(k.view), s0, t), vq = rows_of(swat::View4<const T>(v.view), s0, t);
+        if (fault_kind == 0) kq.shape[1] += 1;
+        if (fault_kind == 1) vq.shape[0] += 1;
+        if (fault_kind == 2) kq.shape[3] += 1;
+        const int64_t before = cache.position();
+        const auto out_before = bytes_of(o);
+        try {
+          cache.step(rows_of(swat::View4<const T>(q.view), s0, t), kq, vq, rows_of(o.view, s0, t));
+          die(c, "a cache step with a mismatched shape was accepted");
+        } catch (const swat::Error&) {
+          if (cache.position() != before || bytes_of(o) != out_before) die(c, "swat::Error thrown, but the stream changed");
+        }
+      }
+      cache.step(rows_of(swat::View4<const T>(q.view), s0, t), rows_of(swat::View4<const T>(k.view), s0, t),
+                 rows_of(swat::View4<const T>(v.view), s0, t), rows_of(o.view, s0, t));
+      s0 += t;
+    }
+    if (cache.position() != c.Sk) die(c, "position() is not the number of tokens stepped");
+  };
+
+  // Shapes the constructor or the first step must refuse (no batch, heads or dim).
+  if (c.B < 1 || c.Hkv < 1 || c.D < 1 || c.H < 1) {
+    try {
+      stream(c.opt.threads, false);
+    } catch (const swat::Error&) {
+      ++tally.invalid[2];
+      return;
+    }
+    if (c.Sk > 0) die(c, "a cache without batch, heads or dim accepted a step");
+    return;
+  }
+  try {
+    stream(c.opt.threads, faulty);
+  } catch (const std::exception& e) {
+    die(c, std::string("valid stream threw: ") + e.what());
+  }
+  check_written(c, o, "o");
+  if (faulty) ++tally.invalid[2];
+  if (c.wild) {
+    ++tally.wild[2];
+    return;
+  }
+  if (c.opt.threads != 1) {
+    const std::vector<T> first = o.memory;
+    stream(1, false);
+    expect_same_bits(c, first, o.memory, "o");
+  }
+  check_close(c, o.view, reference_forward(c, q, k, v), "o");
+  ++tally.valid[2];
+}
+
+template <class T>
+void run(Case& c, FuzzedDataProvider& in) {
+  switch (c.operation) {
+    case Operation::backward: return run_backward<T>(c, in);
+    case Operation::cache: return run_cache<T>(c, in);
+    default: return run_forward<T>(c, in);
+  }
+}
+
+}  // namespace
+}  // namespace swat_fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
+  using namespace swat_fuzz;
+  FuzzedDataProvider in(data, size);
+  Case c;
+  const std::vector<swat::Isa> isas = swat::available_isas();
+  // An exhausted input reads as zeros: let zeros decode to a plain valid forward case.
+  c.is_double = in.ConsumeIntegralInRange<int>(0, 2) == 2;
+  const std::size_t pick = in.ConsumeIntegralInRange<std::size_t>(0, isas.size());
+  c.isa = pick < isas.size() ? isas[pick] : swat::Isa::automatic;
+  const int mode = in.ConsumeIntegral<uint8_t>();
+  if (mode >= 216)
+    c.fault = static_cast<Fault>(1 + mode % (static_cast<int>(Fault::count) - 1));
+  else if (mode >= 192)
+    c.wild = true;
+
+  // Sizes kept small: the reference costs B * H * Sq * Sk * D. Sometimes a zero extent.
+  auto extent = [&](int64_t first, int64_t last, int64_t zero_in) {
+    if (in.ConsumeIntegralInRange<int64_t>(0, zero_in - 1) == zero_in - 1) return int64_t(0);
+    const int64_t span = last - first + 1;
+    return first + (in.ConsumeIntegralInRange<int64_t>(0, span - 1) + span / 3) % span;
+  };
+  c.B = extent(1, 3, 16);
+  c.Sq = extent(1, 64, 16);
+  c.Sk = extent(1, 64, 16);
+  c.Hkv = extent(1, 4, 32);
+  c.H = c.Hkv == 0 ? 0 : c.Hkv * in.ConsumeIntegralInRange<int64_t>(1, 8 / c.Hkv);
+  c.D = extent(1, 40, 32);
+  for (int t = 0; t < 4; ++t) {
+    // broadcast is for inputs only (an output must not share elements)
+    const int n = static_cast<int>(Layout::count) - (t == 0 || t == 3 ? 1 : 0);
+    c.layout[t] = static_cast<Layout>(in.ConsumeIntegralInRange<int>(0, n - 1));
+  }
+  c.values = c.wild ? in.ConsumeIntegralInRange<int>(0, 5) : in.ConsumeIntegralInRange<int>(0, 3);
+  c.seed = in.ConsumeIntegral<uint64_t>();
+  decode_options(c, in);
+  // Decoded last, so that the inputs written before this operation existed stay forward calls.
+  c.operation = static_cast<Operation>(in.ConsumeIntegralInRange<int>(0, static_cast<int>(Operation::count) - 1));
+  if (c.is_double)
+    run<double>(c, in);
+  else
+    run<float>(c, in);
+  return 0;
+}
