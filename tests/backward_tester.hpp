@@ -25,6 +25,9 @@ struct Gradients {
 class BackwardTester {
  public:
   explicit BackwardTester(AttentionTester t) : t_(std::move(t)) {}
+  // o drawn at random instead of computed by the reference (for tests of determinism only,
+  // where the O(Sq * Sk) reference would dominate the run time).
+  BackwardTester& random_output(bool v) { random_output_ = v; return *this; }
   // dslopes starts at these values (tests that it is accumulated into); empty = not requested.
   BackwardTester& dslopes_start(std::vector<float> v) { dslopes_start_ = std::move(v); return *this; }
   AttentionTester& attention() { return t_; }
@@ -40,10 +43,14 @@ class BackwardTester {
   Inputs<T> inputs(Layout layout) const {
     Inputs<T> in{t_.inputs<T>(), make_tensor<T>(layout, t_.batch(), t_.q_len(), t_.heads(), t_.dim(), nan<T>()),
                  make_tensor<T>(layout, t_.batch(), t_.q_len(), t_.heads(), t_.dim(), nan<T>())};
-    const std::vector<double> o = t_.expected_for(in.qkv);
-    std::size_t n = 0;
-    in.o.for_each([&](int64_t b, int64_t s, int64_t h, int64_t d, T) { in.o.at(b, s, h, d) = static_cast<T>(o[n++]); });
     std::mt19937_64 rng(t_.describe().size() + 99);
+    if (random_output_) {
+      fill_uniform(in.o, rng);
+    } else {
+      const std::vector<double> o = t_.expected_for(in.qkv);
+      std::size_t n = 0;
+      in.o.for_each([&](int64_t b, int64_t s, int64_t h, int64_t d, T) { in.o.at(b, s, h, d) = static_cast<T>(o[n++]); });
+    }
     fill_uniform(in.dout, rng);
     return in;
   }
@@ -125,6 +132,7 @@ class BackwardTester {
 
   AttentionTester t_;
   std::vector<float> dslopes_start_;
+  bool random_output_ = false;
   mutable std::vector<double> last_dslopes_;
 };
 
