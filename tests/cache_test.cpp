@@ -140,9 +140,9 @@ TEMPLATE_TEST_CASE("streaming keeps RoPE and ALiBi accurate near position 2^40",
 TEMPLATE_TEST_CASE("streaming over windows longer than one split matches the reference", "[cache-split]", float,
                    swat::bf16) {
   for (Activation act : kActivations)
-    for (int64_t window : {int64_t(2500), int64_t(0)}) {
+    for (int64_t window : {int64_t(600), int64_t(0)}) {
       AttentionTester t;
-      t.q_len(2600).heads(2).kv_heads(1).dim(8).window(window).activation(act).rope(RopeLayout::half)
+      t.q_len(700).heads(2).kv_heads(1).dim(8).window(window).activation(act).rope(RopeLayout::half)
           .slopes({0.001f, -0.001f});
       check_streams<TestType>(t, swat::best_isa(), {"mixed"});
     }
@@ -151,9 +151,9 @@ TEMPLATE_TEST_CASE("streaming over windows longer than one split matches the ref
 TEMPLATE_TEST_CASE("streaming gives the same bits for 1 and 2 threads, one split or several", "[cache-threads]", float,
                    swat::bf16) {
   for (Activation act : kActivations)
-    for (int64_t window : {int64_t(7), int64_t(2200)}) {
+    for (int64_t window : {int64_t(7), int64_t(600)}) {
       AttentionTester t;
-      t.batch(2).q_len(window > 100 ? 2300 : 60).heads(4).kv_heads(2).dim(16).window(window).activation(act)
+      t.batch(2).q_len(window > 100 ? 700 : 60).heads(4).kv_heads(2).dim(16).window(window).activation(act)
           .rope(RopeLayout::half).slopes(swat::balanced_alibi_slopes(4));
       const auto in = t.template inputs<TestType>();
       const std::vector<int64_t> sizes = chunks("mixed", t.q_len(), window);
@@ -187,14 +187,14 @@ TEST_CASE("cache memory stays flat with a window and grows without one", "[cache
 TEMPLATE_TEST_CASE("append then step equals the reference on the stepped positions", "[cache-split]", float,
                    swat::bf16) {
   for (Activation act : kActivations)
-    for (int64_t window : {int64_t(5), int64_t(2100), int64_t(0)}) {
+    for (int64_t window : {int64_t(5), int64_t(600), int64_t(0)}) {
       AttentionTester t;
-      t.q_len(2300).heads(4).kv_heads(2).dim(8).window(window).activation(act).rope(RopeLayout::interleaved)
+      t.q_len(700).heads(4).kv_heads(2).dim(8).window(window).activation(act).rope(RopeLayout::interleaved)
           .slopes(swat::balanced_alibi_slopes(4)).sigmoid_bias(-1.f);
       const auto in = t.template inputs<TestType>();
       const std::vector<double> ref = t.template expected_for<TestType>(in);
       swat::SlidingKVCache<TestType> cache(t.batch(), t.kv_heads(), t.dim(), t.options());
-      const int64_t prompt = 2250, rest = t.q_len() - prompt;
+      const int64_t prompt = 650, rest = t.q_len() - prompt;
       cache.append(rows(in.k.cview(), 0, 100), rows(in.v.cview(), 0, 100));
       cache.append(rows(in.k.cview(), 100, prompt - 100), rows(in.v.cview(), 100, prompt - 100));
       CHECK(cache.position() == prompt);

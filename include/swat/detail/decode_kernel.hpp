@@ -65,7 +65,7 @@ struct DecodeRange {
     return r;
   }
   // Positions per split: a function of the range alone (never of the thread count).
-  static constexpr int64_t split_keys = 2048;
+  static constexpr int64_t split_keys = 512;
   int64_t splits() const { return std::max<int64_t>(1, (hi - lo + split_keys - 1) / split_keys); }
 };
 
