@@ -68,8 +68,9 @@ TEST_CASE("cache constructor rejects bad sizes and options", "[cache-errors]") {
   o.threads = -2;
   CHECK(mentions(error_of([&] { SlidingKVCache<float>(1, 2, 16, o); }), "options.threads"));
   o = ok;
-  o.window = int64_t(1) << 60;
-  CHECK(mentions(error_of([&] { SlidingKVCache<float>(4, 8, 128, o); }), "options.window"));
+  o.window = int64_t(1) << 60;  // valid: a window longer than any text; rings grow with the text
+  SlidingKVCache<float> huge(4, 8, 128, o);
+  CHECK(huge.bytes() < 64 * 1024);
   const std::vector<Isa> have = swat::available_isas();
   for (Isa isa : {Isa::avx512, Isa::avx2, Isa::sse2, Isa::neon})
     if (std::find(have.begin(), have.end(), isa) == have.end())
