@@ -58,16 +58,31 @@ std::vector<double> reference_forward(const Case& c, const Tensor<T>& q, const T
   return ref;
 }
 
+// q, k, v (filled with the case's values) and o in the case's layouts: forward's and a
+// stream's tensors.
+template <class T>
+struct Attention {
+  Tensor<T> q, k, v, o;
+};
+
+template <class T>
+Attention<T> make_attention(const Case& c, FuzzedDataProvider& in) {
+  Attention<T> a;
+  a.q = make_tensor<T>(c.layout[0], {c.B, c.Sq, c.H, c.D}, in);
+  a.k = make_tensor<T>(c.layout[1], {c.B, c.Sk, c.Hkv, c.D}, in);
+  a.v = make_tensor<T>(c.layout[2], {c.B, c.Sk, c.Hkv, c.D}, in);
+  a.o = make_tensor<T>(c.layout[3], {c.B, c.Sq, c.H, c.D}, in);
+  std::mt19937_64 rng(c.seed);
+  for (Tensor<T>* t : {&a.q, &a.k, &a.v}) fill_values(c, rng, t->view);
+  return a;
+}
+
 // ---- forward --------------------------------------------------------------------------------
 
 template <class T>
 void run_forward(Case& c, FuzzedDataProvider& in) {
-  Tensor<T> q = make_tensor<T>(c.layout[0], {c.B, c.Sq, c.H, c.D}, in);
-  Tensor<T> k = make_tensor<T>(c.layout[1], {c.B, c.Sk, c.Hkv, c.D}, in);
-  Tensor<T> v = make_tensor<T>(c.layout[2], {c.B, c.Sk, c.Hkv, c.D}, in);
-  Tensor<T> o = make_tensor<T>(c.layout[3], {c.B, c.Sq, c.H, c.D}, in);
-  std::mt19937_64 rng(c.seed);
-  for (Tensor<T>* t : {&q, &k, &v}) fill_values(c, rng, t->view);
+  Attention<T> a = make_attention<T>(c, in);
+  Tensor<T> &q = a.q, &k = a.k, &v = a.v, &o = a.o;
 
   Tensor<T>* all[4] = {&q, &k, &v, &o};
   if (c.fault != Fault::none && !apply_fault(c, all, in)) c.fault = Fault::none;
@@ -227,12 +242,8 @@ void run_cache(Case& c, FuzzedDataProvider& in) {
   // A stream: positions start at k_pos0 and the queries are the keys' own positions.
   c.Sq = c.Sk;
   c.opt.q_pos0.reset();
-  Tensor<T> q = make_tensor<T>(c.layout[0], {c.B, c.Sq, c.H, c.D}, in);
-  Tensor<T> k = make_tensor<T>(c.layout[1], {c.B, c.Sk, c.Hkv, c.D}, in);
-  Tensor<T> v = make_tensor<T>(c.layout[2], {c.B, c.Sk, c.Hkv, c.D}, in);
-  Tensor<T> o = make_tensor<T>(c.layout[3], {c.B, c.Sq, c.H, c.D}, in);
-  std::mt19937_64 rng(c.seed);
-  for (Tensor<T>* t : {&q, &k, &v}) fill_values(c, rng, t->view);
+  Attention<T> a = make_attention<T>(c, in);
+  Tensor<T> &q = a.q, &k = a.k, &v = a.v, &o = a.o;
   // Chunk sizes: 1, around the window, or anything; one step may carry a fault.
   std::vector<int64_t> chunks;
   for (int64_t s = 0; s < c.Sk;) {
