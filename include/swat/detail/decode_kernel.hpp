@@ -26,6 +26,7 @@
 #include "compiler.hpp"
 #include "convert.hpp"
 #include "math.hpp"
+#include "reduce.hpp"
 #include "rope.hpp"
 
 namespace swat {
@@ -75,14 +76,6 @@ template <class T>
 struct DecodeWorkspace {
   Buffer<T> queries, scores, row;
 };
-
-template <class T, class Arch>
-inline T horizontal_sum(const typename Vec<T, Arch>::type& x) {
-  if constexpr (Vec<T, Arch>::width == 1)
-    return x;
-  else
-    return xsimd::hadd(x);
-}
 
 template <class S, class Arch, bool Softmax>
 class DecodeKernel {
@@ -233,10 +226,7 @@ class DecodeKernel {
       SWAT_UNROLL
       for (int64_t u = 0; u < W; ++u) acc[u] = V::fma(load_as<T, Arch>(k + u * D + d), qd, acc[u]);
     }
-    if constexpr (W == 1)
-      out[0] = acc[0];
-    else
-      V::store(out, xsimd::haddp(acc));
+    V::store(out, transpose_sum<T, Arch>(acc));
     for (; d < D; ++d)
       for (int64_t u = 0; u < W; ++u) out[u] += q[d] * load_scalar(k[u * D + d]);
   }
