@@ -218,6 +218,14 @@ Problem check_forward_inputs(const View4<Tq>& q, const View4<Tk>& k, const View4
     fail("options.rope_dim: expected 0 or a value in [2, D = ", p.dim, "], got ", opt.rope_dim);
   }
 
+  // SPEC section 8 is not in the kernels yet: refused rather than ignored.
+  if (opt.softcap != 0.f) fail("options.softcap: expected 0 (soft-capping is not implemented yet), got ", opt.softcap);
+  if (!opt.sinks.empty())
+    fail("options.sinks: expected none (attention sinks are not implemented yet), got ", opt.sinks.size(), " values");
+  if (!opt.rope_freqs.empty())
+    fail("options.rope_freqs: expected none (RoPE frequency tables are not implemented yet), got ",
+         opt.rope_freqs.size(), " values");
+
   p.k_pos0 = opt.k_pos0;
   if (opt.q_pos0) {
     p.q_pos0 = *opt.q_pos0;

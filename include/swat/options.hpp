@@ -24,6 +24,11 @@ struct Options {
   int64_t k_pos0 = 0;
   std::optional<int64_t> q_pos0;  // default k_pos0 + Sk - Sq: the queries are the last Sq positions
   int threads = 0;                // 0 -> all hardware threads; 1 -> no threads started
+
+  // Score modifiers of today's sliding-window models (SPEC section 8); the defaults change nothing.
+  float softcap = 0.f;            // c > 0: content term c * tanh(scale * <q, k> / c) (Gemma 2: 50); 0 = off
+  std::vector<float> sinks;       // empty = none, else H sink logits joining each softmax row's sum (gpt-oss)
+  std::vector<float> rope_freqs;  // empty = rope_base^(-2k/r), else r/2 inverse frequencies (RoPE scaling)
 };
 
 }  // namespace swat
