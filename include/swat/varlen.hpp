@@ -47,6 +47,8 @@ View4<T> rows_of(View4<T> view, int64_t first, int64_t count) {
 
 }  // namespace detail
 
+inline namespace SWAT_API_NAMESPACE {
+
 // forward over packed sequences; o as q. Throws swat::Error (o untouched) on bad input,
 // including bad cu_seqlens.
 template <class T>
@@ -85,4 +87,5 @@ void backward_varlen(View4<const T> q, View4<const T> k, View4<const T> v, View4
   }
 }
 
+}  // namespace SWAT_API_NAMESPACE
 }  // namespace swat
