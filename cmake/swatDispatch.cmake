@@ -1,19 +1,24 @@
-# Run-time dispatch (SPEC section 7): the static library swat::dispatch holds the forward and
-# backward kernels compiled once per instruction set, each copy with that ISA's compiler flags, so a
-# program built for a baseline CPU still runs the best path of the CPU it finds itself on.
+# Run-time dispatch (SPEC section 7): the static library swat::dispatch holds every kernel
+# compiled once per instruction set, each copy with that ISA's compiler flags, so a program built
+# for a baseline CPU still runs the best path of the CPU it finds itself on.
 #
-#   swat_add_dispatch_library(SOURCE_DIR <directory holding forward_isa.cpp and backward_isa.cpp>)
+#   swat_add_dispatch_library()
 #
-# The source tree calls it with its src/; the installed swatConfig.cmake calls it with the
-# copy installed under share/swat/src, so a find_package(swat) consumer compiles the kernels
-# in its own build tree with its own compiler. The installed package therefore contains no
-# binaries and stays architecture-independent. Nothing is compiled unless something links
-# the target:
+# Each copy is the header swat/detail/dispatch_instance.hpp, compiled from a one-line source
+# generated in the build tree. The source tree and the installed swatConfig.cmake both call
+# this, so a find_package(swat) consumer compiles the kernels in its own build tree with its own
+# compiler; the installed package holds no sources and no binaries and stays
+# architecture-independent. Nothing is compiled unless something links the target:
 #
 #   target_link_libraries(app PRIVATE swat::dispatch)
 #
-# Usage requirements of swat::dispatch: SWAT_RUNTIME_DISPATCH (forward.hpp then takes its
-# kernels from the library) and one SWAT_DISPATCH_HAS_<ISA> per compiled path.
+# With SWAT_DISPATCH_EMULATED on (swat's own tests turn it on), the emulated paths (4, 8 and 16
+# lanes on plain arrays) are compiled in too, so a test running every path of
+# swat::available_isas() runs the kernels at every width on any CPU.
+#
+# Usage requirements of swat::dispatch: SWAT_RUNTIME_DISPATCH (the headers then take their
+# kernels from the library), one SWAT_DISPATCH_HAS_<ISA> per compiled native path, and
+# SWAT_DISPATCH_HAS_EMULATED.
 include_guard(GLOBAL)
 include(CheckCXXSourceCompiles)
 
@@ -62,16 +67,9 @@ function(_swat_dispatch_candidates out_isas out_prefix)
 endfunction()
 
 function(swat_add_dispatch_library)
-  cmake_parse_arguments(PARSE_ARGV 0 arg "" "SOURCE_DIR" "")
-  if(arg_UNPARSED_ARGUMENTS)
-    message(FATAL_ERROR "swat_add_dispatch_library: unexpected arguments: ${arg_UNPARSED_ARGUMENTS}")
+  if(ARGN)
+    message(FATAL_ERROR "swat_add_dispatch_library: unexpected arguments: ${ARGN}")
   endif()
-  set(source "${arg_SOURCE_DIR}/forward_isa.cpp" "${arg_SOURCE_DIR}/backward_isa.cpp")
-  foreach(file IN LISTS source)
-    if(NOT arg_SOURCE_DIR OR NOT EXISTS "${file}")
-      message(FATAL_ERROR "swat_add_dispatch_library: SOURCE_DIR must hold forward_isa.cpp and backward_isa.cpp, got '${arg_SOURCE_DIR}'")
-    endif()
-  endforeach()
   if(TARGET swat_dispatch)
     return()  # already defined, e.g. find_package(swat) ran in two directories
   endif()
@@ -85,7 +83,7 @@ function(swat_add_dispatch_library)
   endif()
 
   # Predefined macros proving that the compiler, given a path's flags, really targets it
-  # (the condition forward_isa.cpp static_asserts through xsimd).
+  # (the condition dispatch_instance.hpp static_asserts through xsimd).
   set(probe_avx512 "defined(__AVX512F__) && defined(__AVX512CD__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)")
   set(probe_avx2 "defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)")
   set(probe_sse2 "defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)")
@@ -110,12 +108,17 @@ int main() { return 0; }" SWAT_DISPATCH_COMPILES_${ISA})
   endforeach()
   # The portable path always exists: it is the fallback of every CPU.
   list(APPEND isas portable)
+  if(SWAT_DISPATCH_EMULATED)
+    list(APPEND isas emulated4 emulated8 emulated16)
+  endif()
 
   set(objects "")
   set(has_definitions "")
   foreach(isa IN LISTS isas)
     set(object_target swat_dispatch_${isa})
-    add_library(${object_target} OBJECT EXCLUDE_FROM_ALL ${source})
+    set(source "${CMAKE_CURRENT_BINARY_DIR}/swat_dispatch/${isa}.cpp")
+    file(GENERATE OUTPUT "${source}" CONTENT "#include <swat/detail/dispatch_instance.hpp>\n")
+    add_library(${object_target} OBJECT EXCLUDE_FROM_ALL "${source}")
     target_compile_options(${object_target} PRIVATE ${_swat_FLAGS_${isa}})
     # Each copy's inline kernel code lives in its own namespace, so the linker never merges
     # an AVX-512 instantiation into code that an older CPU runs.
@@ -125,11 +128,14 @@ int main() { return 0; }" SWAT_DISPATCH_COMPILES_${ISA})
     # PIC so the archive can also go into the consumer's shared libraries and Python modules.
     set_target_properties(${object_target} PROPERTIES POSITION_INDEPENDENT_CODE ON)
     list(APPEND objects $<TARGET_OBJECTS:${object_target}>)
-    if(NOT isa STREQUAL "portable")
+    if(isa MATCHES "^emulated")
+      set(has_definitions_emulated SWAT_DISPATCH_HAS_EMULATED)
+    elseif(NOT isa STREQUAL "portable")
       string(TOUPPER "${isa}" ISA)
       list(APPEND has_definitions SWAT_DISPATCH_HAS_${ISA})
     endif()
   endforeach()
+  list(APPEND has_definitions ${has_definitions_emulated})
 
   # Archive order, as a second line of defence: inline code outside swat's per-ISA namespace
   # (what the standard library instantiates) is emitted by every copy and the linker keeps the

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Run-time dispatch links one copy of the kernels per ISA into one program. Inline code that
-# every copy emits under the same name (standard library, anything outside swat's per-ISA
-# namespace) is merged by the linker, which keeps one copy at random: if that copy holds an
-# AVX instruction, an older CPU dies on it. This check disassembles each per-ISA object and
-# fails when a function shared by name across ISAs contains a VEX or EVEX instruction.
+# Run-time dispatch links one copy of the kernels per ISA into one program (one object per path,
+# each compiled from swat/detail/dispatch_instance.hpp). Inline code that every copy emits under
+# the same name (standard library, anything outside swat's per-ISA namespace) is merged by the
+# linker, which keeps one copy at random: if that copy holds an AVX instruction, an older CPU
+# dies on it. This check disassembles each per-ISA object (the emulated paths' too) and fails
+# when a function shared by name across ISAs contains a VEX or EVEX instruction.
 #
 #   dispatch_isolation.sh <object or ;-separated objects>...
 set -euo pipefail

@@ -5,10 +5,8 @@
 #include <vector>
 
 #include "checks.hpp"
-#include "detail/backward_kernel.hpp"
-#include "detail/kernel_path.hpp"
+#include "detail/kernel_table.hpp"
 #include "detail/schedule.hpp"
-#include "dispatch.hpp"
 #include "forward.hpp"
 #include "isa.hpp"
 #include "options.hpp"
@@ -16,21 +14,6 @@
 
 namespace swat {
 namespace detail {
-
-// The backward kernel of each path (kernel_path.hpp): from swat::dispatch when linked, else
-// from this header under the caller's flags.
-template <class T>
-struct BackwardTable {
-  using type = BackwardFn<T>;
-  template <Isa isa>
-  static type dispatched() {
-    return isa_backward<isa, T>();
-  }
-  template <class Arch>
-  static type header() {
-    return &run_backward<T, Arch>;
-  }
-};
 
 // Checks every argument of a backward call; returns the problem. Nothing is written.
 template <class T>
@@ -74,6 +57,8 @@ Problem check_backward_inputs(const BackwardInputs<T>& io, const Options& opt, c
 
 }  // namespace detail
 
+inline namespace SWAT_API_NAMESPACE {
+
 // Gradients of swat::forward (SPEC section 3) with respect to the un-rotated q, k and v:
 // q, o, dout, dq [B,Sq,H,D]; k, v, dk, dv [B,Sk,Hkv,D]; o is forward's output for these inputs
 // and options (softmax uses D_i = <dout_i, o_i>). dk and dv sum over the query heads of each kv
@@ -91,7 +76,7 @@ void backward(View4<const T> q, View4<const T> k, View4<const T> v, View4<const 
                 "swat::backward: T must be float or double");
   const detail::BackwardInputs<T> io{q, k, v, o, dout, dq, dk, dv};
   const Problem p = detail::check_backward_inputs(io, opt, dslopes);
-  const detail::BackwardFn<T> run = detail::kernel_path<detail::BackwardTable<T>>(detail::checked_isa(isa));
+  const auto run = detail::kernel_of<detail::BackwardFn<T>>(detail::checked_isa(isa));
   if (p.batch == 0 || p.dim == 0 || p.kv_heads == 0) return;
   std::vector<double> slopes(dslopes ? static_cast<std::size_t>(p.heads) : 0, 0.0);
   run(p, io, dslopes ? slopes.data() : nullptr, &detail::parallel_for);
@@ -116,4 +101,5 @@ void backward(View4<Q> q, View4<K> k, View4<V> v, View4<O> o, View4<G> dout, Vie
               dv, opt, dslopes, isa);
 }
 
+}  // namespace SWAT_API_NAMESPACE
 }  // namespace swat

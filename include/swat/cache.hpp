@@ -13,31 +13,15 @@
 
 #include "checks.hpp"
 #include "detail/decode_kernel.hpp"
-#include "detail/kernel_path.hpp"
+#include "detail/kernel_table.hpp"
 #include "detail/schedule.hpp"
-#include "dispatch.hpp"
 #include "forward.hpp"
 #include "options.hpp"
 #include "types.hpp"
 #include "view.hpp"
 
 namespace swat {
-namespace detail {
-
-template <class S>
-struct DecodeTable {
-  using type = DecodeFn<S>;
-  template <Isa isa>
-  static type dispatched() {
-    return isa_decode<isa, S>();
-  }
-  template <class Arch>
-  static type header() {
-    return &run_decode<S, Arch>;
-  }
-};
-
-}  // namespace detail
+inline namespace SWAT_API_NAMESPACE {
 
 // T is float, double, bf16 or f16: the storage of q, k, v, o and of the cache; bf16 and f16
 // compute in float.
@@ -89,7 +73,7 @@ class SlidingKVCache {
     threads_ = p.threads;
     opt_.threads = threads_;  // resolved once: hardware_concurrency() reads /sys on every call
     isa_ = detail::checked_isa(isa);
-    run_ = detail::kernel_path<detail::DecodeTable<T>>(isa_);
+    run_ = detail::kernel_of<detail::DecodeFn<T>>(isa_);
   }
 
   // The same with the query heads H fixed from the start (else they come from the slopes or
@@ -310,4 +294,5 @@ class SlidingKVCache {
   std::vector<Compute> partial_;
 };
 
+}  // namespace SWAT_API_NAMESPACE
 }  // namespace swat

@@ -6,35 +6,19 @@
 #include <cstdint>
 
 #include "detail/convert.hpp"
-#include "detail/kernel_path.hpp"
-#include "dispatch.hpp"
+#include "detail/kernel_table.hpp"
 #include "forward.hpp"
 #include "types.hpp"
 
 namespace swat {
-namespace detail {
-
-template <class S>
-struct ConvertTable {
-  using type = Converters<S>;
-  template <Isa isa>
-  static type dispatched() {
-    return isa_convert<isa, S>();
-  }
-  template <class Arch>
-  static type header() {
-    return type{&convert_to_float<Arch, S>, &convert_from_float<Arch, S>};
-  }
-};
-
-}  // namespace detail
+inline namespace SWAT_API_NAMESPACE {
 
 // out[i] = float(in[i]) for i < n (exact).
 template <class S>
 void to_float(const S* in, float* out, int64_t n, Isa isa = Isa::automatic) {
   static_assert(std::is_same<S, bf16>::value || std::is_same<S, f16>::value, "swat::to_float: S is bf16 or f16");
   if (n < 0) detail::fail("n: expected >= 0, got ", n);
-  detail::kernel_path<detail::ConvertTable<S>>(detail::checked_isa(isa)).to_float(in, out, n);
+  detail::kernel_of<detail::Converters<S>>(detail::checked_isa(isa)).to_float(in, out, n);
 }
 
 // out[i] = S(in[i]) for i < n, rounded to nearest even.
@@ -42,7 +26,8 @@ template <class S>
 void from_float(const float* in, S* out, int64_t n, Isa isa = Isa::automatic) {
   static_assert(std::is_same<S, bf16>::value || std::is_same<S, f16>::value, "swat::from_float: S is bf16 or f16");
   if (n < 0) detail::fail("n: expected >= 0, got ", n);
-  detail::kernel_path<detail::ConvertTable<S>>(detail::checked_isa(isa)).from_float(in, out, n);
+  detail::kernel_of<detail::Converters<S>>(detail::checked_isa(isa)).from_float(in, out, n);
 }
 
+}  // namespace SWAT_API_NAMESPACE
 }  // namespace swat

@@ -35,6 +35,9 @@ auto as_view(Matrix& m, int64_t heads, const char* name) {
 
 }  // namespace detail
 
+// The calls differ with the mode (swat::dispatch or not) as swat::forward does (isa_namespace.hpp).
+inline namespace SWAT_API_NAMESPACE {
+
 // o = attention(q, k, v): q and o [Sq, heads * D], k and v [Sk, kv_heads * D].
 template <class T>
 void forward(const ConstRef<T>& q, const ConstRef<T>& k, const ConstRef<T>& v, Ref<T> o, int64_t heads,
@@ -56,5 +59,6 @@ RowMatrix<T> forward(const ConstRef<T>& q, const ConstRef<T>& k, const ConstRef<
   return o;
 }
 
+}  // namespace SWAT_API_NAMESPACE
 }  // namespace eigen
 }  // namespace swat

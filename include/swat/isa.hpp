@@ -1,8 +1,10 @@
-// Instruction-set paths: which kernels exist in this build, which the CPU can run, and the
-// xsimd architecture tag behind each. The portable path needs no SIMD and always exists.
+// Instruction-set paths: which the CPU can run, and the architecture tag behind each. The
+// portable path needs no SIMD and always exists; the emulated paths run the kernels at 4, 8 and
+// 16 lanes on plain arrays, so any CPU tests the width-dependent logic of every native path.
 #pragma once
 
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <xsimd/xsimd.hpp>
@@ -22,6 +24,11 @@ enum class Isa {
   sse2,       // SSE2, the x86-64 baseline (4 floats)
   neon,       // ARM NEON (4 floats)
   portable,   // plain C++, one element at a time: the fallback where xsimd has no target
+  // Plain C++ on arrays of 4, 8 or 16 lanes of any type, for testing (in swat::dispatch when
+  // built with SWAT_DISPATCH_EMULATED); listed after the native paths, never chosen by automatic.
+  emulated4,
+  emulated8,
+  emulated16,
 };
 
 inline const char* isa_name(Isa isa) {
@@ -32,6 +39,9 @@ inline const char* isa_name(Isa isa) {
     case Isa::sse2: return "sse2";
     case Isa::neon: return "neon";
     case Isa::portable: return "portable";
+    case Isa::emulated4: return "emulated4";
+    case Isa::emulated8: return "emulated8";
+    case Isa::emulated16: return "emulated16";
   }
   return "unknown";
 }
@@ -40,6 +50,12 @@ inline const char* isa_name(Isa isa) {
 // tag selects its one-lane scalar implementation.
 struct portable_arch {
   static constexpr const char* name() { return "portable"; }
+};
+
+// Tag of an emulated path: Lanes lanes of every element type, each operation a loop over them.
+template <int Lanes>
+struct emulated_arch {
+  static constexpr int lanes = Lanes;
 };
 
 namespace detail {
@@ -63,7 +79,10 @@ inline bool cpu_runs(Isa isa) {
     case Isa::avx2: return cpu.avx2 && cpu.fma3_avx2 && cpu_has_f16c();
     case Isa::sse2: return cpu.sse2;
     case Isa::neon: return cpu.neon || cpu.neon64;
-    case Isa::portable: return true;
+    case Isa::portable:
+    case Isa::emulated4:
+    case Isa::emulated8:
+    case Isa::emulated16:
     case Isa::automatic: return true;
   }
   return false;
@@ -86,9 +105,21 @@ template <> struct arch_of<Isa::neon> { using type = xsimd::neon64; };
 template <> struct arch_of<Isa::neon> { using type = xsimd::neon; };
 #endif
 template <> struct arch_of<Isa::portable> { using type = portable_arch; };
+template <> struct arch_of<Isa::emulated4> { using type = emulated_arch<4>; };
+template <> struct arch_of<Isa::emulated8> { using type = emulated_arch<8>; };
+template <> struct arch_of<Isa::emulated16> { using type = emulated_arch<16>; };
 
 template <Isa isa>
-constexpr bool compiled_here = !std::is_void<typename arch_of<isa>::type>::value;
+constexpr bool flags_allow = !std::is_void<typename arch_of<isa>::type>::value;
+
+constexpr bool is_emulated(Isa isa) { return isa == Isa::emulated4 || isa == Isa::emulated8 || isa == Isa::emulated16; }
+
+// The best native path the compile flags of this translation unit allow, else portable.
+constexpr Isa flags_best_isa = flags_allow<Isa::avx512> ? Isa::avx512
+                               : flags_allow<Isa::avx2> ? Isa::avx2
+                               : flags_allow<Isa::neon> ? Isa::neon
+                               : flags_allow<Isa::sse2> ? Isa::sse2
+                                                        : Isa::portable;
 
 }  // namespace detail
 }  // namespace swat

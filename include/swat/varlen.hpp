@@ -47,6 +47,8 @@ View4<T> rows_of(View4<T> view, int64_t first, int64_t count) {
 
 }  // namespace detail
 
+inline namespace SWAT_API_NAMESPACE {
+
 // forward over packed sequences; o as q. Throws swat::Error (o untouched) on bad input,
 // including bad cu_seqlens.
 template <class T>
@@ -105,4 +107,5 @@ void backward_varlen(View4<Q> q, View4<K> k, View4<V> v, View4<O> o, View4<G> do
                      View4<const T>(dout), dq, dk, dv, cu_seqlens, opt, dslopes, isa);
 }
 
+}  // namespace SWAT_API_NAMESPACE
 }  // namespace swat

@@ -66,10 +66,10 @@ function(build dir)  # [target]
        --parallel ${JOBS} ${target_args})
 endfunction()
 
-# Object files of forward_isa.cpp (the per-ISA dispatch kernels) under a build tree.
+# Object files of the per-ISA dispatch kernels (one generated source per path) under a build tree.
 function(dispatch_objects dir out)
-  file(GLOB_RECURSE files "${dir}/*forward_isa*")
-  list(FILTER files INCLUDE REGEX "\\.(o|obj)$")
+  file(GLOB_RECURSE files "${dir}/*.o" "${dir}/*.obj")
+  list(FILTER files INCLUDE REGEX "/swat_dispatch_[a-z0-9]+\\.dir/")
   set(${out} "${files}" PARENT_SCOPE)
 endfunction()
 
@@ -160,17 +160,18 @@ if(MODE STREQUAL "find_package")
   build("${WORK_DIR}/swat-build")
   step("install swat" "${CMAKE_COMMAND}" --install "${WORK_DIR}/swat-build" ${config_args})
 
-  # Layout: headers, the config under share/ (architecture-independent), the dispatch source.
+  # Layout: headers and the config under share/ (architecture-independent); no sources, since
+  # swat::dispatch compiles a header from one-line sources generated in the consumer's build.
   foreach(file
       include/swat/swat.hpp
       include/swat/reference.hpp
       include/swat/detail/forward_kernel.hpp
+      include/swat/detail/dispatch_instance.hpp
       share/cmake/swat/swatConfig.cmake
       share/cmake/swat/swatConfigVersion.cmake
       share/cmake/swat/swatTargets.cmake
       share/cmake/swat/swatDispatch.cmake
-      share/cmake/swat/swatXsimd.cmake
-      share/swat/src/forward_isa.cpp)
+      share/cmake/swat/swatXsimd.cmake)
     if(NOT EXISTS "${prefix}/${file}")
       message(FATAL_ERROR "packaging.find_package: ${file} is not installed")
     endif()
@@ -178,7 +179,7 @@ if(MODE STREQUAL "find_package")
   file(GLOB_RECURSE installed RELATIVE "${prefix}" "${prefix}/*")
   list(SORT installed)
   foreach(file IN LISTS installed)
-    if(NOT file MATCHES "^(include/swat/|share/cmake/swat/|share/swat/src/)")
+    if(NOT file MATCHES "^(include/swat/|share/cmake/swat/)")
       message(FATAL_ERROR "packaging.find_package: unexpected installed file ${file}")
     endif()
     # Relocatable: no absolute path of this machine may leak into the package.

@@ -97,6 +97,11 @@ inline typename Vec<T, Arch>::type transpose_sum(const typename Vec<T, Arch>::ty
   using V = Vec<T, Arch>;
   if constexpr (V::width == 1) {
     return acc[0];
+  } else if constexpr (is_emulated_arch<Arch>) {
+    // An emulated width: each lane's sum in the order horizontal_sum adds it.
+    typename V::type out;
+    for (std::size_t u = 0; u < V::width; ++u) out.lane[u] = horizontal_sum<T, Arch>(acc[u]);
+    return out;
   } else {
 #if defined(__AVX512F__) && XSIMD_WITH_AVX512F
     if constexpr (std::is_same<Arch, xsimd::avx512f>::value) {

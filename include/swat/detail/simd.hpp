@@ -1,5 +1,5 @@
 // Vector traits: the small set of operations the kernels are written in, for every xsimd
-// architecture and for the one-lane portable path. Kernels say Vec<T, Arch>::fma(...), never
+// architecture, for the one-lane portable path and for the emulated N-lane paths. Kernels say Vec<T, Arch>::fma(...), never
 // an intrinsic, so one kernel source serves every instruction set.
 #pragma once
 
@@ -82,6 +82,143 @@ struct Vec<T, portable_arch> {
     T out;
     std::memcpy(&out, &bits, sizeof out);
     return out;
+  }
+};
+
+// ---- emulated widths: N lanes on a plain array ----------------------------------------------
+// What an xsimd batch offers the kernels, one loop per operation (as Highway's EMU128 and
+// xsimd's emulated batches do), so a test can run AVX-512's 16 lanes on a CPU without them.
+
+template <class Arch>
+constexpr bool is_emulated_arch = false;
+template <int N>
+constexpr bool is_emulated_arch<emulated_arch<N>> = true;
+
+template <class T, int N>
+struct EmulatedMask {
+  bool lane[N];
+  friend EmulatedMask operator&(const EmulatedMask& a, const EmulatedMask& b) {
+    EmulatedMask r;
+    for (int i = 0; i < N; ++i) r.lane[i] = a.lane[i] && b.lane[i];
+    return r;
+  }
+  friend EmulatedMask operator|(const EmulatedMask& a, const EmulatedMask& b) {
+    EmulatedMask r;
+    for (int i = 0; i < N; ++i) r.lane[i] = a.lane[i] || b.lane[i];
+    return r;
+  }
+  friend EmulatedMask operator!(const EmulatedMask& a) {
+    EmulatedMask r;
+    for (int i = 0; i < N; ++i) r.lane[i] = !a.lane[i];
+    return r;
+  }
+};
+
+template <class T, int N>
+struct EmulatedBatch {
+  static constexpr std::size_t size = N;
+  using mask = EmulatedMask<T, N>;
+  T lane[N];
+
+  EmulatedBatch() = default;
+  EmulatedBatch(T x) {  // broadcast, as xsimd's batch(T) is
+    for (int i = 0; i < N; ++i) lane[i] = x;
+  }
+  static EmulatedBatch load_unaligned(const T* p) {
+    EmulatedBatch r;
+    std::memcpy(r.lane, p, sizeof r.lane);
+    return r;
+  }
+  static EmulatedBatch load_aligned(const T* p) { return load_unaligned(p); }
+  void store_unaligned(T* p) const { std::memcpy(p, lane, sizeof lane); }
+  void store_aligned(T* p) const { store_unaligned(p); }
+
+  template <class F>
+  static EmulatedBatch map(const EmulatedBatch& a, const EmulatedBatch& b, F f) {
+    EmulatedBatch r;
+    for (int i = 0; i < N; ++i) r.lane[i] = f(a.lane[i], b.lane[i]);
+    return r;
+  }
+  template <class F>
+  static mask compare(const EmulatedBatch& a, const EmulatedBatch& b, F f) {
+    mask r;
+    for (int i = 0; i < N; ++i) r.lane[i] = f(a.lane[i], b.lane[i]);
+    return r;
+  }
+
+  friend EmulatedBatch operator+(const EmulatedBatch& a, const EmulatedBatch& b) {
+    return map(a, b, [](T x, T y) { return x + y; });
+  }
+  friend EmulatedBatch operator-(const EmulatedBatch& a, const EmulatedBatch& b) {
+    return map(a, b, [](T x, T y) { return x - y; });
+  }
+  friend EmulatedBatch operator*(const EmulatedBatch& a, const EmulatedBatch& b) {
+    return map(a, b, [](T x, T y) { return x * y; });
+  }
+  friend EmulatedBatch operator/(const EmulatedBatch& a, const EmulatedBatch& b) {
+    return map(a, b, [](T x, T y) { return x / y; });
+  }
+  friend EmulatedBatch operator-(const EmulatedBatch& a) {
+    EmulatedBatch r;
+    for (int i = 0; i < N; ++i) r.lane[i] = -a.lane[i];
+    return r;
+  }
+  EmulatedBatch& operator+=(const EmulatedBatch& b) { return *this = *this + b; }
+  EmulatedBatch& operator-=(const EmulatedBatch& b) { return *this = *this - b; }
+  EmulatedBatch& operator*=(const EmulatedBatch& b) { return *this = *this * b; }
+  EmulatedBatch& operator/=(const EmulatedBatch& b) { return *this = *this / b; }
+
+  friend mask operator<(const EmulatedBatch& a, const EmulatedBatch& b) {
+    return compare(a, b, [](T x, T y) { return x < y; });
+  }
+  friend mask operator<=(const EmulatedBatch& a, const EmulatedBatch& b) {
+    return compare(a, b, [](T x, T y) { return x <= y; });
+  }
+  friend mask operator>(const EmulatedBatch& a, const EmulatedBatch& b) {
+    return compare(a, b, [](T x, T y) { return x > y; });
+  }
+  friend mask operator>=(const EmulatedBatch& a, const EmulatedBatch& b) {
+    return compare(a, b, [](T x, T y) { return x >= y; });
+  }
+  friend mask operator==(const EmulatedBatch& a, const EmulatedBatch& b) {
+    return compare(a, b, [](T x, T y) { return x == y; });
+  }
+  friend mask operator!=(const EmulatedBatch& a, const EmulatedBatch& b) {
+    return compare(a, b, [](T x, T y) { return x != y; });
+  }
+};
+
+// Lane by lane, each operation is the portable path's: the same results as width 1, in N lanes.
+template <class T, int N>
+struct Vec<T, emulated_arch<N>> {
+  using P = Vec<T, portable_arch>;
+  using type = EmulatedBatch<T, N>;
+  using mask = EmulatedMask<T, N>;
+  static constexpr std::size_t width = N;
+
+  static type load(const T* p) { return type::load_unaligned(p); }
+  static void store(T* p, const type& x) { x.store_unaligned(p); }
+  static type broadcast(T x) { return type(x); }
+  static type fma(const type& a, const type& b, const type& c) {
+    type r;
+    for (int i = 0; i < N; ++i) r.lane[i] = P::fma(a.lane[i], b.lane[i], c.lane[i]);
+    return r;
+  }
+  static type max(const type& a, const type& b) { return type::map(a, b, [](T x, T y) { return P::max(x, y); }); }
+  static type min(const type& a, const type& b) { return type::map(a, b, [](T x, T y) { return P::min(x, y); }); }
+  static type abs(const type& a) { return type::map(a, a, [](T x, T) { return P::abs(x); }); }
+  static type select(const mask& m, const type& a, const type& b) {
+    type r;
+    for (int i = 0; i < N; ++i) r.lane[i] = m.lane[i] ? a.lane[i] : b.lane[i];
+    return r;
+  }
+  static type iota() {
+    type r;
+    for (int i = 0; i < N; ++i) r.lane[i] = static_cast<T>(i);
+    return r;
+  }
+  static type exp2_of_biased(const type& n_plus_magic) {
+    return type::map(n_plus_magic, n_plus_magic, [](T x, T) { return P::exp2_of_biased(x); });
   }
 };
 
