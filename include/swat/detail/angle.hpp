@@ -1,5 +1,5 @@
 // RoPE's angle a = p * f, reduced modulo 2 pi and returned as (cos a, sin a), accurate to about
-// 1e-16 absolute for |p| < 2^53. Both the kernels (at their anchors) and the reference use it,
+// 1e-16 absolute for |p| < 2^53. The kernels use it at their anchors (the reference has its own),
 // so positions far from zero (a long stream, an offset chunk) lose nothing: a plain product in
 // long double already errs by 1e-10 rad at p = 2^31.
 #pragma once
