@@ -324,8 +324,7 @@ class Cache : public torch::CustomClassHolder {
 
   at::Tensor step(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
     return translated([&] {
-      check_tensors({{&q, "q"}, {&k, "k"}, {&v, "v"}});
-      check_storage(q, "q");
+      check_storage({{&q, "q"}, {&k, "k"}, {&v, "v"}});
       at::Tensor o = fresh(q);
       std::visit(
           [&](auto& cache) {
@@ -339,8 +338,7 @@ class Cache : public torch::CustomClassHolder {
 
   void append(const at::Tensor& k, const at::Tensor& v) {
     translated([&] {
-      check_tensors({{&k, "k"}, {&v, "v"}});
-      check_storage(k, "k");
+      check_storage({{&k, "k"}, {&v, "v"}});
       std::visit(
           [&](auto& cache) {
             using T = typename StorageOf<std::decay_t<decltype(cache)>>::type;
@@ -358,8 +356,12 @@ class Cache : public torch::CustomClassHolder {
   }
 
  private:
-  void check_storage(const at::Tensor& t, const char* name) const {
-    if (t.scalar_type() != type_) bad(name, ".dtype: expected ", type_, " (the cache's dtype), got ", t.scalar_type());
+  // Like check_tensors, against the cache's dtype rather than the first tensor's.
+  void check_storage(std::initializer_list<std::pair<const at::Tensor*, const char*>> tensors) const {
+    for (const auto& t : tensors) check_tensor(*t.first, t.second);
+    for (const auto& t : tensors)
+      if (t.first->scalar_type() != type_)
+        bad(t.second, ".dtype: expected ", type_, " (the cache's dtype), got ", t.first->scalar_type());
   }
 
   std::variant<std::unique_ptr<swat::SlidingKVCache<float>>, std::unique_ptr<swat::SlidingKVCache<double>>,
