@@ -56,6 +56,12 @@ SummaryReporter::Row* SummaryReporter::find(const std::string& name) {
   return nullptr;
 }
 
+const SummaryReporter::Row* SummaryReporter::row(const std::string& name) const {
+  for (const Row& r : rows_)
+    if (r.name == name) return &r;
+  return nullptr;
+}
+
 void SummaryReporter::ReportRuns(const std::vector<Run>& runs) {
   for (const Run& run : runs) {
     // Our names carry everything; drop Google Benchmark's "/real_time" and such.

@@ -27,7 +27,6 @@ class SummaryReporter : public benchmark::BenchmarkReporter {
   // The table, plus speedups over the baselines and the spread of the linear-in-n series.
   void print_summary(std::ostream& out) const;
 
- private:
   struct Row {
     std::string name;
     double ms = 0;
@@ -37,6 +36,10 @@ class SummaryReporter : public benchmark::BenchmarkReporter {
     double gbps = -1, pct_bw = -1;  // decode rows: cache bytes read per second, % of bandwidth
     std::string error;
   };
+  // The row of a benchmark by name, or nullptr when it did not run.
+  const Row* row(const std::string& name) const;
+
+ private:
   Row* find(const std::string& name);
 
   benchmark::BenchmarkReporter* display_;

@@ -4,6 +4,7 @@
 //
 //   swat_bench                       representative subset (a few minutes)
 //   swat_bench --swat_full           the full grid as well
+//   swat_bench --swat_report         only the rows with a bar, then a markdown table of them
 //   swat_bench --benchmark_filter=forward/sigmoid/n:16384     any Google Benchmark flag
 //
 // Counters: GFLOP/s = 4 * D * visible / time for forward, 10 * D * visible / time for backward/
@@ -13,7 +14,7 @@
 // decode/ rows time SlidingKVCache::step with one new token over a full window (B 1, H = Hkv 8,
 // D 128, sigmoid, balanced ALiBi, RoPE half): tokens/s, GB/s = SPEC 5's cache bytes per step
 // (2 * B * Hkv * min(w, pos) * D * sizeof(storage)) / time, pct_bw = GB/s / the memory
-// bandwidth measured at start-up (a streaming read of 1 GiB, best thread count) * 100.
+// bandwidth measured at start-up with the same thread count (a streaming read of 1 GiB) * 100.
 //
 // Inputs are B = 1, Sq = Sk = n, contiguous BSHD, uniform [-1, 1) with fixed seeds. The forward/,
 // vs_eigen/ and linear/ rows run the bare kernel (no ALiBi, no RoPE); layer340m/ and vs_reference/
@@ -53,8 +54,11 @@ double g_peak[3] = {0, 0, 0};
 
 double peak_for(int threads) { return g_peak[std::clamp(threads, 1, 2)]; }
 
-// Measured memory bandwidth in GB/s (the best of 1 and 2 threads); 0 = not measured.
-double g_bandwidth = 0;
+// Measured read bandwidth in GB/s by thread count (index 1 and 2); 0 = not measured. Decode
+// rows are compared with the bandwidth of their own thread count.
+double g_bandwidth[3] = {0, 0, 0};
+
+double bandwidth_for(int threads) { return g_bandwidth[std::clamp(threads, 1, 2)]; }
 
 // One forward problem: B = 1, Sq = Sk = n, q [n, H, D], k and v [n, Hkv, D].
 struct Shape {
@@ -216,8 +220,9 @@ void bench_decode(benchmark::State& state, const DecodeShape& s) {
   const double gb = 2.0 * kBatch * s.Hkv * s.w * s.D * sizeof(S) * 1e-9;  // SPEC 5, pos >= w
   state.counters["tokens/s"] = benchmark::Counter(1, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GB/s"] = benchmark::Counter(gb, benchmark::Counter::kIsIterationInvariantRate);
-  if (g_bandwidth > 0)
-    state.counters["pct_bw"] = benchmark::Counter(gb / g_bandwidth * 100.0, benchmark::Counter::kIsIterationInvariantRate);
+  if (bandwidth_for(s.threads) > 0)
+    state.counters["pct_bw"] =
+        benchmark::Counter(gb / bandwidth_for(s.threads) * 100.0, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["cache_MiB"] = static_cast<double>(cache.bytes()) / (1 << 20);
   state.SetLabel(swat::isa_name(swat::best_isa()));
 }
@@ -397,11 +402,145 @@ void register_benchmarks(bool full) {
             }
 }
 
+// ---- scripts/bench --report: the bars of the performance issues, as README rows ----------------
+
+// A row measured against the machine's limit: pct_peak (GFLOP/s over the FMA peak) or pct_bw
+// (decode GB/s over the read bandwidth), both at the row's own thread count.
+struct Bar {
+  std::string label, name;
+  const char* metric;
+  double at_least;
+};
+// A speed ratio of two rows (time of `slower` / time of `faster`): "row A runs at >= x of row B".
+struct RatioBar {
+  std::string label, name, against;
+  double at_least;
+};
+std::vector<Bar> g_bars;
+std::vector<RatioBar> g_ratio_bars;
+
+Shape swat_layer(Activation a, int64_t n, int64_t w, int64_t D, int64_t H, int threads) {
+  Shape s = make(a, n, w, D, H, H, threads);
+  s.swat_layer = true;
+  return s;
+}
+
+void register_report() {
+  auto forward = [](const Shape& s) {
+    add_forward(s, 3);
+    return "forward/" + shape_name(s);
+  };
+  auto backward = [](const Shape& s) {
+    add_backward(s, 3);
+    return "backward/" + shape_name(s);
+  };
+  for (int t : {1, 2}) {
+    const std::string threads = t == 1 ? "1 thread" : "2 threads";
+    const std::string sigmoid = forward(swat_layer(Activation::sigmoid, 16384, 1024, 128, 8, t));
+    g_bars.push_back({"SWAT layer forward, D 128, w 1024, n 16384, H 8, " + threads, sigmoid, "pct_peak", 75});
+    const std::string softmax = forward(swat_layer(Activation::softmax, 16384, 1024, 128, 8, t));
+    g_ratio_bars.push_back({"softmax forward against the SWAT layer (same shape, slopes, RoPE), " + threads, softmax,
+                            sigmoid, 0.9});
+    g_bars.push_back({"paper's 340M layer forward (n 4096, w 256, D 64, H 16), " + threads,
+                      forward(swat_layer(Activation::sigmoid, 4096, 256, 64, 16, t)), "pct_peak", 60});
+    g_bars.push_back({"paper's 340M layer backward, " + threads,
+                      backward(swat_layer(Activation::sigmoid, 4096, 256, 64, 16, t)), "pct_peak", 45});
+    g_bars.push_back({"SWAT layer backward, D 128, w 1024, n 16384, H 8, " + threads,
+                      backward(swat_layer(Activation::sigmoid, 16384, 1024, 128, 8, t)), "pct_peak", 55});
+  }
+  for (int t : {1, 2}) {
+    const std::string threads = t == 1 ? "1 thread" : "2 threads";
+    DecodeShape d;
+    d.w = 65536;
+    d.threads = t;
+    auto decode = [](const DecodeShape& s, const char* type, auto run) {
+      auto* b = add(decode_name(s, type), run);
+      if (b != nullptr) b->Repetitions(3)->ReportAggregatesOnly(true);
+      return decode_name(s, type);
+    };
+    g_bars.push_back({"decode float, w 65536, D 128, H = Hkv = 8, " + threads,
+                      decode(d, "float", [d](benchmark::State& st) { bench_decode<float>(st, d); }), "pct_bw", 85});
+    g_bars.push_back({"decode bf16, w 65536, D 128, H = Hkv = 8, " + threads,
+                      decode(d, "bf16", [d](benchmark::State& st) { bench_decode<swat::bf16>(st, d); }), "pct_bw", 85});
+    DecodeShape gqa = d;
+    gqa.H = 32;
+    g_bars.push_back({"decode bf16, GQA 32 over 8, w 65536, D 128, " + threads,
+                      decode(gqa, "bf16", [gqa](benchmark::State& st) { bench_decode<swat::bf16>(st, gqa); }), "pct_bw",
+                      70});
+  }
+  {
+    const Shape s = swat_layer(Activation::sigmoid, 16384, 1024, 128, 8, 1);
+    const std::string name = "forward_bf16/" + shape_name(s);
+    auto* b = add(name, [s](benchmark::State& st) { bench_swat_storage<swat::bf16>(st, s); });
+    if (b != nullptr) b->Repetitions(3)->ReportAggregatesOnly(true);
+    g_ratio_bars.push_back({"forward<bf16> against forward<float>, SWAT layer, D 128, w 1024, 1 thread", name,
+                            "forward/" + shape_name(s), 1.4});
+  }
+}
+
+std::string cpu_description() {
+  std::FILE* f = std::fopen("/proc/cpuinfo", "r");
+  if (f == nullptr) return "unknown CPU";
+  std::string model, flags;
+  char buffer[8192];
+  while (std::fgets(buffer, sizeof buffer, f) != nullptr) {
+    const std::string line(buffer);
+    auto value = [&] { return line.substr(line.find(':') + 2, line.size() - line.find(':') - 3); };
+    if (model.empty() && line.rfind("model name", 0) == 0) model = value();
+    if (flags.empty() && line.rfind("flags", 0) == 0) flags = " " + value() + " ";
+  }
+  std::fclose(f);
+  std::string features;
+  for (const char* feature : {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_bf16", "avx512_fp16"})
+    if (flags.find(std::string(" ") + feature + " ") != std::string::npos)
+      features += (features.empty() ? "" : " ") + std::string(feature);
+  return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " hardware threads, " + features;
+}
+
+// The markdown the README's performance section quotes.
+void print_report(const swat_bench::SummaryReporter& reporter, std::ostream& out) {
+  char line[512];
+  out << "\n<!-- scripts/bench --report: begin -->\n";
+  out << "Machine: " << cpu_description() << "; swat path `" << swat::isa_name(swat::best_isa()) << "`.  \n";
+  std::snprintf(line, sizeof line,
+                "Measured in the same run: FP32 FMA peak %.1f GFLOP/s on 1 thread, %.1f on 2; read bandwidth %.1f GB/s "
+                "on 1 thread, %.1f on 2. Times are medians of 3 repetitions.\n\n",
+                g_peak[1], g_peak[2], g_bandwidth[1], g_bandwidth[2]);
+  out << line;
+  out << "| row | measured | of the limit | bar | met |\n|---|---|---|---|---|\n";
+  for (const Bar& bar : g_bars) {
+    const auto* row = reporter.row(bar.name);
+    if (row == nullptr || !row->error.empty()) {
+      out << "| " << bar.label << " | not run | | " << bar.at_least << "% | no |\n";
+      continue;
+    }
+    const bool peak = std::strcmp(bar.metric, "pct_peak") == 0;
+    const double pct = peak ? row->pct_peak : row->pct_bw;
+    std::snprintf(line, sizeof line, "| %s | %.1f %s | %.0f%% of %s | %.0f%% | %s |\n", bar.label.c_str(),
+                  peak ? row->gflops : row->gbps, peak ? "GFLOP/s" : "GB/s", pct, peak ? "peak" : "bandwidth",
+                  bar.at_least, pct >= bar.at_least ? "yes" : "**no**");
+    out << line;
+  }
+  for (const RatioBar& bar : g_ratio_bars) {
+    const auto *row = reporter.row(bar.name), *against = reporter.row(bar.against);
+    if (row == nullptr || against == nullptr || row->ms <= 0 || !row->error.empty() || !against->error.empty()) {
+      out << "| " << bar.label << " | not run | | " << bar.at_least << "x | no |\n";
+      continue;
+    }
+    const double ratio = against->ms / row->ms;
+    std::snprintf(line, sizeof line, "| %s | %.3f ms against %.3f ms | %.2fx the speed | %.2fx | %s |\n",
+                  bar.label.c_str(), row->ms, against->ms, ratio, bar.at_least, ratio >= bar.at_least ? "yes" : "**no**");
+    out << line;
+  }
+  out << "<!-- scripts/bench --report: end -->\n";
+}
+
 void print_help() {
   std::printf(
       "swat_bench: sliding-window attention forward and backward benchmarks (swat) with the measured\n"
       "FP32 FMA peak.\n"
       "Own flags (removed before Google Benchmark sees the rest):\n"
+      "  --swat_report run only the rows with a performance bar and print them as markdown (README)\n"
       "  --swat_full   run the full grid (n {4096,16384} x w {256,1024,4096} x D {64,128} x Hkv {8,2}\n"
       "                x sigmoid/softmax x threads {1,2}, forward and backward) in addition to the\n"
       "                default subset\n"
@@ -431,11 +570,13 @@ void warm_up() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool full = false;
+  bool full = false, report = false;
   int kept = 1;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--swat_full") == 0)
       full = true;
+    else if (std::strcmp(argv[i], "--swat_report") == 0)
+      report = true;
     else
       argv[kept++] = argv[i];
   }
@@ -496,21 +637,28 @@ int main(int argc, char** argv) {
     benchmark::AddCustomContext("peak_probe", std::string(probe.isa) + ", " + probe.shape);
     const swat_bench::BandwidthMeasurement bw1 = swat_bench::measure_read_bandwidth(std::size_t(1) << 30, 1, 5);
     const swat_bench::BandwidthMeasurement bw2 = swat_bench::measure_read_bandwidth(std::size_t(1) << 30, 2, 5);
-    g_bandwidth = std::max(bw1.gbps, bw2.gbps);
+    g_bandwidth[1] = bw1.gbps;
+    g_bandwidth[2] = bw2.gbps;
     out << "memory bandwidth measured now (streaming read of 1 GiB, best of 5):\n";
     std::snprintf(line, sizeof line, "  1 thread : %7.1f GB/s   (worst run %.1f)\n", bw1.gbps, bw1.gbps_min);
     out << line;
     std::snprintf(line, sizeof line, "  2 threads: %7.1f GB/s   (worst run %.1f)\n", bw2.gbps, bw2.gbps_min);
     out << line << std::flush;
-    std::snprintf(line, sizeof line, "%.1f", g_bandwidth);
-    benchmark::AddCustomContext("memory_bandwidth_gbps", line);
+    std::snprintf(line, sizeof line, "%.1f", bw1.gbps);
+    benchmark::AddCustomContext("memory_bandwidth_gbps_1thread", line);
+    std::snprintf(line, sizeof line, "%.1f", bw2.gbps);
+    benchmark::AddCustomContext("memory_bandwidth_gbps_2threads", line);
     warm_up();
   }
 
-  register_benchmarks(full);
+  if (report)
+    register_report();
+  else
+    register_benchmarks(full);
   benchmark::RunSpecifiedBenchmarks(&reporter);
   if (!listing) {
     reporter.print_summary(out);
+    if (report) print_report(reporter, out);
     // The load of a shared machine drifts; a second look at the peak shows by how much.
     const swat_bench::PeakProbe probe = swat_bench::best_peak_probe();
     const double one = swat_bench::measure_peak(probe, 1, 20, 0.01).gflops;

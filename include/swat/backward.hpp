@@ -106,4 +106,14 @@ void backward(View4<T> q, View4<T> k, View4<T> v, View4<T> o, View4<T> dout, Vie
               dv, opt, dslopes, isa);
 }
 
+// Any other mix of read-only and mutable inputs (users hold both); T from dq.
+template <class Q, class K, class V, class O, class G, class T,
+          class = std::enable_if_t<!std::is_const<T>::value && detail::all_elements_are<T, Q, K, V, O, G> &&
+                                   detail::mixed_constness<Q, K, V, O, G>>>
+void backward(View4<Q> q, View4<K> k, View4<V> v, View4<O> o, View4<G> dout, View4<T> dq, View4<T> dk, View4<T> dv,
+              const Options& opt, float* dslopes = nullptr, Isa isa = Isa::automatic) {
+  backward<T>(View4<const T>(q), View4<const T>(k), View4<const T>(v), View4<const T>(o), View4<const T>(dout), dq, dk,
+              dv, opt, dslopes, isa);
+}
+
 }  // namespace swat

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "checks.hpp"
@@ -43,18 +44,20 @@ struct DecodeTable {
 //
 // Positions: the first token stepped is at position opt.k_pos0 (0 by default, as SPEC 6 says;
 // another start resumes a stream, e.g. to test positions near 2^40); opt.q_pos0 must be unset,
-// since a step's queries are always its own new positions. Query heads H come from
-// opt.alibi_slopes when given (H = their count), else from the first step; every step must
-// then use the same H.
+// since a step's queries are always its own new positions. Query heads H come from the
+// constructor that takes them, else from opt.alibi_slopes when given (H = their count), else
+// from the first step; every step must then use the same H.
 //
 // Memory: with window w > 0 the rings (w rows of D per batch, kv head, for K and for V) grow by
 // doubling during the first w positions and never after, so memory stops growing at w positions
 // (and a window longer than the text costs only what the text fills). With w = 0 (unlimited
 // causal attention) the cache keeps every position and keeps growing by doubling: memory is
 // then proportional to position().
-// A step of t tokens also keeps scratch for t rotated keys and values (and, when the window is
-// longer than DecodeRange::split_keys, partial results of the window's splits); it grows only
-// when a step is longer than every step before, so steady decoding allocates nothing.
+// Steps and appends run in pieces of at most max_step_rows positions, and the cache keeps the
+// scratch of one piece: its rotated keys and values (and, when the window is longer than
+// DecodeRange::split_keys, partial results of the window's splits). Scratch grows only when a
+// piece is longer than every piece before, so steady decoding allocates nothing, and after a
+// prompt of any length the cache holds its rings plus the scratch of max_step_rows positions.
 template <class T>
 class SlidingKVCache {
   static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value || std::is_same<T, bf16>::value ||
@@ -70,12 +73,15 @@ class SlidingKVCache {
     if (kv_heads < 1) detail::fail("kv_heads: expected >= 1, got ", kv_heads);
     if (head_dim < 1) detail::fail("head_dim: expected >= 1, got ", head_dim);
     if (opt.q_pos0)
-      detail::fail("options.q_pos0: expected none (a step's queries are its own new positions), got ", *opt.q_pos0);
+      detail::fail("options.q_pos0: expected none (a step's queries are its own new positions; to resume a stream "
+                   "at position p, set options.k_pos0 = p instead), got ",
+                   *opt.q_pos0);
     const int64_t slopes = static_cast<int64_t>(opt.alibi_slopes.size());
     if (slopes % kv_heads != 0)
       detail::fail("options.alibi_slopes: expected one per query head, a multiple of kv_heads = ", kv_heads, ", got ",
                    slopes);
     heads_ = slopes;
+    if (slopes > 0) heads_source_ = "the number of options.alibi_slopes";
     // The options go through the same checks as a forward call, on empty views of these shapes.
     const int64_t heads = slopes > 0 ? slopes : kv_heads;
     const View4<const T> q{nullptr, {batch, 0, heads, head_dim}, {}}, kv{nullptr, {batch, 0, kv_heads, head_dim}, {}};
@@ -86,6 +92,23 @@ class SlidingKVCache {
     run_ = detail::kernel_path<detail::DecodeTable<T>>(isa_);
   }
 
+  // The same with the query heads H fixed from the start (else they come from the slopes or
+  // the first step), so that a step of other heads fails at once, naming them.
+  SlidingKVCache(int64_t batch, int64_t heads, int64_t kv_heads, int64_t head_dim, const Options& opt,
+                 Isa isa = Isa::automatic)
+      : SlidingKVCache(batch, kv_heads, head_dim, opt, isa) {
+    if (heads < 1 || heads % kv_heads != 0)
+      detail::fail("heads: expected a positive multiple of kv_heads = ", kv_heads, ", got ", heads);
+    if (heads_ != 0 && heads != heads_)
+      detail::fail("heads: expected ", heads_, " (the number of options.alibi_slopes), got ", heads);
+    heads_ = heads;
+    heads_source_ = "the cache's heads";
+  }
+
+  // Steps and appends longer than this run in pieces of this many positions: the scratch a
+  // cache keeps after any prompt is that of a step of max_step_rows tokens (see bytes()).
+  static constexpr int64_t max_step_rows = 16;
+
   // The next t positions: q [B,t,H,D] attends to the cached positions of its window plus the
   // new k, v [B,t,Hkv,D] (causally); writes o [B,t,H,D]; then keeps the new keys (rotated) and
   // values, dropping what left the window. Throws swat::Error with the cache and o untouched.
@@ -93,12 +116,7 @@ class SlidingKVCache {
     // What this cache fixes first (the generic checks below would name a less useful culprit).
     detail::check_equal(q.shape[0], batch_, "q.shape[0] (batch)", "the cache's batch");
     detail::check_equal(q.shape[3], dim_, "q.shape[3] (dim)", "the cache's head_dim");
-    if (heads_ != 0)
-      detail::check_equal(q.shape[2], heads_, "q.shape[2] (heads)",
-                          opt_.alibi_slopes.empty() ? "the heads of the first step" : "the number of alibi_slopes");
-    else if (q.shape[2] == 0)
-      detail::fail("q.shape[2] (heads): expected a multiple of the kv heads ", kv_heads_, " (>= 1), got 0");
-    detail::check_equal(k.shape[2], kv_heads_, "k.shape[2] (heads)", "the cache's kv_heads");
+    check_step_heads(q.shape[2], k.shape[2]);
     detail::check_equal(k.shape[1], q.shape[1], "k.shape[1] (seq)", "q's seq: one key per new position");
     opt_.k_pos0 = next_position();
     Problem p;
@@ -136,8 +154,12 @@ class SlidingKVCache {
   int64_t position() const { return seen_; }  // positions seen so far; the next is k_pos0 + position()
 
   // Memory held by the cache: rings, step scratch and the object itself (not the kernels'
-  // per-thread scratch, which is O(one block) per thread). With window > 0, independent of
-  // position() once position() >= window.
+  // per-thread scratch, which is O(one piece) per thread). With window > 0, independent of
+  // position() once position() >= window. Step scratch is at most
+  //   2 * B * Hkv * max_step_rows * D * sizeof(T)                    new keys and values, and,
+  //   B * H * max_step_rows * splits * (D + 2) * sizeof(Compute)     when splits > 1,
+  // with splits = ceil((min(window, positions before the step) + max_step_rows) / 512), the
+  // window's pieces, and Compute float (double for T = double).
   std::size_t bytes() const {
     return sizeof(*this) + (keys_.capacity() + values_.capacity() + new_keys_.capacity() + new_values_.capacity()) * sizeof(T) +
            partial_.capacity() * sizeof(Compute) + opt_.alibi_slopes.capacity() * sizeof(float);
@@ -150,14 +172,29 @@ class SlidingKVCache {
  private:
   int64_t first() const { return first_; }
 
-  // Runs the kernel for the step p describes (checked), then keeps the new rows.
+  // The heads of a step's q and k against the cache's; a q with the kv heads and a k with the
+  // query heads get a hint at the swap.
+  void check_step_heads(int64_t q_heads, int64_t k_heads) const {
+    const bool swapped = q_heads == kv_heads_ && k_heads != kv_heads_ && (heads_ == 0 ? k_heads > 0 : k_heads == heads_);
+    const std::string hint =
+        swapped ? " (k has " + std::to_string(k_heads) + " heads, q " + std::to_string(q_heads) +
+                      ": are q and k swapped? q takes the query heads, k and v the kv heads)"
+                : "";
+    if (heads_ != 0 && q_heads != heads_)
+      detail::fail("q.shape[2] (heads): expected ", heads_, " (", heads_source_, "), got ", q_heads, hint);
+    if (heads_ == 0 && q_heads == 0)
+      detail::fail("q.shape[2] (heads): expected a multiple of the kv heads ", kv_heads_, " (>= 1), got 0");
+    if (k_heads != kv_heads_)
+      detail::fail("k.shape[2] (heads): expected ", kv_heads_, " (the cache's kv_heads), got ", k_heads, hint);
+  }
+
+  // Runs the step p describes (checked) in pieces of at most max_step_rows positions, so that
+  // the scratch kept afterwards is that of one piece whatever the length of a prompt. Every
+  // allocation happens before the first piece, so nothing changes if one fails.
   void advance(Problem& p, View4<const T> q, View4<const T> k, View4<const T> v, View4<T> o, bool keys_only) {
     const int64_t t = p.q_len;
     if (t == 0) return;
     const int64_t start = next_position();
-    detail::DecodeRange range = detail::DecodeRange::of(p.window, first(), start, t);
-    if (keys_only) range.lo = start;
-    const int64_t splits = range.splits(), group = p.heads / kv_heads_;
     // Rings grow by doubling until they hold the window (or, unlimited, every position), so a
     // window far longer than the text costs only what the text fills.
     if (seen_ + t > capacity_ && (opt_.window == 0 || capacity_ < opt_.window)) {
@@ -165,10 +202,29 @@ class SlidingKVCache {
       if (opt_.window > 0) capacity = std::min(capacity, opt_.window);
       resize_ring(capacity);
     }
-    grow(new_keys_, batch_ * kv_heads_ * t * dim_);
-    grow(new_values_, batch_ * kv_heads_ * t * dim_);
-    if (splits > 1 && !keys_only) grow(partial_, batch_ * kv_heads_ * splits * t * group * (dim_ + 2));
+    const int64_t piece = std::min(t, max_step_rows), group = p.heads / kv_heads_;
+    grow(new_keys_, batch_ * kv_heads_ * piece * dim_);
+    grow(new_values_, batch_ * kv_heads_ * piece * dim_);
+    int64_t splits = 1;
+    for (int64_t done = 0; done < t && !keys_only; done += piece)
+      splits = std::max(splits, detail::DecodeRange::of(p.window, first(), start + done, piece).splits());
+    if (splits > 1) grow(partial_, batch_ * kv_heads_ * splits * piece * group * (dim_ + 2));
     if (!keys_only) heads_ = p.heads;
+    for (int64_t done = 0; done < t; done += piece) {
+      const int64_t n = std::min(piece, t - done);
+      p.q_len = p.k_len = n;
+      advance_piece(p, rows_of(q, done, n), rows_of(k, done, n), rows_of(v, done, n), rows_of(o, done, n), keys_only);
+    }
+  }
+
+  // One piece of a step: the kernel, then the new rows into the rings.
+  void advance_piece(const Problem& piece, View4<const T> q, View4<const T> k, View4<const T> v, View4<T> o,
+                     bool keys_only) {
+    Problem p = piece;
+    const int64_t t = p.q_len;
+    const int64_t start = next_position();
+    detail::DecodeRange range = detail::DecodeRange::of(p.window, first(), start, t);
+    if (keys_only) range.lo = start;
 
     detail::DecodeInputs<T> io{q, k, v, o, {}};
     io.cache.keys = keys_.data();
@@ -179,7 +235,7 @@ class SlidingKVCache {
     io.cache.new_keys = new_keys_.data();
     io.cache.new_values = new_values_.data();
     io.cache.partial = partial_.data();
-    io.cache.splits = splits;
+    io.cache.splits = range.splits();
     io.cache.split_keys = detail::DecodeRange::split_keys;
     io.cache.keys_only = keys_only;
     // Waking a second thread costs microseconds: small steps run on the caller alone. Safe for
@@ -199,6 +255,14 @@ class SlidingKVCache {
                     &new_values_[static_cast<std::size_t>((bg * t + i) * dim_)], row_bytes);
       }
     seen_ += t;
+  }
+
+  // Rows [first, first + count) of a step's view (an absent view stays absent).
+  template <class U>
+  static View4<U> rows_of(View4<U> view, int64_t first, int64_t count) {
+    if (view.data != nullptr) view.data += first * view.stride[1];
+    view.shape[1] = count;
+    return view;
   }
 
   int64_t next_position() const {
@@ -238,6 +302,7 @@ class SlidingKVCache {
   Options opt_;  // k_pos0 is the first position; set to a step's start only while it is checked
   int64_t first_ = opt_.k_pos0;
   int64_t heads_ = 0, seen_ = 0, capacity_ = 0;
+  const char* heads_source_ = "the heads of the first step";  // where heads_ came from, for messages
   int threads_ = 1;
   Isa isa_ = Isa::portable;
   detail::DecodeFn<T> run_ = nullptr;

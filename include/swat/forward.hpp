@@ -107,4 +107,12 @@ void forward(View4<T> q, View4<T> k, View4<T> v, View4<T> o, const Options& opt,
   forward<T>(View4<const T>(q), View4<const T>(k), View4<const T>(v), o, opt, isa);
 }
 
+// Any other mix of read-only and mutable inputs (users hold both); T from o.
+template <class Q, class K, class V, class T,
+          class = std::enable_if_t<!std::is_const<T>::value && detail::all_elements_are<T, Q, K, V> &&
+                                   detail::mixed_constness<Q, K, V>>>
+void forward(View4<Q> q, View4<K> k, View4<V> v, View4<T> o, const Options& opt, Isa isa = Isa::automatic) {
+  forward<T>(View4<const T>(q), View4<const T>(k), View4<const T>(v), o, opt, isa);
+}
+
 }  // namespace swat

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "checks.hpp"
@@ -191,6 +192,28 @@ void backward(View4<const T> q, View4<const T> k, View4<const T> v, View4<const 
         }
       }
     }
+}
+
+// Inputs that are not all read-only: mutable views, or any mix (users hold both); the element
+// type comes from q. (An overload for all-mutable inputs, where one exists, is more specialised
+// and wins.)
+template <class Q, class K, class V, class U,
+          class = std::enable_if_t<swat::detail::all_elements_are<std::remove_const_t<Q>, K, V> &&
+                                   !(std::is_const<Q>::value && std::is_const<K>::value && std::is_const<V>::value)>>
+void forward(View4<Q> q, View4<K> k, View4<V> v, View4<U> o, const Options& opt) {
+  using T = std::remove_const_t<Q>;
+  reference::forward<T, U>(View4<const T>(q), View4<const T>(k), View4<const T>(v), o, opt);
+}
+
+template <class Q, class K, class V, class O, class G, class U,
+          class = std::enable_if_t<swat::detail::all_elements_are<std::remove_const_t<Q>, K, V, O, G> &&
+                                   !(std::is_const<Q>::value && std::is_const<K>::value && std::is_const<V>::value &&
+                                     std::is_const<O>::value && std::is_const<G>::value)>>
+void backward(View4<Q> q, View4<K> k, View4<V> v, View4<O> o, View4<G> dout, View4<U> dq, View4<U> dk, View4<U> dv,
+              const Options& opt, double* dslopes = nullptr) {
+  using T = std::remove_const_t<Q>;
+  reference::backward<T, U>(View4<const T>(q), View4<const T>(k), View4<const T>(v), View4<const T>(o),
+                            View4<const T>(dout), dq, dk, dv, opt, dslopes);
 }
 
 }  // namespace reference

@@ -85,4 +85,24 @@ void backward_varlen(View4<const T> q, View4<const T> k, View4<const T> v, View4
   }
 }
 
+// Any mix of read-only and mutable inputs but all read-only (users hold both); T from o or dq.
+template <class Q, class K, class V, class T,
+          class = std::enable_if_t<!std::is_const<T>::value && detail::all_elements_are<T, Q, K, V> &&
+                                   !(std::is_const<Q>::value && std::is_const<K>::value && std::is_const<V>::value)>>
+void forward_varlen(View4<Q> q, View4<K> k, View4<V> v, View4<T> o, const std::vector<int64_t>& cu_seqlens,
+                    const Options& opt, Isa isa = Isa::automatic) {
+  forward_varlen<T>(View4<const T>(q), View4<const T>(k), View4<const T>(v), o, cu_seqlens, opt, isa);
+}
+
+template <class Q, class K, class V, class O, class G, class T,
+          class = std::enable_if_t<!std::is_const<T>::value && detail::all_elements_are<T, Q, K, V, O, G> &&
+                                   !(std::is_const<Q>::value && std::is_const<K>::value && std::is_const<V>::value &&
+                                     std::is_const<O>::value && std::is_const<G>::value)>>
+void backward_varlen(View4<Q> q, View4<K> k, View4<V> v, View4<O> o, View4<G> dout, View4<T> dq, View4<T> dk,
+                     View4<T> dv, const std::vector<int64_t>& cu_seqlens, const Options& opt,
+                     float* dslopes = nullptr, Isa isa = Isa::automatic) {
+  backward_varlen<T>(View4<const T>(q), View4<const T>(k), View4<const T>(v), View4<const T>(o),
+                     View4<const T>(dout), dq, dk, dv, cu_seqlens, opt, dslopes, isa);
+}
+
 }  // namespace swat

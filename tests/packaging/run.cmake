@@ -1,14 +1,16 @@
 # Packaging test (SPEC section 7): configure, build and run tests/packaging/consumer against
 # this source tree one way, first with swat::swat only, then with swat::dispatch.
 #
-#   cmake -DMODE=<add_subdirectory|fetchcontent|find_package|fetchcontent_example>
+#   cmake -DMODE=<add_subdirectory|fetchcontent|find_package|fetchcontent_example|readme_vendor>
 #         -DSOURCE_DIR=<swat tree> -DWORK_DIR=<scratch dir, wiped> [-DGENERATOR=..]
 #         [-DMAKE_PROGRAM=..] [-DCXX_COMPILER=..] [-DBUILD_TYPE=..] [-DJOBS=2]
 #         [-DXSIMD_DIR=..] [-DPREFIX_PATH=a|b] -P run.cmake
 #
 # find_package first installs the tree into WORK_DIR/prefix and checks the installed layout.
 # fetchcontent_example builds the documented examples/fetchcontent project instead, redirected
-# to this tree with FETCHCONTENT_SOURCE_DIR_SWAT (no network).
+# to this tree with FETCHCONTENT_SOURCE_DIR_SWAT (no network). readme_vendor builds the consumer
+# with the README's FetchContent snippet (the ```cmake block after "<!-- snippet: vendor"),
+# redirected the same way, as the README tells users to.
 cmake_minimum_required(VERSION 3.16)
 
 foreach(required MODE SOURCE_DIR WORK_DIR)
@@ -16,8 +18,8 @@ foreach(required MODE SOURCE_DIR WORK_DIR)
     message(FATAL_ERROR "run.cmake: -D${required}=... is required")
   endif()
 endforeach()
-if(NOT MODE MATCHES "^(add_subdirectory|fetchcontent|find_package|fetchcontent_example)$")
-  message(FATAL_ERROR "run.cmake: MODE must be add_subdirectory, fetchcontent, find_package or fetchcontent_example, got '${MODE}'")
+if(NOT MODE MATCHES "^(add_subdirectory|fetchcontent|find_package|fetchcontent_example|readme_vendor)$")
+  message(FATAL_ERROR "run.cmake: MODE must be add_subdirectory, fetchcontent, find_package, fetchcontent_example or readme_vendor, got '${MODE}'")
 endif()
 if(NOT JOBS)
   set(JOBS 2)
@@ -100,6 +102,45 @@ if(MODE STREQUAL "fetchcontent_example")
   endif()
   list(GET example 0 example)
   step("run ${example}" "${example}")
+  message(STATUS "packaging.${MODE}: PASS")
+  return()
+endif()
+
+# The README's FetchContent lines, verbatim, around the consumer's source.
+if(MODE STREQUAL "readme_vendor")
+  file(READ "${SOURCE_DIR}/README.md" readme)
+  string(FIND "${readme}" "<!-- snippet: vendor" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "packaging.${MODE}: README.md has no '<!-- snippet: vendor' marker")
+  endif()
+  string(SUBSTRING "${readme}" ${at} -1 readme)
+  string(FIND "${readme}" "```cmake\n" open)
+  string(FIND "${readme}" "\n```\n" close)
+  if(open EQUAL -1 OR close LESS open)
+    message(FATAL_ERROR "packaging.${MODE}: no ```cmake block after the vendor marker in README.md")
+  endif()
+  math(EXPR open "${open} + 9")
+  math(EXPR length "${close} - ${open} + 1")
+  string(SUBSTRING "${readme}" ${open} ${length} snippet)
+  set(project_dir "${WORK_DIR}/project")
+  file(MAKE_DIRECTORY "${project_dir}")
+  file(COPY "${SOURCE_DIR}/tests/packaging/consumer/main.cpp" DESTINATION "${project_dir}")
+  file(WRITE "${project_dir}/CMakeLists.txt"
+    "cmake_minimum_required(VERSION 3.16)\nproject(readme_vendor LANGUAGES CXX)\n"
+    "add_executable(app main.cpp)\n# ---- README.md\n${snippet}")
+  set(build_dir "${WORK_DIR}/build")
+  step("configure the README's FetchContent snippet"
+    "${CMAKE_COMMAND}" -S "${project_dir}" -B "${build_dir}"
+    ${toolchain_args} "-DCMAKE_PREFIX_PATH=${PREFIX_PATH}"
+    "-DFETCHCONTENT_SOURCE_DIR_SWAT=${SOURCE_DIR}"
+    -DFETCHCONTENT_FULLY_DISCONNECTED=ON)
+  build("${build_dir}")
+  file(GLOB_RECURSE app LIST_DIRECTORIES false "${build_dir}/app" "${build_dir}/app.exe")
+  if(NOT app)
+    message(FATAL_ERROR "packaging.${MODE}: app was not built")
+  endif()
+  list(GET app 0 app)
+  step("run ${app}" "${app}")
   message(STATUS "packaging.${MODE}: PASS")
   return()
 endif()
