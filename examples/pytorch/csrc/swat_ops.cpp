@@ -74,9 +74,12 @@ std::vector<float> values_of(const c10::optional<at::Tensor>& t, const char* nam
   return std::vector<float>(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
 }
 
-// A Python float as the library's float: values beyond float's range stay what they were
-// (not infinity), so the library's message shows the value given.
-float narrowed(double x) { return std::isfinite(x) && std::fabs(x) > FLT_MAX ? NAN : static_cast<float>(x); }
+// A Python float as the library's float; a finite value beyond float's range is refused here,
+// since rounded to infinity it would reach the library as a value the caller never gave.
+float narrowed(double x, const char* name) {
+  if (std::isfinite(x) && std::fabs(x) > FLT_MAX) bad(name, ": expected a value within float's range, got ", x);
+  return static_cast<float>(x);
+}
 
 swat::Options make_options(SWAT_OPTIONS_PARAMS) {
   swat::Options opt;
@@ -87,8 +90,8 @@ swat::Options make_options(SWAT_OPTIONS_PARAMS) {
     opt.activation = swat::Activation::softmax;
   else
     bad("activation: expected 'sigmoid' or 'softmax', got '", activation, "'");
-  opt.scale = narrowed(scale);
-  opt.sigmoid_bias = narrowed(sigmoid_bias);
+  opt.scale = narrowed(scale, "scale");
+  opt.sigmoid_bias = narrowed(sigmoid_bias, "sigmoid_bias");
   opt.alibi_slopes = values_of(alibi_slopes, "alibi_slopes");
   if (rope == "none")
     opt.rope = swat::RopeLayout::none;
@@ -98,11 +101,11 @@ swat::Options make_options(SWAT_OPTIONS_PARAMS) {
     opt.rope = swat::RopeLayout::interleaved;
   else
     bad("rope: expected 'none', 'half' or 'interleaved', got '", rope, "'");
-  opt.rope_base = narrowed(rope_base);
+  opt.rope_base = narrowed(rope_base, "rope_base");
   if (rope_dim < INT_MIN || rope_dim > INT_MAX) bad("rope_dim: expected 0 or an even value <= D, got ", rope_dim);
   opt.rope_dim = static_cast<int>(rope_dim);
   opt.rope_freqs = values_of(rope_freqs, "rope_freqs");
-  opt.softcap = narrowed(softcap);
+  opt.softcap = narrowed(softcap, "softcap");
   opt.sinks = values_of(sinks, "sinks");
   opt.k_pos0 = k_pos0;
   if (q_pos0.has_value()) opt.q_pos0 = *q_pos0;
@@ -217,7 +220,6 @@ void run_backward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
       swat::backward<T>(in(q), in(k), in(v), in(o), in(dout), out(dq), out(dk), out(dv), opt, dslopes);
   }
 }
-
 
 using Gradients = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
 

@@ -43,7 +43,7 @@ BAD_CALLS = {
         r"alibi_slopes\[1\]: expected a finite value",
     ),
     "scale not finite": (lambda: swat_torch.attention(q, k, v, scale=float("inf")), r"scale"),
-    "scale beyond float": (lambda: swat_torch.attention(q, k, v, scale=1e300), r"scale"),
+    "scale beyond float": (lambda: swat_torch.attention(q, k, v, scale=1e300), r"scale: expected a value within float's range, got 1e\+300"),
     "k_pos0 overflow": (lambda: swat_torch.attention(q, k, v, k_pos0=2**62), r"k_pos0: expected positions within"),
     "q_pos0 overflow": (lambda: swat_torch.attention(q, k, v, q_pos0=-(2**62)), r"q_pos0: expected positions within"),
     "negative softcap": (lambda: swat_torch.attention(q, k, v, softcap=-1.0), r"softcap"),
