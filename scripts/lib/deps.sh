@@ -105,3 +105,53 @@ swat_jobs() {
     nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2
   fi
 }
+
+# The Python that scripts/test's torch stage uses: $SWAT_PYTHON, else Debian's own python3
+# (where python3-torch installs torch), else the first python3 on PATH.
+swat_python() {
+  if [[ -n "${SWAT_PYTHON:-}" ]]; then
+    echo "$SWAT_PYTHON"
+  elif [[ -x /usr/bin/python3 ]]; then
+    echo /usr/bin/python3
+  else
+    command -v python3 || echo python3
+  fi
+}
+
+# True when $(swat_python) imports torch and pytest and CMake can find Torch.
+swat_torch_ready() {
+  local python
+  python="$(swat_python)"
+  "$python" -c 'import torch, pytest, torch.distributed' >/dev/null 2>&1 || return 1
+  # find_package(Torch): Debian's libtorch-dev, or the config shipped inside the Python package.
+  compgen -G "/usr/lib/*/cmake/Torch/TorchConfig.cmake" >/dev/null ||
+    "$python" -c 'import os, torch.utils; p = torch.utils.cmake_prefix_path; raise SystemExit(not os.path.exists(os.path.join(p, "Torch", "TorchConfig.cmake")))' >/dev/null 2>&1
+}
+
+# The torch stage: python3-torch, libtorch-dev and python3-pytest from Debian when missing.
+# Returns 1 with the reason in SWAT_TORCH_SKIP when torch cannot be installed, the one case in
+# which scripts/test skips the stage; 2 when it was installed and still does not work.
+# shellcheck disable=SC2034  # SWAT_TORCH_SKIP is read by scripts/test
+swat_ensure_torch_deps() {
+  SWAT_TORCH_SKIP=""
+  if swat_torch_ready; then
+    return 0
+  fi
+  if [[ "${SWAT_SKIP_DEPS:-0}" == "1" ]]; then
+    SWAT_TORCH_SKIP="SWAT_SKIP_DEPS=1 and $(swat_python) lacks torch, pytest or Torch's CMake config"
+    return 1
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    SWAT_TORCH_SKIP="no apt-get to install Debian's python3-torch, libtorch-dev and python3-pytest"
+    return 1
+  fi
+  swat_log "torch, pytest or Torch's CMake config missing; installing python3-torch libtorch-dev python3-pytest"
+  if ! swat_apt_install python3-torch libtorch-dev python3-pytest; then
+    SWAT_TORCH_SKIP="apt-get could not install python3-torch libtorch-dev python3-pytest (not packaged for this system?)"
+    return 1
+  fi
+  if ! swat_torch_ready; then
+    swat_log "error: python3-torch and libtorch-dev installed, but $(swat_python) still lacks torch, pytest or Torch's CMake config"
+    return 2
+  fi
+}
