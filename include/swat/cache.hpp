@@ -29,8 +29,8 @@ inline namespace SWAT_API_NAMESPACE {
 // Positions: the first token stepped is at position opt.k_pos0 (0 by default, as SPEC 6 says;
 // another start resumes a stream, e.g. to test positions near 2^40); opt.q_pos0 must be unset,
 // since a step's queries are always its own new positions. Query heads H come from the
-// constructor that takes them, else from opt.alibi_slopes when given (H = their count), else
-// from the first step; every step must then use the same H.
+// constructor that takes them, else from opt.alibi_slopes or opt.sinks when given (H = their
+// count), else from the first step; every step must then use the same H.
 //
 // Memory: with window w > 0 the rings (w rows of D per batch, kv head, for K and for V) grow by
 // doubling during the first w positions and never after, so memory stops growing at w positions
@@ -64,10 +64,16 @@ class SlidingKVCache {
     if (slopes % kv_heads != 0)
       detail::fail("options.alibi_slopes: expected one per query head, a multiple of kv_heads = ", kv_heads, ", got ",
                    slopes);
-    heads_ = slopes;
-    if (slopes > 0) heads_source_ = "the number of options.alibi_slopes";
+    const int64_t sinks = static_cast<int64_t>(opt.sinks.size());
+    if (sinks % kv_heads != 0)
+      detail::fail("options.sinks: expected one per query head, a multiple of kv_heads = ", kv_heads, ", got ", sinks);
+    heads_ = slopes > 0 ? slopes : sinks;
+    if (slopes > 0)
+      heads_source_ = "the number of options.alibi_slopes";
+    else if (sinks > 0)
+      heads_source_ = "the number of options.sinks";
     // The options go through the same checks as a forward call, on empty views of these shapes.
-    const int64_t heads = slopes > 0 ? slopes : kv_heads;
+    const int64_t heads = heads_ > 0 ? heads_ : kv_heads;
     const View4<const T> q{nullptr, {batch, 0, heads, head_dim}, {}}, kv{nullptr, {batch, 0, kv_heads, head_dim}, {}};
     const Problem p = detail::check_forward_inputs(q, kv, kv, opt);
     threads_ = p.threads;
@@ -84,7 +90,7 @@ class SlidingKVCache {
     if (heads < 1 || heads % kv_heads != 0)
       detail::fail("heads: expected a positive multiple of kv_heads = ", kv_heads, ", got ", heads);
     if (heads_ != 0 && heads != heads_)
-      detail::fail("heads: expected ", heads_, " (the number of options.alibi_slopes), got ", heads);
+      detail::fail("heads: expected ", heads_, " (", heads_source_, "), got ", heads);
     heads_ = heads;
     heads_source_ = "the cache's heads";
   }
@@ -124,6 +130,7 @@ class SlidingKVCache {
     detail::check_equal(k.shape[3], dim_, "k.shape[3] (dim)", "the cache's head_dim");
     Options opt = opt_;
     opt.alibi_slopes.clear();
+    opt.sinks.clear();  // per query head; append has kv heads only
     opt.k_pos0 = next_position();
     Problem p = detail::check_forward_inputs(k, k, v, opt);
     p.window = opt_.window;
@@ -146,7 +153,8 @@ class SlidingKVCache {
   // window's pieces, and Compute float (double for T = double).
   std::size_t bytes() const {
     return sizeof(*this) + (keys_.capacity() + values_.capacity() + new_keys_.capacity() + new_values_.capacity()) * sizeof(T) +
-           partial_.capacity() * sizeof(Compute) + opt_.alibi_slopes.capacity() * sizeof(float);
+           partial_.capacity() * sizeof(Compute) +
+           (opt_.alibi_slopes.capacity() + opt_.sinks.capacity() + opt_.rope_freqs.capacity()) * sizeof(float);
   }
 
   int64_t capacity() const { return capacity_; }  // ring rows per (batch, kv head)

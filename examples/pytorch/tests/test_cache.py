@@ -7,7 +7,6 @@ import torch
 import swat_torch
 from reference import BOUNDS, dense_attention, error
 
-needs_spec8 = pytest.mark.xfail(reason="needs SPEC 8 kernels", strict=False)
 
 LENGTH, WINDOW = 23, 5
 
@@ -43,8 +42,7 @@ def params():
     for name in OPTIONS:
         for chunks in CHUNKINGS:
             for dtype in (torch.float32, torch.float64, torch.bfloat16):
-                marks = [needs_spec8] if name == "spec8" else []
-                out.append(pytest.param(name, chunks, dtype, id=f"{name}-{chunks}-{str(dtype)[6:]}", marks=marks))
+                out.append(pytest.param(name, chunks, dtype, id=f"{name}-{chunks}-{str(dtype)[6:]}"))
     return out
 
 

@@ -31,7 +31,7 @@ template <class T>
 using ForwardFn = void (*)(const Problem&, const ForwardInputs<T>&, Parallel);
 // dslopes: H doubles the slope gradients are added to, or nullptr.
 template <class T>
-using BackwardFn = void (*)(const Problem&, const BackwardInputs<T>&, double* dslopes, Parallel);
+using BackwardFn = void (*)(const Problem&, const BackwardInputs<T>&, double* dslopes, double* dsinks, Parallel);
 // The streaming kernel (SlidingKVCache::step and append).
 template <class S>
 using DecodeFn = void (*)(const Problem&, const DecodeInputs<S>&, Parallel);
