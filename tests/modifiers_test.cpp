@@ -37,7 +37,7 @@ struct Case {
       << " window=" << opt.window << " " << swat_test::activation_name(opt.activation) << " softcap=" << opt.softcap
       << " sinks=" << opt.sinks.size() << " slopes=" << opt.alibi_slopes.size()
       << " rope=" << swat_test::rope_name(opt.rope) << " rope_freqs=" << opt.rope_freqs.size()
-      << " k_pos0=" << opt.k_pos0;
+      << " beta=" << opt.sigmoid_bias << " k_pos0=" << opt.k_pos0;
     return s.str();
   }
 };
@@ -183,6 +183,8 @@ void for_each_modifier_case(const std::vector<int64_t>& windows, F check) {
             // Slopes on every other case: the reference key moves the sink only with slopes.
             if (seed % 2 == 1) c.opt.alibi_slopes = swat::balanced_alibi_slopes(static_cast<int>(c.heads));
             if (sinks) c.opt.sinks = {0.5f, -1.f, 2.f, -3.f};
+            // beta on some cases: it cancels under plain softmax but not against a sink.
+            if (seed % 4 == 2) c.opt.sigmoid_bias = -0.75f;
             c.opt.rope = freqs || seed % 3 == 0 ? RopeLayout::half : RopeLayout::none;
             if (freqs) c.opt.rope_freqs = frequency_table(c.dim / 2);
             c.opt.threads = 1;

@@ -57,6 +57,8 @@ struct ScoreRows {
 // A softmax row's running state before its first key: the maximum and the sum. With a sink,
 // the sink is that first "key": logit sigma_h, moved with the row (ReferenceKey), weight
 // exp(0) = 1 in the sum and nothing in the output. Without, the row is empty (-inf, 0).
+// Softmax kernels leave beta out of s_ij (a constant of the row); a sink does not move with it
+// (SPEC 8: sigma_h is compared with s_ij, beta included), so it moves by -beta instead.
 template <class T>
 inline void start_row(const Problem& p, const ReferenceKey& key, int64_t h, int64_t query_pos, T* max, T* sum) {
   if (p.sinks == nullptr || p.activation != Activation::softmax) {
@@ -65,7 +67,8 @@ inline void start_row(const Problem& p, const ReferenceKey& key, int64_t h, int6
     return;
   }
   const double slope = p.slopes ? p.slopes[h] : 0.0;
-  *max = static_cast<T>(static_cast<double>(p.sinks[h]) + slope * static_cast<double>(key.behind(query_pos)));
+  *max = static_cast<T>(static_cast<double>(p.sinks[h]) - p.sigmoid_bias +
+                        slope * static_cast<double>(key.behind(query_pos)));
   *sum = T(1);
 }
 
