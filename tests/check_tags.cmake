@@ -2,9 +2,9 @@
 # The long test files run as one ctest entry per tag (tests/CMakeLists.txt); a case whose tags
 # are all missing from that list would otherwise never run, and nothing would say so.
 #   cmake -DEXE=<test executable> -DTAGS=<tag,tag,...> -P check_tags.cmake
-string(REPLACE "," ";" TAGS "${TAGS}")
+string(REPLACE "," ";" tag_list "${TAGS}")
 set(spec "")
-foreach(tag IN LISTS TAGS)
+foreach(tag IN LISTS tag_list)
   string(APPEND spec "~[${tag}]")
 endforeach()
 # Catch2 2.x returns the number of listed cases as its exit code: only the output counts.
