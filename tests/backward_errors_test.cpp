@@ -158,9 +158,15 @@ TEMPLATE_TEST_CASE("backward of empty calls writes zeros where gradients exist",
   BackwardCall<TestType> early;
   early.opt.q_pos0 = -100;
   early.run(Isa::automatic);
-  for (const auto* view : {&early.dq, &early.dk, &early.dv})
-    for (int64_t n = 0; n < 2 * 8 * 2 * 8; ++n) CHECK(view->data[n] == TestType(0));
-  // Zero heads: nothing to do, nothing written.
+  // Every element of each gradient (dq has H = 4 heads, dk and dv Hkv = 2), and dslopes unchanged.
+  for (const auto* view : {&early.dq, &early.dk, &early.dv}) {
+    const int64_t count = view->shape[0] * view->shape[1] * view->shape[2] * view->shape[3];
+    CHECK(count == 2 * 8 * (view == &early.dq ? 4 : 2) * 8);
+    for (int64_t n = 0; n < count; ++n) CHECK(view->data[n] == TestType(0));
+  }
+  CHECK(early.slopes_memory == std::vector<float>(4, 0.5f));
+  // Zero heads: a valid call with nothing to compute (every tensor is empty).
   BackwardCall<TestType> none(2, 8, 8, 0, 0, 8);
-  none.run(Isa::automatic);
+  CHECK(none.memory.empty());
+  CHECK_NOTHROW(none.run(Isa::automatic));
 }

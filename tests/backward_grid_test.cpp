@@ -13,63 +13,67 @@ using swat_test::Layout;
 
 namespace {
 
-// Runs `make(isa, activation)` for every path and both activations, checking dslopes when the
+// Runs `make` on one path (each test case GENERATEs it) with both activations, checking dslopes when the
 // case has slopes.
 template <class T, class Make>
-void for_every_path(Make make) {
-  for (Isa isa : swat::available_isas())
-    for (Activation act : kActivations) {
-      AttentionTester t = make(AttentionTester().isa(isa).activation(act));
-      const std::size_t heads = t.options().alibi_slopes.empty() ? 0 : static_cast<std::size_t>(t.heads());
-      BackwardTester(t).dslopes_start(std::vector<float>(heads, 0.5f)).template test<T>();
-    }
+void for_every_path(Isa isa, Make make) {
+  for (Activation act : kActivations) {
+    AttentionTester t = make(AttentionTester().isa(isa).activation(act));
+    const std::size_t heads = t.options().alibi_slopes.empty() ? 0 : static_cast<std::size_t>(t.heads());
+    BackwardTester(t).dslopes_start(std::vector<float>(heads, 0.5f)).template test<T>();
+  }
 }
 
 }  // namespace
 
 TEMPLATE_TEST_CASE("backward matches the reference at the window's edges", "[backward][bwd-window]", float, double) {
+  const Isa isa = GENERATE(swat_test::isas());
   for (int64_t w : {1, 17, 0, 70, 700})
-    for_every_path<TestType>([&](AttentionTester t) {
+    for_every_path<TestType>(isa, [&](AttentionTester t) {
       return t.q_len(70).heads(4).kv_heads(2).dim(40).window(w).slopes(swat::balanced_alibi_slopes(4))
           .rope(RopeLayout::half);
     });
   // The sequence shorter than the window.
-  for_every_path<TestType>([](AttentionTester t) { return t.q_len(10).heads(2).dim(16).window(17); });
+  for_every_path<TestType>(isa, [](AttentionTester t) { return t.q_len(10).heads(2).dim(16).window(17); });
 }
 
 TEMPLATE_TEST_CASE("backward handles Sq != Sk, one query row and lengths off the tiles", "[backward][bwd-shape]",
                    float, double) {
+  const Isa isa = GENERATE(swat_test::isas());
   struct Lengths {
     int64_t q, k, w;
   };
   for (const Lengths& s : {Lengths{5, 100, 17}, Lengths{100, 5, 0}, Lengths{70, 30, 17}, Lengths{1, 200, 64},
                            Lengths{1, 1, 0}, Lengths{130, 130, 33}, Lengths{3, 3, 2}})
-    for_every_path<TestType>([&](AttentionTester t) {
+    for_every_path<TestType>(isa, [&](AttentionTester t) {
       return t.q_len(s.q).k_len(s.k).heads(4).kv_heads(2).dim(24).window(s.w).slopes(swat::balanced_alibi_slopes(4))
           .rope(RopeLayout::interleaved).sigmoid_bias(-1.f);
     });
 }
 
 TEMPLATE_TEST_CASE("backward handles every head dim", "[backward][bwd-dim]", float, double) {
+  const Isa isa = GENERATE(swat_test::isas());
   for (int64_t d : {8, 40, 64, 80, 128, 256})
-    for_every_path<TestType>([&](AttentionTester t) {
+    for_every_path<TestType>(isa, [&](AttentionTester t) {
       return t.q_len(40).heads(2).kv_heads(1).dim(d).window(17).slopes({0.5f, -0.5f}).rope(RopeLayout::half);
     });
-  for_every_path<TestType>([](AttentionTester t) { return t.q_len(40).heads(2).dim(17).window(17); });
+  for_every_path<TestType>(isa, [](AttentionTester t) { return t.q_len(40).heads(2).dim(17).window(17); });
 }
 
 TEMPLATE_TEST_CASE("backward sums dk and dv over the query heads of a group (MHA, GQA, MQA)", "[backward][bwd-heads]",
                    float, double) {
+  const Isa isa = GENERATE(swat_test::isas());
   for (int64_t kv : {8, 2, 1})
-    for_every_path<TestType>([&](AttentionTester t) {
+    for_every_path<TestType>(isa, [&](AttentionTester t) {
       return t.batch(2).q_len(40).heads(8).kv_heads(kv).dim(16).window(9).slopes(swat::balanced_alibi_slopes(8))
           .rope(RopeLayout::half);
     });
 }
 
 TEMPLATE_TEST_CASE("backward reads and writes any strided layout", "[backward][bwd-layout]", float, double) {
+  const Isa isa = GENERATE(swat_test::isas());
   for (Layout layout : {Layout::bhsd, Layout::padded, Layout::transposed})
-    for_every_path<TestType>([&](AttentionTester t) {
+    for_every_path<TestType>(isa, [&](AttentionTester t) {
       return t.batch(2).q_len(33).k_len(40).heads(4).kv_heads(2).dim(20).window(12).layout(layout)
           .slopes(swat::balanced_alibi_slopes(4)).rope(RopeLayout::interleaved).rope_dim(8);
     });
@@ -77,39 +81,42 @@ TEMPLATE_TEST_CASE("backward reads and writes any strided layout", "[backward][b
 
 TEMPLATE_TEST_CASE("backward stays accurate with slopes of both signs up to magnitude 8, bias and scale",
                    "[backward][bwd-slopes]", float, double) {
+  const Isa isa = GENERATE(swat_test::isas());
   for (const std::vector<float>& slopes :
        {std::vector<float>{8, -8, 0.5f, -0.5f}, swat_test::random_slopes(4, 8.f), std::vector<float>{0, 0, 0, 0}})
     for (int64_t w : {0, 17})
-      for_every_path<TestType>([&](AttentionTester t) {
+      for_every_path<TestType>(isa, [&](AttentionTester t) {
         return t.q_len(70).heads(4).kv_heads(2).dim(32).window(w).slopes(slopes).sigmoid_bias(-2.f).scale(0.3f)
             .rope(RopeLayout::half).rope_base(500.f);
       });
 }
 
 TEMPLATE_TEST_CASE("backward is accurate at large absolute positions", "[backward][bwd-positions]", float, double) {
+  const Isa isa = GENERATE(swat_test::isas());
   for (int64_t k_pos0 : {int64_t(1000000), (int64_t(1) << 31) + 5}) {
-    for_every_path<TestType>([&](AttentionTester t) {
+    for_every_path<TestType>(isa, [&](AttentionTester t) {
       return t.q_len(40).k_len(50).heads(4).kv_heads(2).dim(32).window(17).k_pos0(k_pos0)
           .slopes(swat::balanced_alibi_slopes(4));
     });
     // Queries far after the keys, unlimited window: every key ~k_pos0 positions back.
-    for_every_path<TestType>([&](AttentionTester t) {
+    for_every_path<TestType>(isa, [&](AttentionTester t) {
       return t.q_len(20).k_len(50).heads(4).kv_heads(2).dim(32).window(0).q_pos0(k_pos0)
           .slopes(t.options().activation == Activation::softmax ? swat::balanced_alibi_slopes(4)
                                                                   : std::vector<float>{1e-6f, -1e-6f, 0.f, 2e-6f});
     });
   }
   // RoPE at positions past 10^6 (double keeps 1e-12 there, see the forward grid).
-  for_every_path<TestType>([](AttentionTester t) {
+  for_every_path<TestType>(isa, [](AttentionTester t) {
     return t.q_len(30).heads(2).kv_heads(1).dim(32).window(9).k_pos0(1000000).rope(RopeLayout::half);
   });
 }
 
 TEMPLATE_TEST_CASE("backward spans several query tiles, key tiles and row chunks", "[backward][bwd-tiles]", float,
                    double) {
+  const Isa isa = GENERATE(swat_test::isas());
   // Longer than every tile of every path (query tile 1024, key tile 64 lane widths), so tasks
   // meet at tile edges, with a window that cuts across them.
-  for_every_path<TestType>([&](AttentionTester t) {
+  for_every_path<TestType>(isa, [&](AttentionTester t) {
     return t.q_len(1100).k_len(1130).heads(2).kv_heads(1).dim(8).window(300).slopes({0.25f, -0.125f})
         .rope(RopeLayout::half).sigmoid_bias(-1.f);
   });

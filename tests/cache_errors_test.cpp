@@ -134,6 +134,20 @@ TEST_CASE("cache fixes the query heads at the first step when no slopes are give
   cache.step(four.qv(), four.kv(), four.vv(), four.ov());
   CHECK(cache.heads() == 4);
   CHECK(mentions(error_of([&] { cache.step(six.qv(), six.kv(), six.vv(), six.ov()); }), "q.shape[2]"));
+  // The first step fixes H, and only as a multiple of Hkv: 3 query heads over 2 kv heads are
+  // refused, and the cache stays unfixed and unmoved.
+  SlidingKVCache<float> fresh(1, 2, 8, opt);
+  Step three(1, 1, 3, 2, 8);
+  const std::vector<float> o_before = three.o;
+  const std::string message = error_of([&] { fresh.step(three.qv(), three.kv(), three.vv(), three.ov()); });
+  INFO(message);
+  CHECK(mentions(message, "q.shape[2]"));
+  CHECK(message.find("multiple of the kv heads") != std::string::npos);
+  CHECK(fresh.heads() == 0);
+  CHECK(fresh.position() == 0);
+  CHECK(three.o == o_before);
+  fresh.step(four.qv(), four.kv(), four.vv(), four.ov());
+  CHECK(fresh.heads() == 4);
   // An empty step is valid and changes nothing.
   Step none(1, 0, 4, 2, 8);
   cache.step(none.qv(), none.kv(), none.vv(), none.ov());

@@ -7,6 +7,8 @@
 
 #include <swat/cache.hpp>
 
+#include <functional>
+#include <memory>
 #include <random>
 
 using swat::Activation, swat::Isa, swat::RopeLayout;
@@ -108,48 +110,50 @@ AttentionTester stream_case(Activation act, const Positional& pos, int64_t windo
 
 TEMPLATE_TEST_CASE("streaming in chunks equals forward for every activation and positional option", "[cache]",
                    float, double, swat::bf16, swat::f16) {
-  for (Isa isa : swat::available_isas())
-    for (Activation act : kActivations)
-      for (const Positional& pos : kPositional)
-        for (int64_t window : {int64_t(1), int64_t(6), int64_t(0)}) {
-          const std::vector<std::string> patterns =
-              window == 0 ? std::vector<std::string>{"1", "random", "whole"}
-                          : std::vector<std::string>{"1", "w-1", "w", "w+1", "random", "mixed"};
-          check_streams<TestType>(stream_case(act, pos, window, 4, 2, 16), isa, patterns);
-        }
+  const swat::Isa isa = GENERATE(swat_test::isas());
+  for (Activation act : kActivations)
+    for (const Positional& pos : kPositional)
+      for (int64_t window : {int64_t(1), int64_t(6), int64_t(0)}) {
+        const std::vector<std::string> patterns =
+            window == 0 ? std::vector<std::string>{"1", "random", "whole"}
+                        : std::vector<std::string>{"1", "w-1", "w", "w+1", "random", "mixed"};
+        check_streams<TestType>(stream_case(act, pos, window, 4, 2, 16), isa, patterns);
+      }
 }
 
 TEMPLATE_TEST_CASE("streaming shares kv heads like forward (MHA, GQA, MQA) at head dims off the SIMD width",
                    "[cache]", float, swat::bf16) {
-  for (Isa isa : swat::available_isas())
-    for (Activation act : kActivations)
-      for (auto [heads, kv_heads, dim] : {std::tuple<int64_t, int64_t, int64_t>{3, 3, 40}, {8, 2, 33}, {4, 1, 64}})
-        check_streams<TestType>(stream_case(act, kPositional[5], 9, heads, kv_heads, dim), isa, {"1", "random"});
+  const swat::Isa isa = GENERATE(swat_test::isas());
+  for (Activation act : kActivations)
+    for (auto [heads, kv_heads, dim] : {std::tuple<int64_t, int64_t, int64_t>{3, 3, 40}, {8, 2, 33}, {4, 1, 64}})
+      check_streams<TestType>(stream_case(act, kPositional[5], 9, heads, kv_heads, dim), isa, {"1", "random"});
 }
 
 TEMPLATE_TEST_CASE("streaming keeps RoPE and ALiBi accurate near position 2^40", "[cache]", float, swat::bf16) {
-  for (Isa isa : swat::available_isas())
-    for (Activation act : kActivations) {
-      AttentionTester t = stream_case(act, kPositional[5], 11, 4, 2, 32);
-      t.k_pos0((int64_t(1) << 40) - 17);
-      check_streams<TestType>(t, isa, {"1", "random"});
-    }
+  const swat::Isa isa = GENERATE(swat_test::isas());
+  for (Activation act : kActivations) {
+    AttentionTester t = stream_case(act, kPositional[5], 11, 4, 2, 32);
+    t.k_pos0((int64_t(1) << 40) - 17);
+    check_streams<TestType>(t, isa, {"1", "random"});
+  }
 }
 
 // Windows longer than DecodeRange::split_keys are cut into splits combined in a fixed order.
 TEMPLATE_TEST_CASE("streaming over windows longer than one split matches the reference", "[cache-split]", float,
                    swat::bf16) {
+  const swat::Isa isa = GENERATE(swat_test::isas());
   for (Activation act : kActivations)
     for (int64_t window : {int64_t(600), int64_t(0)}) {
       AttentionTester t;
       t.q_len(700).heads(2).kv_heads(1).dim(8).window(window).activation(act).rope(RopeLayout::half)
           .slopes({0.001f, -0.001f});
-      check_streams<TestType>(t, swat::best_isa(), {"mixed"});
+      check_streams<TestType>(t, isa, {"mixed"});
     }
 }
 
-TEMPLATE_TEST_CASE("streaming gives the same bits for 1 and 2 threads, one split or several", "[cache-threads]", float,
-                   swat::bf16) {
+TEMPLATE_TEST_CASE("streaming below the threading threshold gives the same bits whatever threads says, one split "
+                   "or several", "[cache-threads]", float, swat::bf16) {
+  const swat::Isa isa = GENERATE(swat_test::isas());
   for (Activation act : kActivations)
     for (int64_t window : {int64_t(7), int64_t(600)}) {
       AttentionTester t;
@@ -158,7 +162,7 @@ TEMPLATE_TEST_CASE("streaming gives the same bits for 1 and 2 threads, one split
       const auto in = t.template inputs<TestType>();
       const std::vector<int64_t> sizes = chunks("mixed", t.q_len(), window);
       INFO(t.describe());
-      CHECK(swat_test::same_bits(stream<TestType>(t, in, sizes, 1), stream<TestType>(t, in, sizes, 2)));
+      CHECK(swat_test::same_bits(stream<TestType>(t, in, sizes, 1, isa), stream<TestType>(t, in, sizes, 2, isa)));
     }
 }
 
@@ -186,14 +190,15 @@ TEST_CASE("cache memory stays flat with a window and grows without one", "[cache
 // the steps after it see exactly what they would have seen after stepping the prompt.
 TEMPLATE_TEST_CASE("append then step equals the reference on the stepped positions", "[cache-split]", float,
                    swat::bf16) {
+  const swat::Isa isa = GENERATE(swat_test::isas());
   for (Activation act : kActivations)
     for (int64_t window : {int64_t(5), int64_t(600), int64_t(0)}) {
       AttentionTester t;
       t.q_len(700).heads(4).kv_heads(2).dim(8).window(window).activation(act).rope(RopeLayout::interleaved)
-          .slopes(swat::balanced_alibi_slopes(4)).sigmoid_bias(-1.f);
+          .slopes(swat::balanced_alibi_slopes(4)).sigmoid_bias(-1.f).isa(isa);
       const auto in = t.template inputs<TestType>();
       const std::vector<double> ref = t.template expected_for<TestType>(in);
-      swat::SlidingKVCache<TestType> cache(t.batch(), t.kv_heads(), t.dim(), t.options());
+      swat::SlidingKVCache<TestType> cache(t.batch(), t.kv_heads(), t.dim(), t.options(), isa);
       const int64_t prompt = 650, rest = t.q_len() - prompt;
       cache.append(rows(in.k.cview(), 0, 100), rows(in.v.cview(), 0, 100));
       cache.append(rows(in.k.cview(), 100, prompt - 100), rows(in.v.cview(), 100, prompt - 100));
@@ -209,4 +214,72 @@ TEMPLATE_TEST_CASE("append then step equals the reference on the stepped positio
       CHECK(c.nonfinite == 0);
       CHECK(c.err <= swat_test::error_bound<TestType>());
     }
+}
+
+// A step runs on several threads only above SlidingKVCache's threshold of 2^20 multiply-adds
+// (visible positions x batch x heads x dim): here 4 x 32 x 128 = 2^14 per position, so every step
+// that sees 64 or more positions is cut between the threads. Each thread keeps its own decode
+// scratch (thread_local); a scratch shared between them garbles the outputs, and ThreadSanitizer
+// (scripts/test's tsan stage runs [cache-threads]) reports the race.
+TEMPLATE_TEST_CASE("streaming above the threading threshold gives the same bits on 1 and 2 threads",
+                   "[cache-threads]", float, swat::bf16) {
+  const swat::Isa isa = GENERATE(swat_test::isas());
+  for (int64_t window : {int64_t(70), int64_t(0)}) {  // 70: the rings wrap
+    AttentionTester t;
+    t.batch(4).q_len(90).heads(32).kv_heads(8).dim(128).window(window).activation(Activation::softmax)
+        .rope(RopeLayout::half).slopes(swat::balanced_alibi_slopes(32)).isa(isa);
+    REQUIRE(64.0 * t.batch() * t.heads() * t.dim() >= double(1 << 20));
+    const auto in = t.template inputs<TestType>();
+    // A prefill of 66, then single tokens: every step sees at least 64 positions.
+    std::vector<int64_t> sizes{66};
+    sizes.resize(25, 1);
+    INFO(t.describe());
+    CHECK(swat_test::same_bits(stream<TestType>(t, in, sizes, 1, isa), stream<TestType>(t, in, sizes, 2, isa)));
+  }
+}
+
+// Per-thread state (RoPE tables, scratch) must follow each call's options: caches of different
+// types, activations, windows, RoPE bases and dims, stepped in turn on one thread, each match
+// their own reference. A table kept across calls that differ only in rope_base, or only in
+// rope_dim, shows here.
+TEST_CASE("caches stepped in turn on one thread each match their reference", "[cache-threads]") {
+  const swat::Isa isa = GENERATE(swat_test::isas());
+  struct Stream {
+    AttentionTester t;
+    std::function<void(int64_t, int64_t)> step;  // rows [s, s + n)
+    std::function<void()> check;
+  };
+  std::vector<Stream> streams;
+  auto add = [&](auto type, AttentionTester t) {
+    using T = decltype(type);
+    t.isa(isa).threads(1);
+    auto in = std::make_shared<AttentionTester::Inputs<T>>(t.template inputs<T>());
+    auto cache = std::make_shared<swat::SlidingKVCache<T>>(t.batch(), t.kv_heads(), t.dim(), t.options(), isa);
+    auto o = std::make_shared<Tensor<T>>(swat_test::make_tensor<T>(Layout::bshd, t.batch(), t.q_len(), t.heads(),
+                                                                   t.dim(), swat_test::nan_value<T>()));
+    auto step = [in, cache, o](int64_t s, int64_t n) {
+      cache->step(rows(in->q.cview(), s, n), rows(in->k.cview(), s, n), rows(in->v.cview(), s, n), rows(o->view, s, n));
+    };
+    auto check = [t, in, o] {
+      const swat_test::Comparison c = swat_test::compare(o->logical(), t.template expected_for<T>(*in));
+      INFO(t.describe() << " type=" << swat_test::type_name<T>());
+      INFO(swat_test::report(c, t.q_len(), t.heads(), t.dim(), "expected"));
+      CHECK(c.nonfinite == 0);
+      CHECK(c.err <= swat_test::error_bound<T>());
+    };
+    streams.push_back({t, step, check});
+  };
+  const auto base = [] { return AttentionTester().q_len(24).heads(4).kv_heads(2).dim(16); };
+  add(float(), base().window(6).rope(RopeLayout::half).rope_base(10000.f));
+  add(float(), base().window(6).rope(RopeLayout::half).rope_base(500.f).activation(Activation::softmax));
+  add(float(), base().window(0).rope(RopeLayout::half).rope_dim(8).rope_base(500.f));
+  add(swat::bf16(), base().window(3).rope(RopeLayout::interleaved).rope_base(20.f).slopes(swat::balanced_alibi_slopes(4)));
+  add(double(), base().window(9).rope(RopeLayout::interleaved).rope_dim(12).rope_base(10000.f)
+                    .activation(Activation::softmax));
+  add(swat::f16(), base().window(2).sigmoid_bias(-1.f));
+  add(float(), base().window(5).rope(RopeLayout::half).rope_base(2.f).dim(24).heads(2).kv_heads(1));
+  // Chunks of 1, 2 and 3 tokens, every cache stepped before the next chunk.
+  for (int64_t s = 0, n = 1; s < 24; s += n, n = n % 3 + 1)
+    for (Stream& stream : streams) stream.step(s, n);
+  for (Stream& stream : streams) stream.check();
 }

@@ -24,34 +24,33 @@ TEMPLATE_TEST_CASE("forward in 16-bit storage matches the reference over windows
       {9, 4, 1, 12, RopeLayout::interleaved, 8, true, 0.5f, Layout::padded},
       {33, 8, 2, 64, RopeLayout::half, 32, true, 0.f, Layout::bhsd},
   };
-  for (Isa isa : swat::available_isas())
-    for (Activation act : kActivations)
-      for (const Case& c : cases) {
-        AttentionTester t;
-        t.batch(2).q_len(70).heads(c.heads).kv_heads(c.kv_heads).dim(c.dim).window(c.window).activation(act)
-            .rope(c.rope).rope_dim(c.rope_dim).sigmoid_bias(c.bias).layout(c.layout).isa(isa);
-        if (c.slopes) t.slopes(swat::balanced_alibi_slopes(static_cast<int>(c.heads)));
-        t.template test<TestType>();
-      }
-}
-
-TEMPLATE_TEST_CASE("forward in 16-bit storage keeps RoPE accurate near position 2^40", "[lowp]", swat::bf16,
-                   swat::f16) {
-  for (Isa isa : swat::available_isas())
-    for (Activation act : kActivations) {
+  const swat::Isa isa = GENERATE(swat_test::isas());
+  for (Activation act : kActivations)
+    for (const Case& c : cases) {
       AttentionTester t;
-      t.q_len(40).heads(4).kv_heads(2).dim(32).window(16).activation(act).rope(RopeLayout::half)
-          .slopes(swat::balanced_alibi_slopes(4)).k_pos0((int64_t(1) << 40) - 20).isa(isa);
+      t.batch(2).q_len(70).heads(c.heads).kv_heads(c.kv_heads).dim(c.dim).window(c.window).activation(act)
+          .rope(c.rope).rope_dim(c.rope_dim).sigmoid_bias(c.bias).layout(c.layout).isa(isa);
+      if (c.slopes) t.slopes(swat::balanced_alibi_slopes(static_cast<int>(c.heads)));
       t.template test<TestType>();
     }
 }
 
+TEMPLATE_TEST_CASE("forward in 16-bit storage keeps RoPE accurate near position 2^40", "[lowp]", swat::bf16,
+                   swat::f16) {
+  const swat::Isa isa = GENERATE(swat_test::isas());
+  for (Activation act : kActivations) {
+    AttentionTester t;
+    t.q_len(40).heads(4).kv_heads(2).dim(32).window(16).activation(act).rope(RopeLayout::half)
+        .slopes(swat::balanced_alibi_slopes(4)).k_pos0((int64_t(1) << 40) - 20).isa(isa);
+    t.template test<TestType>();
+  }
+}
+
 TEMPLATE_TEST_CASE("forward in 16-bit storage gives the same bits for 1 and 2 threads", "[lowp]", swat::bf16,
                    swat::f16) {
-  for (Isa isa : swat::available_isas()) {
-    AttentionTester t;
-    t.batch(2).q_len(300).heads(4).kv_heads(2).dim(40).window(50).rope(RopeLayout::half).isa(isa);
-    const auto in = t.inputs<TestType>();
-    CHECK(swat_test::same_bits(t.threads(1).output_for(in), t.threads(2).output_for(in)));
-  }
+  const swat::Isa isa = GENERATE(swat_test::isas());
+  AttentionTester t;
+  t.batch(2).q_len(300).heads(4).kv_heads(2).dim(40).window(50).rope(RopeLayout::half).isa(isa);
+  const auto in = t.inputs<TestType>();
+  CHECK(swat_test::same_bits(t.threads(1).output_for(in), t.threads(2).output_for(in)));
 }

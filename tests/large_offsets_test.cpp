@@ -86,33 +86,33 @@ void run_large_offsets() {
   CHECK(k.at(B - 1, Sk - 1, Hkv - 1) - base > (int64_t(1) << 32));
   CHECK(o.at(0, 0, 0) - o.at(B - 1, Sq - 1, 0) > (int64_t(1) << 32));
 
-  for (Isa isa : swat::available_isas())
-    for (swat::Activation act : swat_test::kActivations) {
-      swat::Options opt;
-      opt.window = 13;
-      opt.activation = act;
-      opt.alibi_slopes = swat::balanced_alibi_slopes(H);
-      opt.rope = swat::RopeLayout::half;
-      opt.threads = 2;
-      swat::forward<T>(q, k, v, o, opt, isa);
-      std::vector<double> ref(static_cast<std::size_t>(B * Sq * H * D));
-      swat::reference::forward<T, double>(q, k, v, swat::bshd(ref.data(), B, Sq, H, D), opt);
-      std::vector<T> got;
-      int64_t stray = 0;  // non-zero elements between o's heads (dims D..31): must stay untouched
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t s = 0; s < Sq; ++s)
-          for (int64_t h = 0; h < H; ++h) {
-            for (int64_t d = 0; d < D; ++d) got.push_back(o.at(b, s, h)[d]);
-            for (int64_t d = D; d < 32; ++d) stray += !(o.at(b, s, h)[d] == T(0));
-          }
-      const swat_test::Comparison c = swat_test::compare(got, ref);
-      INFO("type=" << swat_test::type_name<T>() << " isa=" << swat::isa_name(isa)
-                   << " activation=" << swat_test::activation_name(act));
-      INFO(swat_test::report(c, Sq, H, D, "expected"));
-      CHECK(c.nonfinite == 0);
-      CHECK(c.err <= swat_test::error_bound<T>());
-      CHECK(stray == 0);
-    }
+  const swat::Isa isa = GENERATE(swat_test::isas());
+  for (swat::Activation act : swat_test::kActivations) {
+    swat::Options opt;
+    opt.window = 13;
+    opt.activation = act;
+    opt.alibi_slopes = swat::balanced_alibi_slopes(H);
+    opt.rope = swat::RopeLayout::half;
+    opt.threads = 2;
+    swat::forward<T>(q, k, v, o, opt, isa);
+    std::vector<double> ref(static_cast<std::size_t>(B * Sq * H * D));
+    swat::reference::forward<T, double>(q, k, v, swat::bshd(ref.data(), B, Sq, H, D), opt);
+    std::vector<T> got;
+    int64_t stray = 0;  // non-zero elements between o's heads (dims D..31): must stay untouched
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t s = 0; s < Sq; ++s)
+        for (int64_t h = 0; h < H; ++h) {
+          for (int64_t d = 0; d < D; ++d) got.push_back(o.at(b, s, h)[d]);
+          for (int64_t d = D; d < 32; ++d) stray += !(o.at(b, s, h)[d] == T(0));
+        }
+    const swat_test::Comparison c = swat_test::compare(got, ref);
+    INFO("type=" << swat_test::type_name<T>() << " isa=" << swat::isa_name(isa)
+                 << " activation=" << swat_test::activation_name(act));
+    INFO(swat_test::report(c, Sq, H, D, "expected"));
+    CHECK(c.nonfinite == 0);
+    CHECK(c.err <= swat_test::error_bound<T>());
+    CHECK(stray == 0);
+  }
 #endif
 }
 

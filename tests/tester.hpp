@@ -366,6 +366,13 @@ class AttentionTester {
   std::optional<double> constant_values_;
 };
 
+// Every kernel test runs each path swat::available_isas() lists through this one generator:
+//   const swat::Isa isa = GENERATE(swat_test::isas());
+// so a new path (an emulated width, a new ISA) reaches every test without editing any.
+inline Catch::Generators::GeneratorWrapper<swat::Isa> isas() {
+  return Catch::Generators::from_range(swat::available_isas());
+}
+
 constexpr swat::Activation kActivations[] = {swat::Activation::sigmoid, swat::Activation::softmax};
 
 // Slopes of both signs drawn uniformly from [-magnitude, magnitude], fixed seed.

@@ -16,6 +16,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <swat/reference.hpp>
@@ -89,7 +90,10 @@ struct Tensor {
 template <class T>
 T sentinel() {
   T x;
-  if constexpr (sizeof(T) == 4) {
+  if constexpr (sizeof(T) == 2) {  // a quiet NaN in bf16 and in f16 alike
+    const uint16_t bits = 0x7fe5u;
+    std::memcpy(&x, &bits, 2);
+  } else if constexpr (sizeof(T) == 4) {
     const uint32_t bits = 0x7fc5a5a5u;
     std::memcpy(&x, &bits, 4);
   } else {
@@ -127,9 +131,17 @@ inline const char* operation_name(Operation op) {
   return names[static_cast<int>(op)];
 }
 
+// The storage type of q, k, v and o.
+enum class Storage { f32, f64, bf16, f16 };
+inline const char* storage_name(Storage s) {
+  static const char* names[] = {"float", "double", "bf16", "f16"};
+  return names[static_cast<int>(s)];
+}
+
 struct Case {
   Operation operation = Operation::forward;
-  bool is_double = false, wild = false;
+  Storage storage = Storage::f32;
+  bool wild = false;
   swat::Isa isa = swat::Isa::automatic;
   int64_t B = 1, Sq = 1, Sk = 1, H = 1, Hkv = 1, D = 1;
   Layout layout[4] = {};  // q, k, v, o
@@ -142,7 +154,7 @@ struct Case {
   std::string describe() const {
     std::ostringstream s;
     s.precision(9);
-    s << operation_name(operation) << " " << (is_double ? "double" : "float") << " isa=" << swat::isa_name(isa) << (wild ? " WILD" : "")
+    s << operation_name(operation) << " " << storage_name(storage) << " isa=" << swat::isa_name(isa) << (wild ? " WILD" : "")
       << " B=" << B << " Sq=" << Sq << " Sk=" << Sk << " H=" << H << " Hkv=" << Hkv << " D=" << D
       << " layouts q=" << layout_name(layout[0]) << " k=" << layout_name(layout[1])
       << " v=" << layout_name(layout[2]) << " o=" << layout_name(layout[3]) << " window=" << opt.window
@@ -445,6 +457,8 @@ std::vector<unsigned char> bytes_of(const Tensor<T>& t) {
 // SPEC section 4.
 template <class T>
 double bound(Operation op) {
+  if (std::is_same<T, swat::bf16>::value) return 2e-2;
+  if (std::is_same<T, swat::f16>::value) return 4e-3;
   if (sizeof(T) == 8) return 1e-12;
   return op == Operation::backward ? 1e-4 : 2e-5;
 }
@@ -462,10 +476,9 @@ void fill_values(const Case& c, std::mt19937_64& rng, const swat::View4<T>& view
       case 4: x = static_cast<T>(unit(rng) * 1e30); break;
       case 5: {
         const uint64_t r = rng() % 16;
-        x = r == 0 ? std::numeric_limits<T>::quiet_NaN()
-            : r == 1 ? std::numeric_limits<T>::infinity()
-            : r == 2 ? -std::numeric_limits<T>::infinity()
-            : static_cast<T>(unit(rng));
+        // Through double: std::numeric_limits has no bf16 or f16 (it would give zeros).
+        constexpr double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+        x = static_cast<T>(r == 0 ? nan : r == 1 ? inf : r == 2 ? -inf : unit(rng));
         break;
       }
       default: x = static_cast<T>(unit(rng)); break;

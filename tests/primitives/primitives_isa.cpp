@@ -1,0 +1,644 @@
+// The known-answer checks of one ISA path (see primitives.hpp). CMake compiles this file once per
+// path with -DSWAT_TEST_ISA=<isa> -DSWAT_ISA_NAMESPACE=isa_<isa> and that path's flags. Every
+// expected value comes from plain scalar code written here from the definitions (IEEE formats,
+// long double exp), never from the library's own scalar helpers.
+#include <swat/detail/convert.hpp>
+#include <swat/detail/math.hpp>
+#include <swat/detail/microkernel.hpp>
+#include <swat/detail/reduce.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include "primitives.hpp"
+
+#ifndef SWAT_TEST_ISA
+#error "compile with -DSWAT_TEST_ISA=<isa>"
+#endif
+
+namespace swat_test {
+namespace primitives {
+namespace SWAT_ISA_NAMESPACE {
+
+using Arch = swat::detail::arch_of<swat::Isa::SWAT_TEST_ISA>::type;
+static_assert(!std::is_void<Arch>::value, "the flags of this translation unit do not enable its ISA");
+
+template <class T>
+using V = swat::detail::Vec<T, Arch>;
+template <class T>
+constexpr int W = static_cast<int>(V<T>::width);
+
+const char* type_name(float) { return "float"; }
+const char* type_name(double) { return "double"; }
+const char* type_name(swat::bf16) { return "bf16"; }
+const char* type_name(swat::f16) { return "f16"; }
+
+// One check: counted, and the first failure kept with its printf-style description.
+void expect(Outcome* o, bool ok, const char* format, ...) {
+  ++o->checks;
+  if (ok || o->failures++ > 0) return;
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(o->first, sizeof o->first, format, args);
+  va_end(args);
+}
+
+template <class T>
+bool same_bits(T a, T b) {
+  return std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+uint64_t next_random(uint64_t& state) {  // splitmix64: fixed, portable sequence
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+double uniform(uint64_t& state, double lo, double hi) {
+  return lo + (hi - lo) * static_cast<double>(next_random(state) >> 11) * 0x1p-53;
+}
+
+template <class T>
+void store(T* p, const typename V<T>::type& x) {
+  V<T>::store(p, x);
+}
+
+// ---- vector traits -----------------------------------------------------------------------------
+
+template <class T>
+void load_store_of(Outcome* o) {
+  constexpr int n = 3 * W<T> + 3;
+  T in[n], out[n];
+  for (int i = 0; i < n; ++i) in[i] = static_cast<T>(i * 7 + 1) / T(8);
+  in[1] = -T(0);
+  const T sentinel = T(-12345);
+  for (int offset = 0; offset <= W<T> + 2; ++offset) {
+    for (T& x : out) x = sentinel;
+    V<T>::store(out + offset, V<T>::load(in + offset));
+    for (int i = 0; i < n; ++i) {
+      const bool inside = i >= offset && i < offset + W<T>;
+      expect(o, same_bits(out[i], inside ? in[i] : sentinel),
+             "%s: load then store at element offset %d: element %d is %g, want %g", type_name(T()), offset, i,
+             static_cast<double>(out[i]), static_cast<double>(inside ? in[i] : sentinel));
+    }
+  }
+}
+void load_store(Outcome* o) {
+  load_store_of<float>(o);
+  load_store_of<double>(o);
+}
+
+template <class T>
+void broadcast_iota_of(Outcome* o) {
+  T lanes[W<T>];
+  for (T value : {T(1.5), -T(0), T(-3e-30)}) {
+    store(lanes, V<T>::broadcast(value));
+    for (int l = 0; l < W<T>; ++l)
+      expect(o, same_bits(lanes[l], value), "%s: broadcast(%g) lane %d is %g", type_name(T()),
+             static_cast<double>(value), l, static_cast<double>(lanes[l]));
+  }
+  store(lanes, V<T>::iota());
+  for (int l = 0; l < W<T>; ++l)
+    expect(o, lanes[l] == T(l), "%s: iota lane %d is %g", type_name(T()), l, static_cast<double>(lanes[l]));
+}
+void broadcast_iota(Outcome* o) {
+  broadcast_iota_of<float>(o);
+  broadcast_iota_of<double>(o);
+}
+
+// Lane l of each operand from its own array; the result compared lane by lane with `want`.
+template <class T, class Op, class Want>
+void lanewise(Outcome* o, const char* name, const T* a, const T* b, const T* c, int n, Op op, Want want) {
+  for (int i = 0; i + W<T> <= n; ++i) {
+    T lanes[W<T>];
+    store(lanes, op(V<T>::load(a + i), V<T>::load(b + i), V<T>::load(c + i)));
+    for (int l = 0; l < W<T>; ++l) {
+      const int at = i + l;
+      expect(o, want(a[at], b[at], c[at], lanes[l]), "%s: %s lane %d of (%.17g, %.17g, %.17g) gave %.17g",
+             type_name(T()), name, l, static_cast<double>(a[at]), static_cast<double>(b[at]),
+             static_cast<double>(c[at]), static_cast<double>(lanes[l]));
+    }
+  }
+}
+
+// Operands with every kind of value, in a different order for each operand.
+template <class T>
+struct Operands {
+  static constexpr int n = 64;
+  T a[n], b[n], c[n];
+  explicit Operands(bool specials) {
+    uint64_t state = 11;
+    for (int i = 0; i < n; ++i) {
+      a[i] = static_cast<T>(uniform(state, -4, 4));
+      b[i] = static_cast<T>(uniform(state, -4, 4));
+      c[i] = static_cast<T>(uniform(state, -4, 4));
+    }
+    // Fused and unfused multiply-add differ here: (1 + e)(1 - e) - 1 = -e^2.
+    const T e = sizeof(T) == 4 ? T(0x1p-12) : T(0x1p-27);
+    a[5] = T(1) + e, b[5] = T(1) - e, c[5] = T(-1);
+    a[3] = b[4] = -T(0);
+    b[9] = a[9];
+    if (specials) {
+      a[7] = b[12] = c[20] = std::nan("");
+      a[13] = b[14] = infinity();
+      a[17] = b[18] = -infinity();
+    }
+  }
+  static T infinity() { return static_cast<T>(HUGE_VAL); }
+};
+
+template <class T>
+void fma_of(Outcome* o) {
+  const Operands<T> x(false);
+  lanewise<T>(o, "fma", x.a, x.b, x.c, x.n, [](auto a, auto b, auto c) { return V<T>::fma(a, b, c); },
+              [](T a, T b, T c, T got) {
+                // Fused where the path has it, a * b + c where it does not: either rounding is right.
+                const T fused = static_cast<T>(static_cast<long double>(a) * b + c);
+                const T unfused = a * b + c;
+                return same_bits(got, fused) || same_bits(got, unfused);
+              });
+}
+void fma(Outcome* o) {
+  fma_of<float>(o);
+  fma_of<double>(o);
+}
+
+template <class T>
+void min_max_abs_of(Outcome* o) {
+  const Operands<T> x(true);
+  // NaN: the second operand comes back (maxps); exp_nonpositive's clamp relies on it.
+  lanewise<T>(o, "max", x.a, x.b, x.c, x.n, [](auto a, auto b, auto) { return V<T>::max(a, b); },
+              [](T a, T b, T, T got) {
+                if (std::isnan(a) || std::isnan(b)) return std::isnan(b) ? std::isnan(got) : same_bits(got, b);
+                return a == b ? got == a : got == (a > b ? a : b);
+              });
+  lanewise<T>(o, "min", x.a, x.b, x.c, x.n, [](auto a, auto b, auto) { return V<T>::min(a, b); },
+              [](T a, T b, T, T got) {
+                if (std::isnan(a) || std::isnan(b)) return std::isnan(b) ? std::isnan(got) : same_bits(got, b);
+                return a == b ? got == a : got == (a < b ? a : b);
+              });
+  lanewise<T>(o, "abs", x.a, x.b, x.c, x.n, [](auto a, auto, auto) { return V<T>::abs(a); },
+              [](T a, T, T, T got) {
+                return std::isnan(a) ? std::isnan(got) && !std::signbit(got) : same_bits(got, std::fabs(a));
+              });
+}
+void min_max_abs(Outcome* o) {
+  min_max_abs_of<float>(o);
+  min_max_abs_of<double>(o);
+}
+
+template <class T>
+void compare_select_of(Outcome* o) {
+  const Operands<T> x(true);
+  lanewise<T>(o, "select(a < b, a, c)", x.a, x.b, x.c, x.n,
+              [](auto a, auto b, auto c) { return V<T>::select(a < b, a, c); },
+              [](T a, T b, T c, T got) { return same_bits(got, a < b ? a : c); });
+  lanewise<T>(o, "select(a > b, b, c)", x.a, x.b, x.c, x.n,
+              [](auto a, auto b, auto c) { return V<T>::select(a > b, b, c); },
+              [](T a, T b, T c, T got) { return same_bits(got, a > b ? b : c); });
+}
+void compare_select(Outcome* o) {
+  compare_select_of<float>(o);
+  compare_select_of<double>(o);
+}
+
+template <class T>
+void exp2_of_biased_of(Outcome* o) {
+  constexpr int lowest = sizeof(T) == 4 ? -126 : -1022, highest = sizeof(T) == 4 ? 127 : 1023;
+  const T magic = swat::detail::ExpConstants<T>::magic;
+  for (int n = lowest; n <= highest; n += W<T>) {
+    T in[W<T>], lanes[W<T>];
+    for (int l = 0; l < W<T>; ++l) in[l] = static_cast<T>(std::min(n + l, highest)) + magic;
+    store(lanes, V<T>::exp2_of_biased(V<T>::load(in)));
+    for (int l = 0; l < W<T>; ++l) {
+      const int e = std::min(n + l, highest);
+      expect(o, same_bits(lanes[l], std::ldexp(T(1), e)), "%s: exp2_of_biased(%d + magic) is %.17g, want 2^%d",
+             type_name(T()), e, static_cast<double>(lanes[l]), e);
+    }
+  }
+}
+void exp2_of_biased(Outcome* o) {
+  exp2_of_biased_of<float>(o);
+  exp2_of_biased_of<double>(o);
+}
+
+// ---- 16-bit storage: independent encodings ---------------------------------------------------
+
+uint32_t bits_of(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  return u;
+}
+float float_of(uint32_t u) {
+  float x;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+// The format's layout: mantissa bits and exponent bias, and 16-bit patterns as values.
+template <class S>
+struct Format {
+  static constexpr int mantissa = std::is_same<S, swat::bf16>::value ? 7 : 10;
+  static constexpr int exponent = 15 - mantissa;
+  static constexpr uint16_t infinity = static_cast<uint16_t>(((1 << exponent) - 1) << mantissa);
+  static constexpr int bias = (1 << (exponent - 1)) - 1;
+  // Value of a non-negative pattern up to `infinity`, which continues the sequence of finite
+  // values as 2^(emax + 1): rounding to nearest then treats overflow like any other step.
+  static double value(uint16_t h) {
+    const int e = h >> mantissa, m = h & ((1 << mantissa) - 1);
+    if (e == 0) return std::ldexp(static_cast<double>(m), 1 - bias - mantissa);
+    return std::ldexp(static_cast<double>((1 << mantissa) + m), e - bias - mantissa);
+  }
+  // IEEE decoding to float. bf16 is the top half of a float, so widening keeps every bit (a
+  // signalling NaN stays one); an f16 NaN keeps its sign and payload, made quiet (vcvtph2ps).
+  static uint32_t decode(uint16_t h) {
+    if (mantissa == 7) return static_cast<uint32_t>(h) << 16;
+    const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+    const uint16_t magnitude = h & 0x7fffu;
+    if (magnitude > infinity)
+      return sign | 0x7fc00000u | (static_cast<uint32_t>(magnitude & ((1u << mantissa) - 1)) << (23 - mantissa));
+    if (magnitude == infinity) return sign | 0x7f800000u;
+    return sign | bits_of(static_cast<float>(value(magnitude)));
+  }
+  // Round to nearest, ties to even, by searching the patterns; NaN made quiet, payload truncated.
+  static uint16_t encode(float x) {
+    const uint16_t sign = static_cast<uint16_t>((bits_of(x) >> 16) & 0x8000u);
+    if (std::isnan(x)) {
+      const uint32_t payload = (bits_of(x) & 0x7fffffu) >> (23 - mantissa);
+      return static_cast<uint16_t>(sign | infinity | (1u << (mantissa - 1)) | payload);
+    }
+    const double a = std::fabs(static_cast<double>(x));
+    uint16_t lo = 0, hi = infinity;  // value(lo) <= a; the answer is the largest such pattern
+    if (a >= value(hi)) return sign | infinity;
+    while (hi - lo > 1) {
+      const uint16_t mid = static_cast<uint16_t>((lo + hi) / 2);
+      (value(mid) <= a ? lo : hi) = mid;
+    }
+    const double below = a - value(lo), above = value(hi) - a;
+    const uint16_t pick = below < above ? lo : above < below ? hi : (lo % 2 == 0 ? lo : hi);
+    return static_cast<uint16_t>(sign | pick);
+  }
+};
+
+// Floats every conversion must get right: each pattern's value, the midpoints between neighbours
+// (ties) and the floats either side of them, float denormals, zeros, infinities, NaN payloads
+// (quiet and signalling), and random bit patterns.
+template <class S>
+int float_sweep(float* out, int capacity) {
+  using F = Format<S>;
+  int n = 0;
+  auto add = [&](float x) {
+    if (n < capacity) out[n++] = x;
+  };
+  for (uint32_t h = 0; h < F::infinity; h += 1) {
+    const float lo = static_cast<float>(F::value(static_cast<uint16_t>(h)));
+    const float mid = static_cast<float>((F::value(static_cast<uint16_t>(h)) + F::value(static_cast<uint16_t>(h + 1))) / 2);
+    for (float x : {lo, mid, std::nextafter(mid, 0.f), std::nextafter(mid, HUGE_VALF)}) {
+      add(x);
+      add(-x);
+    }
+  }
+  for (uint32_t u : {0x00000001u, 0x00000fffu, 0x007fffffu, 0x00400000u, 0x7f7fffffu, 0x7f800000u, 0x7f800001u,
+                     0x7fc00000u, 0x7fffffffu, 0x7fa5a5a5u, 0x7f801fffu, 0x7fbfe000u}) {
+    add(float_of(u));
+    add(float_of(u | 0x80000000u));
+  }
+  uint64_t state = 5;
+  for (int i = 0; i < 100000; ++i) add(float_of(static_cast<uint32_t>(next_random(state))));
+  return n;
+}
+constexpr int kSweepCapacity = 600000;
+
+template <class S>
+void load_scalar_of(Outcome* o) {
+  for (uint32_t h = 0; h <= 0xffff; ++h) {
+    const uint32_t got = bits_of(swat::detail::load_scalar(S::from_bits(static_cast<uint16_t>(h))));
+    const uint32_t want = Format<S>::decode(static_cast<uint16_t>(h));
+    expect(o, got == want, "load_scalar(%s 0x%04x) is float 0x%08x, want 0x%08x", type_name(S()), h, got, want);
+  }
+}
+void load_scalar(Outcome* o) {
+  load_scalar_of<swat::bf16>(o);
+  load_scalar_of<swat::f16>(o);
+}
+
+template <class S>
+void store_scalar_of(Outcome* o) {
+  static float sweep[kSweepCapacity];
+  const int n = float_sweep<S>(sweep, kSweepCapacity);
+  for (int i = 0; i < n; ++i) {
+    const uint16_t got = swat::detail::store_scalar<S>(sweep[i]).bits;
+    const uint16_t want = Format<S>::encode(sweep[i]);
+    expect(o, got == want, "store_scalar<%s>(float 0x%08x = %.9g) is 0x%04x, want 0x%04x", type_name(S()),
+           bits_of(sweep[i]), static_cast<double>(sweep[i]), got, want);
+  }
+}
+void store_scalar(Outcome* o) {
+  store_scalar_of<swat::bf16>(o);
+  store_scalar_of<swat::f16>(o);
+}
+
+template <class S>
+void load_as_of(Outcome* o) {
+  alignas(64) static S all[0x10000 + 64];
+  for (uint32_t h = 0; h <= 0xffff; ++h) all[h] = S::from_bits(static_cast<uint16_t>(h));
+  for (uint32_t h = 0; h + W<float> <= 0x10000; h += W<float>) {
+    float lanes[W<float>];
+    store(lanes, swat::detail::load_as<float, Arch>(all + h));
+    for (int l = 0; l < W<float>; ++l) {
+      const uint32_t want = Format<S>::decode(static_cast<uint16_t>(h + l));
+      expect(o, bits_of(lanes[l]) == want, "load_as<float>(%s) lane %d of 0x%04x: float 0x%08x, want 0x%08x",
+             type_name(S()), l, h + l, bits_of(lanes[l]), want);
+    }
+  }
+}
+template <class T>
+void load_as_same(Outcome* o) {
+  T in[2 * W<T>], lanes[W<T>];
+  for (int i = 0; i < 2 * W<T>; ++i) in[i] = static_cast<T>(i) - T(0.25);
+  store(lanes, swat::detail::load_as<T, Arch>(in + 1));
+  for (int l = 0; l < W<T>; ++l)
+    expect(o, same_bits(lanes[l], in[l + 1]), "load_as<%s>(%s) lane %d is %g", type_name(T()), type_name(T()), l,
+           static_cast<double>(lanes[l]));
+}
+void load_as(Outcome* o) {
+  load_as_of<swat::bf16>(o);
+  load_as_of<swat::f16>(o);
+  load_as_same<float>(o);
+  load_as_same<double>(o);
+}
+
+// Every count from 0 to a few widths past the native chunk (F16C converts 8 at a time), so each
+// vector loop and scalar tail runs, and nothing past the count is written.
+constexpr int kMaxTail = 3 * 16 + 9;
+
+template <class S>
+void convert_to_float_of(Outcome* o) {
+  S in[0x10000 / 64 + kMaxTail];
+  float out[kMaxTail + 1];
+  for (uint32_t start = 0; start < 0x10000; start += 0x10000 / 64 * 7 + 3) {
+    const int span = 0x10000 / 64 + kMaxTail;
+    for (int i = 0; i < span; ++i) in[i] = S::from_bits(static_cast<uint16_t>((start + i * 64u) & 0xffffu));
+    for (int n = 0; n <= kMaxTail; ++n) {
+      for (float& x : out) x = -7.f;
+      swat::detail::convert_to_float<Arch>(in + (n % 5), out, n);
+      for (int i = 0; i <= n && i < kMaxTail + 1; ++i) {
+        const uint32_t want = i < n ? Format<S>::decode(in[n % 5 + i].bits) : bits_of(-7.f);
+        expect(o, bits_of(out[i]) == want, "convert_to_float(%s, n=%d): element %d is 0x%08x, want 0x%08x%s",
+               type_name(S()), n, i, bits_of(out[i]), want, i < n ? "" : " (past the end: untouched)");
+      }
+    }
+  }
+}
+void convert_to_float(Outcome* o) {
+  convert_to_float_of<swat::bf16>(o);
+  convert_to_float_of<swat::f16>(o);
+}
+
+template <class S>
+void convert_from_float_of(Outcome* o) {
+  static float sweep[kSweepCapacity];
+  static S out[kSweepCapacity + 1];
+  const int n = float_sweep<S>(sweep, kSweepCapacity);
+  // One long call over the whole sweep (vector body), then every short count (tails).
+  swat::detail::convert_from_float<Arch>(sweep, out, n);
+  for (int i = 0; i < n; ++i) {
+    const uint16_t want = Format<S>::encode(sweep[i]);
+    expect(o, out[i].bits == want, "convert_from_float(%s) element %d of float 0x%08x (%.9g) is 0x%04x, want 0x%04x",
+           type_name(S()), i, bits_of(sweep[i]), static_cast<double>(sweep[i]), out[i].bits, want);
+  }
+  for (int count = 0; count <= kMaxTail; ++count) {
+    for (int i = 0; i <= count; ++i) out[i] = S::from_bits(0x1234);
+    swat::detail::convert_from_float<Arch>(sweep + 3 * count, out, count);
+    for (int i = 0; i <= count; ++i) {
+      const uint16_t want = i < count ? Format<S>::encode(sweep[3 * count + i]) : uint16_t(0x1234);
+      expect(o, out[i].bits == want, "convert_from_float(%s, n=%d): element %d is 0x%04x, want 0x%04x%s",
+             type_name(S()), count, i, out[i].bits, want, i < count ? "" : " (past the end: untouched)");
+    }
+  }
+}
+void convert_from_float(Outcome* o) {
+  convert_from_float_of<swat::bf16>(o);
+  convert_from_float_of<swat::f16>(o);
+}
+
+// ---- reductions --------------------------------------------------------------------------------
+
+// Integer-valued lanes: every sum is exact, so a lane added twice, dropped or moved shows.
+template <class T>
+T lane_value(int vector, int lane) {
+  return static_cast<T>(vector * 1000 + (lane + 1) * (lane + 3));
+}
+
+template <class T>
+void horizontal_sum_of(Outcome* o) {
+  for (int u = 0; u < 3; ++u) {
+    T lanes[W<T>];
+    T want = 0;
+    for (int l = 0; l < W<T>; ++l) want += lanes[l] = lane_value<T>(u, l);
+    const T got = swat::detail::horizontal_sum<T, Arch>(V<T>::load(lanes));
+    expect(o, got == want, "%s: horizontal_sum of lanes %d*1000 + (l+1)(l+3) is %.17g, want %.17g", type_name(T()),
+           u, static_cast<double>(got), static_cast<double>(want));
+  }
+  for (int j = 0; j < W<T>; ++j) {  // one lane set: catches a lane left out
+    T lanes[W<T>] = {};
+    lanes[j] = T(1);
+    const T got = swat::detail::horizontal_sum<T, Arch>(V<T>::load(lanes));
+    expect(o, got == T(1), "%s: horizontal_sum with only lane %d = 1 is %g", type_name(T()), j,
+           static_cast<double>(got));
+  }
+}
+void horizontal_sum(Outcome* o) {
+  horizontal_sum_of<float>(o);
+  horizontal_sum_of<double>(o);
+}
+
+// W vectors in, one out: lane u is the sum of vector u's lanes (the decode kernel's W dot
+// products finished at once; on the xsimd paths this is xsimd::haddp).
+template <class T>
+void transpose_sum_of(Outcome* o) {
+  using vec = typename V<T>::type;
+  vec acc[W<T>];
+  T want[W<T>], lanes[W<T>];
+  for (int u = 0; u < W<T>; ++u) {
+    T in[W<T>];
+    want[u] = 0;
+    for (int l = 0; l < W<T>; ++l) want[u] += in[l] = lane_value<T>(u, l);
+    acc[u] = V<T>::load(in);
+  }
+  store(lanes, swat::detail::transpose_sum<T, Arch>(acc));
+  for (int u = 0; u < W<T>; ++u)
+    expect(o, lanes[u] == want[u], "%s: transpose_sum lane %d is %.17g, want %.17g (sum of vector %d)",
+           type_name(T()), u, static_cast<double>(lanes[u]), static_cast<double>(want[u]), u);
+  // Vector u holds u + 1 in lane (u + shift) % W only: every (vector, lane) pair gets its turn.
+  for (int shift = 0; shift < W<T>; ++shift) {
+    for (int u = 0; u < W<T>; ++u) {
+      T in[W<T>] = {};
+      in[(u + shift) % W<T>] = static_cast<T>(u + 1);
+      acc[u] = V<T>::load(in);
+    }
+    store(lanes, swat::detail::transpose_sum<T, Arch>(acc));
+    for (int u = 0; u < W<T>; ++u)
+      expect(o, lanes[u] == static_cast<T>(u + 1), "%s: transpose_sum lane %d is %g, want %d (its one lane: %d)",
+             type_name(T()), u, static_cast<double>(lanes[u]), u + 1, (u + shift) % W<T>);
+  }
+}
+void transpose_sum(Outcome* o) {
+  transpose_sum_of<float>(o);
+  transpose_sum_of<double>(o);
+}
+
+// ---- exp and sigmoid, in ulps against long double ------------------------------------------------
+
+// |got - want| in units of the last place of want rounded to T (the spacing just above |want|).
+template <class T>
+double ulps(T got, long double want) {
+  const T rounded = static_cast<T>(want);
+  const T magnitude = std::fabs(rounded);
+  const long double ulp = static_cast<long double>(std::nextafter(magnitude, static_cast<T>(HUGE_VAL))) - magnitude;
+  return static_cast<double>(std::fabs(static_cast<long double>(got) - want) / ulp);
+}
+
+// Bounds in ulps, a little above the worst measured on every path (exp 1.15 without FMA, sigmoid
+// 2.05), far inside what SPEC 4's attention bounds need (float 2e-5 is about 170 ulps of 1).
+constexpr double kExpUlps = 2.0, kSigmoidUlps = 3.0;
+
+// Applies f to xs W at a time (the tail padded with the last value).
+template <class T, class F>
+void apply(const T* xs, T* out, int n, F f) {
+  for (int i = 0; i < n; i += W<T>) {
+    T in[W<T>], lanes[W<T>];
+    for (int l = 0; l < W<T>; ++l) in[l] = xs[std::min(i + l, n - 1)];
+    store(lanes, f(V<T>::load(in)));
+    for (int l = 0; l < W<T> && i + l < n; ++l) out[i + l] = lanes[l];
+  }
+}
+
+constexpr int kSweep = 200000;
+
+template <class T>
+void exp_nonpositive_of(Outcome* o) {
+  using C = swat::detail::ExpConstants<T>;
+  static T z[kSweep + 64], got[kSweep + 64];
+  int n = 0;
+  for (int i = 0; i < kSweep; ++i) z[n++] = static_cast<T>(C::cutoff - 2) * static_cast<T>(i) / T(kSweep - 1);
+  for (T x : {T(0), -T(0), C::cutoff, std::nextafter(C::cutoff, T(0)), std::nextafter(C::cutoff, -T(1)), T(-1e-30),
+              -std::numeric_limits<T>::denorm_min(), T(-0.5), static_cast<T>(-std::log(2.0) / 2)})
+    z[n++] = x;
+  apply<T>(z, got, n, [](auto x) { return swat::detail::exp_nonpositive<T, Arch>(x); });
+  for (int i = 0; i < n; ++i) {
+    if (z[i] < C::cutoff) {  // flushed to zero below the cutoff, as documented
+      expect(o, same_bits(got[i], T(0)), "%s: exp_nonpositive(%.17g) below the cutoff is %.17g, want +0",
+             type_name(T()), static_cast<double>(z[i]), static_cast<double>(got[i]));
+      continue;
+    }
+    const double e = ulps(got[i], std::exp(static_cast<long double>(z[i])));
+    o->worst = std::max(o->worst, e);
+    expect(o, e <= kExpUlps, "%s: exp_nonpositive(%.17g) is %.17g, %.3g ulps from exp (bound %g)", type_name(T()),
+           static_cast<double>(z[i]), static_cast<double>(got[i]), e, kExpUlps);
+  }
+  const T nan = std::numeric_limits<T>::quiet_NaN(), specials[] = {nan, -static_cast<T>(HUGE_VAL)};
+  T out[2];
+  apply<T>(specials, out, 2, [](auto x) { return swat::detail::exp_nonpositive<T, Arch>(x); });
+  expect(o, std::isnan(out[0]), "%s: exp_nonpositive(NaN) is %g, want NaN", type_name(T()), static_cast<double>(out[0]));
+  expect(o, same_bits(out[1], T(0)), "%s: exp_nonpositive(-inf) is %g, want 0", type_name(T()), static_cast<double>(out[1]));
+}
+void exp_nonpositive(Outcome* o) {
+  exp_nonpositive_of<float>(o);
+  exp_nonpositive_of<double>(o);
+}
+
+template <class T>
+void sigmoid_of(Outcome* o) {
+  using C = swat::detail::ExpConstants<T>;
+  static T s[kSweep + 64], got[kSweep + 64];
+  const T edge = -C::cutoff + 4;
+  int n = 0;
+  for (int i = 0; i < kSweep; ++i) s[n++] = -edge + 2 * edge * static_cast<T>(i) / T(kSweep - 1);
+  for (T x : {T(0), -T(0), C::cutoff, -C::cutoff, std::nextafter(C::cutoff, T(0)), T(1e-30), T(-1e-30)}) s[n++] = x;
+  apply<T>(s, got, n, [](auto x) { return swat::detail::sigmoid<T, Arch>(x); });
+  for (int i = 0; i < n; ++i) {
+    const long double want = 1.0L / (1.0L + std::exp(-static_cast<long double>(s[i])));
+    if (-std::fabs(s[i]) < C::cutoff) {
+      // exp(-|s|) is flushed: sigmoid is 0 or 1 there, off by less than exp(cutoff).
+      const long double off = std::fabs(static_cast<long double>(got[i]) - want);
+      expect(o, off <= std::exp(static_cast<long double>(C::cutoff)),
+             "%s: sigmoid(%.17g) past the cutoff is %.17g, want %.17Lg", type_name(T()), static_cast<double>(s[i]),
+             static_cast<double>(got[i]), want);
+      continue;
+    }
+    const double e = ulps(got[i], want);
+    o->worst = std::max(o->worst, e);
+    expect(o, e <= kSigmoidUlps, "%s: sigmoid(%.17g) is %.17g, %.3g ulps from 1 / (1 + exp(-s)) (bound %g)",
+           type_name(T()), static_cast<double>(s[i]), static_cast<double>(got[i]), e, kSigmoidUlps);
+  }
+  const T inf = static_cast<T>(HUGE_VAL), specials[] = {std::numeric_limits<T>::quiet_NaN(), inf, -inf, -T(0)};
+  T out[4];
+  apply<T>(specials, out, 4, [](auto x) { return swat::detail::sigmoid<T, Arch>(x); });
+  expect(o, std::isnan(out[0]), "%s: sigmoid(NaN) is %g, want NaN", type_name(T()), static_cast<double>(out[0]));
+  expect(o, out[1] == T(1), "%s: sigmoid(inf) is %g, want 1", type_name(T()), static_cast<double>(out[1]));
+  expect(o, same_bits(out[2], T(0)), "%s: sigmoid(-inf) is %g, want 0", type_name(T()), static_cast<double>(out[2]));
+  expect(o, out[3] == T(0.5), "%s: sigmoid(-0) is %g, want 0.5", type_name(T()), static_cast<double>(out[3]));
+}
+void sigmoid(Outcome* o) {
+  sigmoid_of<float>(o);
+  sigmoid_of<double>(o);
+}
+
+// ---- the micro-kernel ------------------------------------------------------------------------------
+
+// gemm_panel at every row count up to the blocking, depths 0, 1 and longer, overwriting and
+// accumulating; small integers keep every product and sum exact. Rows past `rows` stay untouched.
+template <class T>
+void micro_gemm_of(Outcome* o) {
+  using B = swat::detail::Blocking<T, Arch>;
+  constexpr int P = B::rows;
+  constexpr int64_t L = B::lanes;
+  constexpr int kDepth = 37;
+  T panel[kDepth * P], b[kDepth * L], c[P * L], start[P * L];
+  uint64_t state = 3;
+  for (T& x : panel) x = static_cast<T>(static_cast<int>(next_random(state) % 9) - 4);
+  for (T& x : b) x = static_cast<T>(static_cast<int>(next_random(state) % 9) - 4);
+  for (T& x : start) x = static_cast<T>(static_cast<int>(next_random(state) % 100) - 50);
+  for (int rows = 1; rows <= P; ++rows)
+    for (int depth : {0, 1, 2, 7, kDepth})
+      for (bool accumulate : {false, true}) {
+        std::memcpy(c, start, sizeof c);
+        swat::detail::gemm_panel<T, Arch>(rows, depth, panel, b, c, accumulate);
+        for (int m = 0; m < P; ++m)
+          for (int64_t l = 0; l < L; ++l) {
+            T want = start[m * L + l];
+            if (m < rows) {
+              if (!accumulate) want = 0;
+              for (int k = 0; k < depth; ++k) want += panel[k * P + m] * b[k * L + l];
+            }
+            expect(o, c[m * L + l] == want, "%s: gemm_panel(rows=%d, depth=%d, accumulate=%d) C[%d][%lld] is %g, want %g%s",
+                   type_name(T()), rows, depth, accumulate ? 1 : 0, m, static_cast<long long>(l),
+                   static_cast<double>(c[m * L + l]), static_cast<double>(want), m < rows ? "" : " (row past the panel: untouched)");
+          }
+      }
+}
+void micro_gemm(Outcome* o) {
+  micro_gemm_of<float>(o);
+  micro_gemm_of<double>(o);
+}
+
+const Check* table() {
+  static const Check checks[] = {
+#define SWAT_PRIMITIVE_ENTRY(name) &name,
+      SWAT_PRIMITIVES(SWAT_PRIMITIVE_ENTRY)
+#undef SWAT_PRIMITIVE_ENTRY
+  };
+  static_assert(sizeof checks / sizeof checks[0] == static_cast<int>(Primitive::count), "one check per primitive");
+  return checks;
+}
+
+}  // namespace SWAT_ISA_NAMESPACE
+}  // namespace primitives
+}  // namespace swat_test
