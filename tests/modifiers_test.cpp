@@ -194,13 +194,13 @@ void for_each_modifier_case(const std::vector<int64_t>& windows, F check) {
 
 template <class T>
 void forward_grid() {
-  for (Isa isa : swat::available_isas())
-    for_each_modifier_case({0, 1, 6}, [&](Case c, uint64_t seed) {
-      check_forward<T>(c, isa, seed);
-      c.q_len = 13;  // queries at the end of the keys, and a k_pos0 far from 0
-      c.opt.k_pos0 = 1000;
-      check_forward<T>(c, isa, seed);
-    });
+  const Isa isa = GENERATE(swat_test::isas());
+  for_each_modifier_case({0, 1, 6}, [&](Case c, uint64_t seed) {
+    check_forward<T>(c, isa, seed);
+    c.q_len = 13;  // queries at the end of the keys, and a k_pos0 far from 0
+    c.opt.k_pos0 = 1000;
+    check_forward<T>(c, isa, seed);
+  });
 }
 
 TEST_CASE("forward matches the reference with softcap, sinks and rope_freqs (float)", "[modifiers]") {
@@ -217,7 +217,8 @@ TEST_CASE("forward matches the reference with softcap, sinks and rope_freqs (f16
 }
 
 TEST_CASE("forward with modifiers crosses query tiles and key blocks", "[modifiers]") {
-  for (Isa isa : swat::available_isas()) {
+  {
+    const Isa isa = GENERATE(swat_test::isas());
     Case c;
     c.q_len = c.k_len = 300;  // past one query tile (256) and several key blocks
     c.opt.activation = Activation::softmax;
@@ -236,8 +237,8 @@ TEST_CASE("forward with modifiers crosses query tiles and key blocks", "[modifie
 
 template <class T>
 void cache_grid() {
-  for (Isa isa : swat::available_isas())
-    for_each_modifier_case({0, 1, 9}, [&](Case c, uint64_t seed) { check_cache<T>(c, isa, seed); });
+  const Isa isa = GENERATE(swat_test::isas());
+  for_each_modifier_case({0, 1, 9}, [&](Case c, uint64_t seed) { check_cache<T>(c, isa, seed); });
 }
 
 TEST_CASE("the cache matches the reference with softcap, sinks and rope_freqs (float)", "[modifiers]") {
@@ -246,13 +247,16 @@ TEST_CASE("the cache matches the reference with softcap, sinks and rope_freqs (f
 TEST_CASE("the cache matches the reference with softcap, sinks and rope_freqs (double)", "[modifiers]") {
   cache_grid<double>();
 }
-TEST_CASE("the cache matches the reference with softcap, sinks and rope_freqs (bf16, f16)", "[modifiers]") {
+TEST_CASE("the cache matches the reference with softcap, sinks and rope_freqs (bf16)", "[modifiers]") {
   cache_grid<swat::bf16>();
+}
+TEST_CASE("the cache matches the reference with softcap, sinks and rope_freqs (f16)", "[modifiers]") {
   cache_grid<swat::f16>();
 }
 
 TEST_CASE("the cache's window splits carry the sink once", "[modifiers]") {
-  for (Isa isa : swat::available_isas()) {
+  {
+    const Isa isa = GENERATE(swat_test::isas());
     Case c;
     c.q_len = c.k_len = 1100;  // > 2 splits of 512 positions
     c.heads = 2;
@@ -268,13 +272,13 @@ TEST_CASE("the cache's window splits carry the sink once", "[modifiers]") {
 
 template <class T>
 void backward_grid() {
-  for (Isa isa : swat::available_isas())
-    for_each_modifier_case({0, 1, 7}, [&](Case c, uint64_t seed) {
-      check_backward<T>(c, isa, seed);
-      c.q_len = 11;
-      c.opt.k_pos0 = -300;
-      check_backward<T>(c, isa, seed);
-    });
+  const Isa isa = GENERATE(swat_test::isas());
+  for_each_modifier_case({0, 1, 7}, [&](Case c, uint64_t seed) {
+    check_backward<T>(c, isa, seed);
+    c.q_len = 11;
+    c.opt.k_pos0 = -300;
+    check_backward<T>(c, isa, seed);
+  });
 }
 
 TEST_CASE("backward matches the reference with softcap, sinks and rope_freqs (float)", "[modifiers]") {
@@ -285,7 +289,8 @@ TEST_CASE("backward matches the reference with softcap, sinks and rope_freqs (do
 }
 
 TEST_CASE("backward with modifiers crosses query tiles and key tiles", "[modifiers]") {
-  for (Isa isa : swat::available_isas()) {
+  {
+    const Isa isa = GENERATE(swat_test::isas());
     Case c;
     c.q_len = c.k_len = 1100;  // past one backward query tile (1024) and several key tiles
     c.heads = 2;
