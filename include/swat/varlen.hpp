@@ -102,9 +102,9 @@ template <class Q, class K, class V, class O, class G, class T,
                                      std::is_const<O>::value && std::is_const<G>::value)>>
 void backward_varlen(View4<Q> q, View4<K> k, View4<V> v, View4<O> o, View4<G> dout, View4<T> dq, View4<T> dk,
                      View4<T> dv, const std::vector<int64_t>& cu_seqlens, const Options& opt,
-                     float* dslopes = nullptr, Isa isa = Isa::automatic) {
+                     float* dslopes = nullptr, float* dsinks = nullptr, Isa isa = Isa::automatic) {
   backward_varlen<T>(View4<const T>(q), View4<const T>(k), View4<const T>(v), View4<const T>(o),
-                     View4<const T>(dout), dq, dk, dv, cu_seqlens, opt, dslopes, isa);
+                     View4<const T>(dout), dq, dk, dv, cu_seqlens, opt, dslopes, dsinks, isa);
 }
 
 }  // namespace SWAT_API_NAMESPACE
