@@ -600,10 +600,12 @@ class BackwardKernel {
       }
   }
 
-  // Task t is (batch, kv head, tile) in row-major order.
+  // Task t is (batch, tile, kv head) in row-major order.
   void decode(int64_t task, int64_t tiles, int64_t tile_size, int64_t* b, int64_t* g, int64_t* first) const {
-    *first = task % tiles * tile_size;
-    *g = task / tiles % p_.kv_heads;
+    // Heads vary fastest, so consecutive tasks reuse the pages (and TLB entries) of the same
+    // positions; see ForwardKernel::run_task.
+    *g = task % p_.kv_heads;
+    *first = task / p_.kv_heads % tiles * tile_size;
     *b = task / (tiles * p_.kv_heads);
   }
 
@@ -647,7 +649,7 @@ void run_backward_with(const Problem& p, const BackwardInputs<T>& io, const Rope
   if (dslopes)
     for (int64_t task = 0; task < kernel.query_tasks(); ++task)
       for (int64_t hh = 0; hh < p.group(); ++hh) {
-        const int64_t g = (task / (kernel.query_tasks() / (p.batch * p.kv_heads))) % p.kv_heads;
+        const int64_t g = task % p.kv_heads;  // as BackwardKernel::decode
         dslopes[g * p.group() + hh] += partials[static_cast<std::size_t>(task * p.group() + hh)];
       }
 }
