@@ -2,7 +2,7 @@
 // against the keys of its window only, and the loop that hands tiles to threads.
 //
 // Per tile: Q is rotated, scaled and transposed once (queries along SIMD lanes); keys are
-// visited in blocks, each block rotated and packed once into panels (BLIS-style, so the
+// visited in blocks, each block rotated and copied once into contiguous rows (so the
 // micro-kernel streams sequential memory whatever the caller's strides) and shared by the
 // heads of the GQA group. Per block, head and lane block: scores S^T = K Q^T, weights in place
 // (bias, mask on edge blocks only, activation), then O^T += V^T P^T. Each lane block works on
