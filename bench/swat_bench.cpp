@@ -16,6 +16,9 @@
 // (2 * B * Hkv * min(w, pos) * D * sizeof(storage)) / time, pct_bw = GB/s / the memory
 // bandwidth measured at start-up with the same thread count (a streaming read of 1 GiB) * 100.
 //
+// modifiers/ rows: the bar shape (D 128, w 1024, n 16384, 1 thread) plain, with soft-capping
+// at 50 and (softmax) with sinks, side by side in one run: SPEC 8's cost.
+//
 // Inputs are B = 1, Sq = Sk = n, contiguous BSHD, uniform [-1, 1) with fixed seeds. The forward/,
 // vs_eigen/ and linear/ rows run the bare kernel (no ALiBi, no RoPE); layer340m/ and vs_reference/
 // use the paper's configuration (balanced ALiBi slopes, RoPE half).
@@ -65,6 +68,8 @@ struct Shape {
   Activation activation = Activation::sigmoid;
   int64_t n = 0, w = 0, D = 0, H = 0, Hkv = 0;
   bool swat_layer = false;  // balanced ALiBi slopes + RoPE half (the paper's configuration)
+  bool softcap = false;     // soft-capping at 50 (Gemma 2), SPEC 8
+  bool sinks = false;       // one sink logit per head (gpt-oss), softmax only, SPEC 8
   int threads = 1;
 };
 
@@ -75,6 +80,8 @@ std::string shape_name(const Shape& s) {
                      "/w:" + std::to_string(s.w) + "/D:" + std::to_string(s.D) + "/H:" + std::to_string(s.H) +
                      "/Hkv:" + std::to_string(s.Hkv);
   if (s.swat_layer) name += "/alibi:balanced/rope:half";
+  if (s.softcap) name += "/softcap:50";
+  if (s.sinks) name += "/sinks";
   return name + "/threads:" + std::to_string(s.threads);
 }
 
@@ -87,6 +94,8 @@ swat::Options options_for(const Shape& s) {
     opt.alibi_slopes = swat::balanced_alibi_slopes(static_cast<int>(s.H));
     opt.rope = swat::RopeLayout::half;
   }
+  if (s.softcap) opt.softcap = 50.f;
+  if (s.sinks) opt.sinks.assign(static_cast<std::size_t>(s.H), 1.f);
   return opt;
 }
 
@@ -317,6 +326,18 @@ void register_benchmarks(bool full) {
   // The bar rows: D 128, w 1024, n 16384, H 8 = Hkv, 1 and 2 threads, medians of 3.
   for (Activation a : both)
     for (int t : {1, 2}) add_forward(make(a, 16384, 1024, 128, 8, 8, t), 3);
+
+  // The cost of the SPEC 8 modifiers: the bar shape (1 thread) with and without soft-capping and
+  // sinks, in one group so that they run side by side; medians of 3.
+  for (Activation a : both)
+    for (bool softcap : {false, true})
+      for (bool sinks : {false, true}) {
+        if (sinks && a == Activation::sigmoid) continue;
+        Shape s = make(a, 16384, 1024, 128, 8, 8, 1);
+        s.softcap = softcap;
+        s.sinks = sinks;
+        add_forward(s, 3, "modifiers");
+      }
 
   // Backward at the bar shape (SPEC 5 counts 10 * D * visible), medians of 3.
   for (Activation a : both)

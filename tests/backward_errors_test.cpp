@@ -38,7 +38,7 @@ struct BackwardCall {
   }
 
   void run(Isa isa) {
-    swat::backward<T>(q, k, v, o, dout, dq, dk, dv, opt, dslopes, isa);
+    swat::backward<T>(q, k, v, o, dout, dq, dk, dv, opt, dslopes, nullptr, isa);
   }
 };
 

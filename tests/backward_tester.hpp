@@ -66,7 +66,7 @@ class BackwardTester {
     out.dslopes = dslopes_start_;
     swat::backward<T>(in.qkv.q.cview(), in.qkv.k.cview(), in.qkv.v.cview(), in.o.cview(), in.dout.cview(), dq.view,
                       dk.view, dv.view, t_.options(), out.dslopes.empty() ? nullptr : out.dslopes.data(),
-                      t_.isa_value());
+                      nullptr, t_.isa_value());
     std::size_t touched = 0;
     std::vector<char> inside(dq.storage.size(), 0);
     dq.for_each([&](int64_t b, int64_t s, int64_t h, int64_t d, T) { inside[&dq.at(b, s, h, d) - dq.storage.data()] = 1; });

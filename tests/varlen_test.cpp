@@ -60,7 +60,7 @@ void check_against_separate_calls(Activation act, Isa isa, int threads) {
   dv.view.data = dv.storage.data();
   std::vector<float> dslopes(kHeads, 1.f);
   swat::backward_varlen<T>(q.cview(), k.cview(), v.cview(), o.cview(), dout.cview(), dq.view, dk.view, dv.view, cu, opt,
-                           dslopes.data(), isa);
+                           dslopes.data(), nullptr, isa);
 
   std::vector<double> expected_dslopes(kHeads, 1.0);
   std::vector<float> separate_dslopes(kHeads, 1.f);
@@ -76,7 +76,7 @@ void check_against_separate_calls(Activation act, Isa isa, int threads) {
     swat::forward<T>(qs, ks, vs, swat::bshd(o1.data(), 1, n, kHeads, kDim), opt, isa);
     swat::backward<T>(qs, ks, vs, rows(o.cview(), first, n), rows(dout.cview(), first, n),
                       swat::bshd(dq1.data(), 1, n, kHeads, kDim), swat::bshd(dk1.data(), 1, n, kKvHeads, kDim),
-                      swat::bshd(dv1.data(), 1, n, kKvHeads, kDim), opt, separate_dslopes.data(), isa);
+                      swat::bshd(dv1.data(), 1, n, kKvHeads, kDim), opt, separate_dslopes.data(), nullptr, isa);
     const auto same_rows = [&](const Tensor<T>& packed, const std::vector<T>& alone, int64_t heads) {
       std::vector<T> got;
       packed.for_each([&](int64_t, int64_t i, int64_t, int64_t, T x) {

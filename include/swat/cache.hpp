@@ -44,8 +44,8 @@ struct DecodeTable {
 // Positions: the first token stepped is at position opt.k_pos0 (0 by default, as SPEC 6 says;
 // another start resumes a stream, e.g. to test positions near 2^40); opt.q_pos0 must be unset,
 // since a step's queries are always its own new positions. Query heads H come from
-// opt.alibi_slopes when given (H = their count), else from the first step; every step must
-// then use the same H.
+// opt.alibi_slopes or opt.sinks when given (H = their count), else from the first step; every
+// step must then use the same H.
 //
 // Memory: with window w > 0 the rings (w rows of D per batch, kv head, for K and for V) grow by
 // doubling during the first w positions and never after, so memory stops growing at w positions
@@ -75,9 +75,12 @@ class SlidingKVCache {
     if (slopes % kv_heads != 0)
       detail::fail("options.alibi_slopes: expected one per query head, a multiple of kv_heads = ", kv_heads, ", got ",
                    slopes);
-    heads_ = slopes;
+    const int64_t sinks = static_cast<int64_t>(opt.sinks.size());
+    if (sinks % kv_heads != 0)
+      detail::fail("options.sinks: expected one per query head, a multiple of kv_heads = ", kv_heads, ", got ", sinks);
+    heads_ = slopes > 0 ? slopes : sinks;
     // The options go through the same checks as a forward call, on empty views of these shapes.
-    const int64_t heads = slopes > 0 ? slopes : kv_heads;
+    const int64_t heads = heads_ > 0 ? heads_ : kv_heads;
     const View4<const T> q{nullptr, {batch, 0, heads, head_dim}, {}}, kv{nullptr, {batch, 0, kv_heads, head_dim}, {}};
     const Problem p = detail::check_forward_inputs(q, kv, kv, opt);
     threads_ = p.threads;
@@ -95,7 +98,9 @@ class SlidingKVCache {
     detail::check_equal(q.shape[3], dim_, "q.shape[3] (dim)", "the cache's head_dim");
     if (heads_ != 0)
       detail::check_equal(q.shape[2], heads_, "q.shape[2] (heads)",
-                          opt_.alibi_slopes.empty() ? "the heads of the first step" : "the number of alibi_slopes");
+                          !opt_.alibi_slopes.empty() ? "the number of alibi_slopes"
+                          : !opt_.sinks.empty()      ? "the number of sinks"
+                                                     : "the heads of the first step");
     else if (q.shape[2] == 0)
       detail::fail("q.shape[2] (heads): expected a multiple of the kv heads ", kv_heads_, " (>= 1), got 0");
     detail::check_equal(k.shape[2], kv_heads_, "k.shape[2] (heads)", "the cache's kv_heads");
@@ -122,6 +127,7 @@ class SlidingKVCache {
     detail::check_equal(k.shape[3], dim_, "k.shape[3] (dim)", "the cache's head_dim");
     Options opt = opt_;
     opt.alibi_slopes.clear();
+    opt.sinks.clear();  // per query head; append has kv heads only
     opt.k_pos0 = next_position();
     Problem p = detail::check_forward_inputs(k, k, v, opt);
     p.window = opt_.window;
@@ -140,7 +146,8 @@ class SlidingKVCache {
   // position() once position() >= window.
   std::size_t bytes() const {
     return sizeof(*this) + (keys_.capacity() + values_.capacity() + new_keys_.capacity() + new_values_.capacity()) * sizeof(T) +
-           partial_.capacity() * sizeof(Compute) + opt_.alibi_slopes.capacity() * sizeof(float);
+           partial_.capacity() * sizeof(Compute) +
+           (opt_.alibi_slopes.capacity() + opt_.sinks.capacity() + opt_.rope_freqs.capacity()) * sizeof(float);
   }
 
   int64_t capacity() const { return capacity_; }  // ring rows per (batch, kv head)

@@ -28,6 +28,9 @@ struct Problem {
   RopeLayout rope = RopeLayout::none;
   int64_t rope_dim = 0;
   double rope_base = 10000.0;
+  const float* rope_freqs = nullptr;  // rope_dim / 2 inverse frequencies, or nullptr (rope_base)
+  double softcap = 0.0;               // c > 0 caps the content term; 0 = off (SPEC 8)
+  const float* sinks = nullptr;       // heads sink logits (softmax only), or nullptr
   int64_t k_pos0 = 0, q_pos0 = 0;
   int threads = 1;
 
@@ -218,13 +221,32 @@ Problem check_forward_inputs(const View4<Tq>& q, const View4<Tk>& k, const View4
     fail("options.rope_dim: expected 0 or a value in [2, D = ", p.dim, "], got ", opt.rope_dim);
   }
 
-  // SPEC section 8 is not in the kernels yet: refused rather than ignored.
-  if (opt.softcap != 0.f) fail("options.softcap: expected 0 (soft-capping is not implemented yet), got ", opt.softcap);
-  if (!opt.sinks.empty())
-    fail("options.sinks: expected none (attention sinks are not implemented yet), got ", opt.sinks.size(), " values");
-  if (!opt.rope_freqs.empty())
-    fail("options.rope_freqs: expected none (RoPE frequency tables are not implemented yet), got ",
-         opt.rope_freqs.size(), " values");
+  // SPEC section 8: the score modifiers.
+  if (!std::isfinite(opt.softcap) || opt.softcap < 0.f)
+    fail("options.softcap: expected a finite value >= 0 (0 = off), got ", opt.softcap);
+  p.softcap = opt.softcap;
+  if (!opt.sinks.empty()) {
+    if (opt.activation != Activation::softmax)
+      fail("options.sinks: expected none with sigmoid (sinks join a softmax denominator), got ", opt.sinks.size(),
+           " values");
+    if (static_cast<int64_t>(opt.sinks.size()) != p.heads)
+      fail("options.sinks: expected ", p.heads, " values (one per query head) or none, got ", opt.sinks.size());
+    for (std::size_t h = 0; h < opt.sinks.size(); ++h)
+      if (!std::isfinite(opt.sinks[h])) fail("options.sinks[", h, "]: expected a finite value, got ", opt.sinks[h]);
+    p.sinks = opt.sinks.data();
+  }
+  if (!opt.rope_freqs.empty()) {
+    if (opt.rope == RopeLayout::none)
+      fail("options.rope_freqs: expected none without rope (options.rope = none), got ", opt.rope_freqs.size(),
+           " values");
+    if (static_cast<int64_t>(opt.rope_freqs.size()) != p.rope_dim / 2)
+      fail("options.rope_freqs: expected ", p.rope_dim / 2, " values (rope_dim / 2) or none, got ",
+           opt.rope_freqs.size());
+    for (std::size_t k = 0; k < opt.rope_freqs.size(); ++k)
+      if (!std::isfinite(opt.rope_freqs[k]))
+        fail("options.rope_freqs[", k, "]: expected a finite value, got ", opt.rope_freqs[k]);
+    p.rope_freqs = opt.rope_freqs.data();
+  }
 
   p.k_pos0 = opt.k_pos0;
   if (opt.q_pos0) {

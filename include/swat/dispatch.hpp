@@ -36,9 +36,9 @@ SWAT_DECLARE_ISA_FORWARD(neon)
 SWAT_DECLARE_ISA_FORWARD(portable)
 #undef SWAT_DECLARE_ISA_FORWARD
 
-// dslopes: H doubles the slope gradients are added to, or nullptr.
+// dslopes, dsinks: H doubles the slope (sink) gradients are added to, or nullptr.
 template <class T>
-using BackwardFn = void (*)(const Problem&, const BackwardInputs<T>&, double* dslopes, Parallel);
+using BackwardFn = void (*)(const Problem&, const BackwardInputs<T>&, double* dslopes, double* dsinks, Parallel);
 
 // Defined next to isa_forward, in src/backward_isa.cpp.
 template <Isa isa, class T>

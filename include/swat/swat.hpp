@@ -9,6 +9,7 @@
 #include "forward.hpp"
 #include "isa.hpp"
 #include "options.hpp"
+#include "rope_scaling.hpp"
 #include "slopes.hpp"
 #include "types.hpp"
 #include "varlen.hpp"

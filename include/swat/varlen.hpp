@@ -66,22 +66,22 @@ void forward_varlen(View4<const T> q, View4<const T> k, View4<const T> v, View4<
   }
 }
 
-// backward over packed sequences; dslopes (H floats or null) accumulates over all of them.
+// backward over packed sequences; dslopes and dsinks (H floats or null) accumulate over all of them.
 template <class T>
 void backward_varlen(View4<const T> q, View4<const T> k, View4<const T> v, View4<const T> o, View4<const T> dout,
                      View4<T> dq, View4<T> dk, View4<T> dv, const std::vector<int64_t>& cu_seqlens, const Options& opt,
-                     float* dslopes = nullptr, Isa isa = Isa::automatic) {
+                     float* dslopes = nullptr, float* dsinks = nullptr, Isa isa = Isa::automatic) {
   detail::check_cu_seqlens(cu_seqlens, q.shape[0], q.shape[1], k.shape[1], opt);
-  detail::check_backward_inputs(detail::BackwardInputs<T>{q, k, v, o, dout, dq, dk, dv}, opt, dslopes);
+  detail::check_backward_inputs(detail::BackwardInputs<T>{q, k, v, o, dout, dq, dk, dv}, opt, dslopes, dsinks);
   backward<T>(detail::rows_of(q, 0, 0), detail::rows_of(k, 0, 0), detail::rows_of(v, 0, 0), detail::rows_of(o, 0, 0),
               detail::rows_of(dout, 0, 0), detail::rows_of(dq, 0, 0), detail::rows_of(dk, 0, 0), detail::rows_of(dv, 0, 0),
-              opt, nullptr, isa);
+              opt, nullptr, nullptr, isa);
   for (std::size_t s = 0; s + 1 < cu_seqlens.size(); ++s) {
     const int64_t first = cu_seqlens[s], count = cu_seqlens[s + 1] - first;
     if (count == 0) continue;
     backward<T>(detail::rows_of(q, first, count), detail::rows_of(k, first, count), detail::rows_of(v, first, count),
                 detail::rows_of(o, first, count), detail::rows_of(dout, first, count), detail::rows_of(dq, first, count),
-                detail::rows_of(dk, first, count), detail::rows_of(dv, first, count), opt, dslopes, isa);
+                detail::rows_of(dk, first, count), detail::rows_of(dv, first, count), opt, dslopes, dsinks, isa);
   }
 }
 

@@ -34,13 +34,14 @@ inline const char* layout_name(Layout l) {
 // Faults: each makes the call invalid for sure (apply_fault() declines when it cannot).
 enum class Fault {
   none, batch, seq, heads_dim, group, negative_extent, window, rope_dim, rope_base, slopes, scale, bias,
-  null_data, alias, count_overflow, stride_overflow, positions, threads, isa, enums, self_overlap, count
+  null_data, alias, count_overflow, stride_overflow, positions, threads, isa, enums, self_overlap, softcap, sinks,
+  rope_freqs, count
 };
 inline const char* fault_name(Fault f) {
   static const char* names[] = {"none", "batch", "seq", "heads_dim", "group", "negative_extent", "window",
                                 "rope_dim", "rope_base", "slopes", "scale", "bias", "null_data", "alias",
                                 "count_overflow", "stride_overflow", "positions", "threads", "isa", "enums",
-                                "self_overlap"};
+                                "self_overlap", "softcap", "sinks", "rope_freqs"};
   return names[static_cast<int>(f)];
 }
 
@@ -148,6 +149,10 @@ struct Case {
       << " activation=" << (opt.activation == swat::Activation::softmax ? "softmax" : "sigmoid")
       << " scale=" << opt.scale << " sigmoid_bias=" << opt.sigmoid_bias << " slopes=[";
     for (std::size_t h = 0; h < opt.alibi_slopes.size(); ++h) s << (h ? "," : "") << opt.alibi_slopes[h];
+    s << "] softcap=" << opt.softcap << " sinks=[";
+    for (std::size_t h = 0; h < opt.sinks.size(); ++h) s << (h ? "," : "") << opt.sinks[h];
+    s << "] rope_freqs=[";
+    for (std::size_t k = 0; k < opt.rope_freqs.size(); ++k) s << (k ? "," : "") << opt.rope_freqs[k];
     s << "] rope=" << static_cast<int>(opt.rope) << " rope_dim=" << opt.rope_dim << " rope_base=" << opt.rope_base
       << " k_pos0=" << opt.k_pos0 << " q_pos0=";
     if (opt.q_pos0)
@@ -227,6 +232,12 @@ inline void decode_options(Case& c, FuzzedDataProvider& in) {
     default: break;  // default: the last Sq positions
   }
   o.threads = in.ConsumeIntegralInRange<int>(0, 3);
+  // SPEC 8's modifiers: soft-capping (tight to loose), sinks (softmax), a RoPE frequency table.
+  if (in.ConsumeIntegralInRange<int>(0, 2) == 0) o.softcap = float_in(in, 0.05f, 60.f);
+  if (o.activation == swat::Activation::softmax && in.ConsumeBool())
+    for (int64_t h = 0; h < c.H; ++h) o.sinks.push_back(float_in(in, -8.f, 8.f));
+  if (o.rope != swat::RopeLayout::none && in.ConsumeBool())
+    for (int64_t k = 0; k < (o.rope_dim != 0 ? o.rope_dim : c.D) / 2; ++k) o.rope_freqs.push_back(float_in(in, 0.f, 1.5f));
 
   if (!c.wild) return;
   // Far from unit scale: only "no crash, no stray write" is checked.
@@ -308,6 +319,47 @@ bool apply_fault(Case& c, Tensor<T>* t[4], FuzzedDataProvider& in) {
     case Fault::bias:
       o.sigmoid_bias = in.ConsumeBool() ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
       return true;
+    case Fault::softcap:
+      o.softcap = in.ConsumeBool() ? -float_in(in, 1e-3f, 100.f)
+                                   : (in.ConsumeBool() ? std::numeric_limits<float>::quiet_NaN()
+                                                       : std::numeric_limits<float>::infinity());
+      return true;
+    case Fault::sinks:
+      switch (in.ConsumeIntegralInRange<int>(0, 2)) {
+        case 0:  // with sigmoid
+          if (c.H == 0) return false;
+          o.activation = swat::Activation::sigmoid;
+          o.sinks.assign(static_cast<std::size_t>(c.H), 1.f);
+          return true;
+        case 1:  // a non-finite one
+          if (c.H == 0) return false;
+          o.activation = swat::Activation::softmax;
+          o.sinks.assign(static_cast<std::size_t>(c.H), 1.f);
+          o.sinks[in.ConsumeIntegralInRange<std::size_t>(0, c.H - 1)] =
+              in.ConsumeBool() ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+          return true;
+        default: {  // the wrong count
+          const int64_t n = c.H + (in.ConsumeBool() ? 1 : -1) * in.ConsumeIntegralInRange<int64_t>(1, 3);
+          if (n <= 0) return false;
+          o.activation = swat::Activation::softmax;
+          o.sinks.assign(static_cast<std::size_t>(n), 0.5f);
+          return true;
+        }
+      }
+    case Fault::rope_freqs: {
+      const int64_t pairs = o.rope == swat::RopeLayout::none ? 0 : (o.rope_dim != 0 ? o.rope_dim : c.D) / 2;
+      if (pairs == 0) {  // a table without rope
+        o.rope_freqs.assign(1 + in.ConsumeIntegralInRange<std::size_t>(0, 3), 1.f);
+        return true;
+      }
+      if (in.ConsumeBool()) {
+        o.rope_freqs.assign(static_cast<std::size_t>(pairs), 0.5f);
+        o.rope_freqs[in.ConsumeIntegralInRange<std::size_t>(0, pairs - 1)] = std::numeric_limits<float>::quiet_NaN();
+      } else {
+        o.rope_freqs.assign(static_cast<std::size_t>(pairs + in.ConsumeIntegralInRange<int64_t>(1, 3)), 0.5f);
+      }
+      return true;
+    }
     case Fault::null_data:
       if (count(view) == 0) return false;
       view.data = nullptr;

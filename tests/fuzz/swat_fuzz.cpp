@@ -145,18 +145,21 @@ void run_backward(Case& c, FuzzedDataProvider& in) {
   Tensor<T>* all[4] = {&q, &k, &v, &dq};
   if (c.fault != Fault::none && !apply_fault(c, all, in)) c.fault = Fault::none;
   if (std::getenv("SWAT_FUZZ_PRINT")) std::fprintf(stderr, "case: %s dslopes=%d\n", c.describe().c_str(), with_dslopes);
-  const float slope_start = 0.5f;  // dslopes accumulates: it starts from a known value
+  const float slope_start = 0.5f, sink_start = -0.25f;  // dslopes, dsinks accumulate from known values
   std::vector<float> dslopes(static_cast<std::size_t>(std::max<int64_t>(c.H, 0)), slope_start);
+  std::vector<float> dsinks(dslopes.size(), sink_start);
   auto call = [&](int threads) {
     swat::Options opt = c.opt;
     opt.threads = threads;
     swat::backward<T>(q.view, k.view, v.view, o.view, dout.view, dq.view, dk.view, dv.view, opt,
-                      with_dslopes ? dslopes.data() : nullptr, c.isa);
+                      with_dslopes ? dslopes.data() : nullptr, with_dslopes ? dsinks.data() : nullptr, c.isa);
   };
   if (c.fault != Fault::none) {
     expect_rejected<T>(c, {&q, &k, &v, &dq, &o, &dout, &dk, &dv}, [&] { call(c.opt.threads); });
     for (float s : dslopes)
       if (s != slope_start) die(c, "swat::Error thrown, but dslopes changed");
+    for (float s : dsinks)
+      if (s != sink_start) die(c, "swat::Error thrown, but dsinks changed");
     return;
   }
 
@@ -176,9 +179,11 @@ void run_backward(Case& c, FuzzedDataProvider& in) {
   }
   if (c.opt.threads != 1) {
     const std::vector<T> first[3] = {dq.memory, dk.memory, dv.memory};
-    const std::vector<float> first_slopes = dslopes;
+    const std::vector<float> first_slopes = dslopes, first_sinks = dsinks;
     std::fill(dslopes.begin(), dslopes.end(), slope_start);
+    std::fill(dsinks.begin(), dsinks.end(), sink_start);
     call(1);
+    expect_same_bits(c, first_sinks, dsinks, "dsinks");
     expect_same_bits(c, first[0], dq.memory, "dq");
     expect_same_bits(c, first[1], dk.memory, "dk");
     expect_same_bits(c, first[2], dv.memory, "dv");
@@ -187,18 +192,29 @@ void run_backward(Case& c, FuzzedDataProvider& in) {
 
   const std::size_t nq = static_cast<std::size_t>(c.B * c.Sq * c.H * c.D);
   const std::size_t nk = static_cast<std::size_t>(c.B * c.Sk * c.Hkv * c.D);
-  std::vector<double> rq(nq), rk(nk), rv(nk), rs(dslopes.size(), 0.0);
+  std::vector<double> rq(nq), rk(nk), rv(nk), rs(dslopes.size(), 0.0), rsinks(dsinks.size(), 0.0);
   swat::reference::backward<T, double>(q.view, k.view, v.view, o.view, dout.view,
                                        swat::bshd(rq.data(), c.B, c.Sq, c.H, c.D),
                                        swat::bshd(rk.data(), c.B, c.Sk, c.Hkv, c.D),
-                                       swat::bshd(rv.data(), c.B, c.Sk, c.Hkv, c.D), c.opt, rs.data());
+                                       swat::bshd(rv.data(), c.B, c.Sk, c.Hkv, c.D), c.opt, rs.data(), rsinks.data());
   check_close(c, dq.view, rq, "dq");
   check_close(c, dk.view, rk, "dk");
   check_close(c, dv.view, rv, "dv");
-  // Softmax dslopes is not compared yet: the fuzzer found inputs (constant data, slopes near -8)
-  // where the reference gives about -381 and the kernel about 0 (the exact value, since dS = 0
-  // for constant v); which side goes wrong is still open (README, "Not yet").
-  if (with_dslopes && !rs.empty() && c.opt.activation != swat::Activation::softmax) {
+  if (with_dslopes && !rsinks.empty()) {  // dsinks: a sum over rows of unit-scale terms
+    double worst = 0.0, top = 1.0;
+    for (std::size_t h = 0; h < rsinks.size(); ++h) {
+      rsinks[h] += sink_start;
+      worst = std::max(worst, std::fabs(static_cast<double>(dsinks[h]) - rsinks[h]));
+      top = std::max(top, std::fabs(rsinks[h]));
+    }
+    const double limit = std::max(bound<T>(c.operation), 1e-6);
+    if (!(worst / top <= limit)) {
+      std::ostringstream why;
+      why << "dsinks differs from the reference: err=" << worst / top << " bound=" << limit;
+      die(c, why.str());
+    }
+  }
+  if (with_dslopes && !rs.empty()) {
     // dm_h sums dS_ij (p_i - p_j) over the visible pairs: when those terms cancel, its float
     // rounding is set by their scale, not by the result. Unit-scale dS makes that scale the
     // sum of the distances; one hundredth of it joins the max(1, |ref|) of SPEC 4's measure.

@@ -29,8 +29,8 @@
 #include "buffer.hpp"
 #include "math.hpp"
 #include "microkernel.hpp"
-#include "positional.hpp"
 #include "rope.hpp"
+#include "score/score.hpp"
 
 namespace swat {
 namespace detail {
@@ -56,29 +56,6 @@ template <class T>
 struct RowStats {
   T* lse = nullptr;
   T* dot = nullptr;
-};
-
-// Activation gradients: P and dS of a vector of biased logits s and of dP.
-template <class T, class Arch>
-struct SigmoidGradient {
-  static constexpr bool normalises = false;
-  using V = Vec<T, Arch>;
-  using vec = typename V::type;
-  static void apply(vec s, vec dp, vec /*lse*/, vec /*dot*/, vec& p, vec& ds) {
-    p = sigmoid<T, Arch>(s);
-    ds = dp * p * (V::broadcast(T(1)) - p);
-  }
-};
-
-template <class T, class Arch>
-struct SoftmaxGradient {
-  static constexpr bool normalises = true;
-  using V = Vec<T, Arch>;
-  using vec = typename V::type;
-  static void apply(vec s, vec dp, vec lse, vec dot, vec& p, vec& ds) {
-    p = exp_nonpositive<T, Arch>(s - lse);
-    ds = p * (dp - dot);
-  }
 };
 
 // out[0..D) = factor * inverse RoPE of in[0..D) (the rotation by the opposite angle), written
@@ -111,8 +88,8 @@ struct BackwardWorkspace {
   static void fit(Buffer<T>& buffer, int64_t n) { buffer.fit(static_cast<std::size_t>(n)); }
 };
 
-// What both passes share: the problem, the tensors, the angles and the bias of each head.
-template <class T, class Arch, class Bias>
+// What both passes share: the problem, the tensors, the angles.
+template <class T, class Arch>
 struct BackwardCommon {
   using V = Vec<T, Arch>;
   const Problem& p;
@@ -120,27 +97,6 @@ struct BackwardCommon {
   const RopeAngles& angles;
   Window window;
   RowStats<T> stats;
-
-  // Softmax ignores a constant added to a row, so its ALiBi distances are counted from a
-  // reference key of the row instead of from the query: the nearest visible key when the slope
-  // favours recent keys (m >= 0), the farthest when it favours old ones. The logits that carry
-  // the weight then stay small and exact, and so do their slope gradients. Sigmoid needs the
-  // true distance. Returns a key index (-1 .. Sk).
-  struct ReferenceKey {  // the key index clamp(query position + shift, lo, hi)
-    int64_t shift, lo, hi;
-    int64_t at(int64_t query_pos) const { return std::clamp(query_pos + shift, lo, hi); }
-  };
-  ReferenceKey reference_key(int64_t h) const {
-    if (p.slopes == nullptr || p.slopes[h] >= 0.f) return {-p.k_pos0, -1, p.k_len - 1};  // end_key - 1
-    if (p.window == 0) return {0, 0, 0};
-    return {1 - p.window - p.k_pos0, 0, p.k_len};  // first_key
-  }
-
-  Bias make_bias(int64_t h, bool normalises) const {
-    const T offset = normalises ? T(0) : static_cast<T>(p.sigmoid_bias);
-    const T slope = p.slopes != nullptr ? static_cast<T>(p.slopes[h]) : T(0);
-    return Bias{V::broadcast(-slope), V::broadcast(offset)};
-  }
 
   // RoPE(x) * factor of row s of head `head` of `view` into out[0..D).
   void load_rotated(T* out, const View4<const T>& view, int64_t b, int64_t s, int64_t head, const T* cos,
@@ -159,13 +115,16 @@ struct BackwardCommon {
   }
 };
 
-// Both passes, composed at compile time from the activation's gradient and the bias.
-template <class T, class Arch, class Gradient, class Bias>
+// Both passes, composed at compile time from the score layer (score/score.hpp).
+template <class T, class Arch, class Score>
 class BackwardKernel {
+  using Gradient = typename Score::Normaliser;
+  using Bias = typename Score::Bias;
+  using Cap = typename Score::Cap;
   using V = Vec<T, Arch>;
   using vec = typename V::type;
   using Tiling = BackwardTiling<T, Arch>;
-  using Common = BackwardCommon<T, Arch, Bias>;
+  using Common = BackwardCommon<T, Arch>;
   static constexpr int NV = Blocking<T, Arch>::vectors;
   static constexpr int64_t M = Tiling::M;
   static constexpr int64_t W = static_cast<int64_t>(V::width);
@@ -174,8 +133,9 @@ class BackwardKernel {
   static constexpr int64_t chunk = Tiling::query_chunk;
 
  public:
-  // slope_partials: query_tasks() * group() values the query pass writes, or nullptr.
-  BackwardKernel(const Common& c, double* slope_partials) : c_(c), p_(c.p), slope_partials_(slope_partials) {
+  // slope_partials, sink_partials: query_tasks() * group() values the query pass writes, or nullptr.
+  BackwardKernel(const Common& c, double* slope_partials, double* sink_partials)
+      : c_(c), p_(c.p), cap_(Cap::make(c.p)), slope_partials_(slope_partials), sink_partials_(sink_partials) {
     query_tiles_ = (p_.q_len + Tiling::query_tile - 1) / Tiling::query_tile;
     key_tiles_ = (p_.k_len + Tiling::key_tile - 1) / Tiling::key_tile;
     dim_panels_ = (p_.dim + M - 1) / M;
@@ -188,14 +148,29 @@ class BackwardKernel {
     int64_t b, g, first;
     decode(task, query_tiles_, Tiling::query_tile, &b, &g, &first);
     for (int64_t hh = 0; hh < p_.group(); ++hh) {
-      const double slope_gradient = run_head(b, g * p_.group() + hh, first, ws);
-      if (slope_partials_) slope_partials_[task * p_.group() + hh] = slope_gradient;
+      const Partials partials = run_head(b, g * p_.group() + hh, first, ws);
+      if (slope_partials_) slope_partials_[task * p_.group() + hh] = partials.slope;
+      if (sink_partials_) sink_partials_[task * p_.group() + hh] = partials.sink;
     }
   }
 
  private:
-  // dq rows [i0, i0 + rows) of head h; returns this tile's -sum dS * distance.
-  double run_head(int64_t b, int64_t h, int64_t i0, BackwardWorkspace<T>& ws) const {
+  struct Partials {
+    double slope = 0, sink = 0;  // -sum dS * distance; -sum P_sink * D_i
+  };
+
+  // D_i = <dO_i, O_i> of row i of head h, in double.
+  double row_dot(int64_t b, int64_t i, int64_t h) const {
+    const T* dout = c_.io.dout.at(b, i, h);
+    const T* out = c_.io.o.at(b, i, h);
+    double dot = 0.0;
+    for (int64_t d = 0; d < p_.dim; ++d)
+      dot += static_cast<double>(dout[d * c_.io.dout.stride[3]]) * static_cast<double>(out[d * c_.io.o.stride[3]]);
+    return dot;
+  }
+
+  // dq rows [i0, i0 + rows) of head h; returns this tile's share of dslopes[h] and dsinks[h].
+  Partials run_head(int64_t b, int64_t h, int64_t i0, BackwardWorkspace<T>& ws) const {
     const int64_t D = p_.dim, g = h / p_.group();
     const int64_t rows = std::min(Tiling::query_tile, p_.q_len - i0);
     const int64_t padded = (rows + lanes - 1) / lanes * lanes;
@@ -210,7 +185,10 @@ class BackwardKernel {
         for (int64_t d = 0; d < D; ++d) out[d * c_.io.dq.stride[3]] = T(0);
         if (Gradient::normalises) c_.stats.lse[stats_at + i] = c_.stats.dot[stats_at + i] = T(0);
       }
-      return 0.0;
+      Partials out;  // a row without keys puts all its weight on the sink: P_sink = 1
+      if (p_.sinks && Gradient::normalises)
+        for (int64_t i = 0; i < rows; ++i) out.sink -= row_dot(b, i0 + i, h);
+      return out;
     }
     BackwardWorkspace<T>::fit(ws.row, D);
     BackwardWorkspace<T>::fit(ws.q_t, D * padded);
@@ -248,20 +226,13 @@ class BackwardKernel {
     }
     // Softmax: D_i = <dO_i, O_i>, and the running maximum and sum of the online softmax.
     fill(ws.dot.data(), ws.dot.data() + padded, T(0));
-    fill(ws.max.data(), ws.max.data() + padded, -infinity<T>());
-    fill(ws.sum.data(), ws.sum.data() + padded, T(0));
+    const ReferenceKey key = ReferenceKey::of(p_, h);
+    for (int64_t i = 0; i < padded; ++i) start_row(p_, key, h, first_pos + i, &ws.max[i], &ws.sum[i]);
     fill(ws.slope.data(), ws.slope.data() + padded, T(0));
     if (Gradient::normalises)
-      for (int64_t i = 0; i < rows; ++i) {
-        const T* dout = c_.io.dout.at(b, i0 + i, h);
-        const T* out = c_.io.o.at(b, i0 + i, h);
-        double dot = 0.0;
-        for (int64_t d = 0; d < D; ++d)
-          dot += static_cast<double>(dout[d * c_.io.dout.stride[3]]) * static_cast<double>(out[d * c_.io.o.stride[3]]);
-        ws.dot[i] = static_cast<T>(dot);
-      }
+      for (int64_t i = 0; i < rows; ++i) ws.dot[i] = static_cast<T>(row_dot(b, i0 + i, h));
 
-    const Bias bias = c_.make_bias(h, Gradient::normalises);
+    const Bias bias = Bias::make(p_, h);
     if (pairs > 0) ws.k_angles.start(c_.angles, p_.k_pos0 + key_lo);
     for (int64_t kb = key_lo; kb < key_hi; kb += key_block) {
       const int64_t nk = std::min(key_block, key_hi - kb);
@@ -271,13 +242,24 @@ class BackwardKernel {
     }
     // Softmax rows are normalised now, by the final sum; lse and D_i go to the key pass.
     double total = 0.0;
+    Partials out;
     for (int64_t i = 0; i < rows; ++i) {
       T factor = T(1);
       if (Gradient::normalises) {
         const T sum = ws.sum[i];
         factor = sum > T(0) ? T(1) / sum : T(0);
-        c_.stats.lse[stats_at + i] = sum > T(0) ? ws.max[i] + static_cast<T>(std::log(static_cast<double>(sum))) : T(0);
+        const T lse = sum > T(0) ? ws.max[i] + static_cast<T>(std::log(static_cast<double>(sum))) : T(0);
+        c_.stats.lse[stats_at + i] = lse;
         c_.stats.dot[stats_at + i] = ws.dot[i];
+        if (p_.sinks) {  // dsigma_h = -sum_i P_sink_i * D_i (SPEC 8), the sink as the row saw it
+          T sink = T(0), one = T(0);
+          start_row(p_, key, h, first_pos + i, &sink, &one);
+          const double term = std::exp(static_cast<double>(sink) - static_cast<double>(lse)) * static_cast<double>(ws.dot[i]);
+          out.sink -= term;
+          // The slope sum counted distances from the reference key; with a sink a row's dS no
+          // longer sums to 0 but to P_sink * D_i, so the shift leaves behind * P_sink * D_i.
+          out.slope -= static_cast<double>(key.behind(first_pos + i)) * term;
+        }
       }
       total += static_cast<double>(ws.slope[i] * factor);
       const T* slab = ws.dq_t.data() + (i / lanes) * D * lanes + (i % lanes);
@@ -285,37 +267,8 @@ class BackwardKernel {
       unrotate_row(c_.io.dq.at(b, i0 + i, h), c_.io.dq.stride[3], row, D, p_.rope, p_.rope_dim,
                    ws.q_cos.data() + i * pairs, ws.q_sin.data() + i * pairs, static_cast<T>(p_.scale) * factor);
     }
-    return -total;
-  }
-
-  // Distances of one lane block against key block kb: the window test (true distances, as in
-  // forward) and the distance the bias uses (from the softmax reference key, see ReferenceKey).
-  struct Rows {
-    ScoreRows<T, Arch, NV> s;
-    vec bias0[NV];
-    vec bias_distance(int64_t k, int v) const { return bias0[v] - V::broadcast(static_cast<T>(k)); }
-  };
-
-  Rows rows_for(int64_t h, int64_t lane_first, int64_t kb, int64_t lo, int64_t hi) const {
-    Rows r{{nullptr, lanes, lo, hi, {}, {}, T(0)}, {}};
-    const int64_t distance = lane_first - (p_.k_pos0 + kb);
-    const T base = static_cast<T>(distance), past = c_.window.template past<T>(distance);
-    const vec iota = V::iota();
-    for (int v = 0; v < NV; ++v) {
-      r.s.distance0[v] = iota + V::broadcast(base + static_cast<T>(v * W));
-      r.s.past0[v] = iota + V::broadcast(past + static_cast<T>(v * W));
-      r.bias0[v] = r.s.distance0[v];
-    }
-    if (Gradient::normalises) {
-      // reference key - kb of every lane: one step per lane, clamped. The first lane's is
-      // formed in 64 bits and brought near the key range, so every value stays small in T.
-      const typename Common::ReferenceKey key = c_.reference_key(h);
-      const int64_t first = std::clamp(lane_first + key.shift, key.lo - lanes, key.hi) - kb;
-      const vec low = V::broadcast(static_cast<T>(key.lo - kb)), high = V::broadcast(static_cast<T>(key.hi - kb));
-      for (int v = 0; v < NV; ++v)
-        r.bias0[v] = V::min(V::max(iota + V::broadcast(static_cast<T>(first + v * W)), low), high);
-    }
-    return r;
+    out.slope -= total;
+    return out;
   }
 
   // keys[j][d] = RoPE(k)[kb + j][d] and values[j][d] = v[kb + j][d] for j < nk: rows stay rows,
@@ -353,7 +306,7 @@ class BackwardKernel {
       gemm_rows<T, Arch, ALayout::k_adjacent>(panel_rows, D, ws.values.data() + panel * M * D, D, ws.do_t.data() + slab,
                                               dp + panel * M * lanes, false);
     }
-    const Rows r = rows_for(h, lane_first, kb, lo, hi);
+    const auto r = ScoreRows<T, Arch, NV>::at(nullptr, lanes, lo, hi, c_.window, ReferenceKey::of(p_, h), lane_first, kb);
     const bool masked = !c_.window.covers(lane_first, lane_last, kb + lo, kb + hi);
     const bool slopes = slope_partials_ != nullptr;
     const vec zero = V::broadcast(T(0)), minus_inf = V::broadcast(-infinity<T>());
@@ -367,8 +320,8 @@ class BackwardKernel {
         // sum are rescaled when the maximum grows and divided by the final sum at the end.
         vec top = V::load(max);
         for (int64_t k = lo; k < hi; ++k) {
-          vec s = bias.apply(V::load(scores + k * lanes + v * W), r.bias_distance(k, v));
-          if (masked) s = V::select(r.s.visible(k, v, r.s.distance(k, v)), s, minus_inf);
+          vec s = bias.apply(cap_.value(V::load(scores + k * lanes + v * W)), r.bias_distance(k, v));
+          if (masked) s = V::select(r.visible(k, v, r.distance(k, v)), s, minus_inf);
           V::store(scores + k * lanes + v * W, s);
           top = V::max(top, s);
         }
@@ -380,10 +333,14 @@ class BackwardKernel {
         for (int64_t d = 0; d < D; ++d) V::store(dq + d * lanes, V::load(dq + d * lanes) * rescale);
         const vec dot = V::load(ws.dot.data() + l0 + v * W);
         for (int64_t k = lo; k < hi; ++k) {
-          const vec w = exp_nonpositive<T, Arch>(V::load(scores + k * lanes + v * W) - shift);
+          const vec logit = V::load(scores + k * lanes + v * W);
+          const vec w = exp_nonpositive<T, Arch>(logit - shift);
           total = total + w;
           const vec ds = w * (V::load(dp + k * lanes + v * W) - dot);
-          V::store(scores + k * lanes + v * W, ds);
+          if constexpr (Cap::active)  // the capped content, recovered from the logit
+            V::store(scores + k * lanes + v * W, ds * cap_.gradient(logit - bias.apply(zero, r.bias_distance(k, v))));
+          else
+            V::store(scores + k * lanes + v * W, ds);
           if (slopes) slope_sum = V::fma(ds, r.bias_distance(k, v), slope_sum);
         }
         V::store(sum, total);
@@ -391,11 +348,11 @@ class BackwardKernel {
       } else {
         for (int64_t k = lo; k < hi; ++k) {
           const vec distance = r.bias_distance(k, v);
+          const vec content = cap_.value(V::load(scores + k * lanes + v * W));
           vec pv, ds;
-          Gradient::apply(bias.apply(V::load(scores + k * lanes + v * W), distance), V::load(dp + k * lanes + v * W),
-                          zero, zero, pv, ds);
-          if (masked) ds = V::select(r.s.visible(k, v, r.s.distance(k, v)), ds, zero);
-          V::store(scores + k * lanes + v * W, ds);
+          Gradient::gradient(bias.apply(content, distance), V::load(dp + k * lanes + v * W), zero, zero, pv, ds);
+          if (masked) ds = V::select(r.visible(k, v, r.distance(k, v)), ds, zero);
+          V::store(scores + k * lanes + v * W, Cap::active ? ds * cap_.gradient(content) : ds);
           if (slopes) slope_sum = V::fma(ds, distance, slope_sum);
         }
       }
@@ -464,7 +421,7 @@ class BackwardKernel {
     const int64_t i_lo = first_query(j0), i_hi = end_query(j0 + nk - 1);
     for (int64_t hh = 0; hh < G; ++hh) {
       const int64_t h = g * G + hh;
-      const Bias bias = c_.make_bias(h, Gradient::normalises);
+      const Bias bias = Bias::make(p_, h);
       if (pairs > 0 && i_lo < i_hi) ws.q_angles.start(c_.angles, p_.q_pos0 + i_lo);
       for (int64_t c0 = i_lo; c0 < i_hi; c0 += chunk) {
         const int64_t rows = std::min(chunk, i_hi - c0);
@@ -525,7 +482,7 @@ class BackwardKernel {
     const int64_t key_pos = p_.k_pos0 + jb;
     const vec iota = V::iota(), zero = V::broadcast(T(0));
     const int64_t stats_at = (b * p_.heads + h) * p_.q_len + c0;
-    const typename Common::ReferenceKey reference = c_.reference_key(h);
+    const ReferenceKey reference = ReferenceKey::of(p_, h);
     for (int64_t r = p_lo * M; r < p_hi * M; ++r) {
       T* s_row = scores + r * lanes;
       T* dp_row = dp + r * lanes;
@@ -535,7 +492,7 @@ class BackwardKernel {
       }
       const int64_t distance = p_.q_pos0 + c0 + r - key_pos;  // to the block's first key
       const T base = static_cast<T>(distance), past = c_.window.template past<T>(distance);
-      const T shifted = static_cast<T>(Gradient::normalises ? reference.at(p_.q_pos0 + c0 + r) - jb : distance);
+      const T shifted = static_cast<T>(reference.at(p_.q_pos0 + c0 + r) - jb);  // the bias distance
       vec lse = zero, dot = zero;
       if (Gradient::normalises) {
         lse = V::broadcast(c_.stats.lse[stats_at + r]);
@@ -546,9 +503,10 @@ class BackwardKernel {
       const bool masked = nl < lanes || !c_.window.covers(row_pos, row_pos, jb, jb + nl);
       for (int v = 0; v < NV; ++v) {
         const vec lane = iota + V::broadcast(static_cast<T>(v * W));
+        const vec content = cap_.value(V::load(s_row + v * W));
         vec pv, ds;
-        Gradient::apply(bias.apply(V::load(s_row + v * W), V::broadcast(shifted) - lane), V::load(dp_row + v * W), lse, dot,
-                        pv, ds);
+        Gradient::gradient(bias.apply(content, V::broadcast(shifted) - lane), V::load(dp_row + v * W), lse, dot, pv, ds);
+        if constexpr (Cap::active) ds = ds * cap_.gradient(content);
         if (masked) {
           const vec distance = V::broadcast(base) - lane, beyond = V::broadcast(past) - lane;
           const vec keys = V::broadcast(static_cast<T>(nl));
@@ -583,7 +541,9 @@ class BackwardKernel {
 
   const Common& c_;
   const Problem& p_;
+  Cap cap_;
   double* slope_partials_;
+  double* sink_partials_;
   int64_t query_tiles_ = 0, key_tiles_ = 0, dim_panels_ = 0;
 };
 
@@ -596,47 +556,48 @@ void run_backward_task(void* kernel, int64_t task) {
     static_cast<const Kernel*>(kernel)->run_query_task(task, workspace);
 }
 
-template <class T, class Arch, class Gradient, class Bias>
+template <class T, class Arch, class Score>
 void run_backward_with(const Problem& p, const BackwardInputs<T>& io, const RopeAngles& angles, double* dslopes,
-                       Parallel parallel) {
+                       double* dsinks, Parallel parallel) {
+  using Kernel = BackwardKernel<T, Arch, Score>;
   Buffer<T> lse, dot;
-  if (Gradient::normalises) {
+  if (Score::Normaliser::normalises) {
     lse.fit(static_cast<std::size_t>(p.batch * p.heads * p.q_len));
     dot.fit(static_cast<std::size_t>(p.batch * p.heads * p.q_len));
   }
-  using Common = BackwardCommon<T, Arch, Bias>;
+  using Common = BackwardCommon<T, Arch>;
   const Common common{p, io, angles, Window{p.window, p.k_pos0, p.k_len}, RowStats<T>{lse.data(), dot.data()}};
 
-  using Kernel = BackwardKernel<T, Arch, Gradient, Bias>;
-  Buffer<double> partials;
   const int64_t query_tile = BackwardTiling<T, Arch>::query_tile;
-  if (dslopes) partials.fit(static_cast<std::size_t>(p.batch * p.kv_heads * ((p.q_len + query_tile - 1) / query_tile) * p.group()));
-  const Kernel kernel(common, dslopes ? partials.data() : nullptr);
+  const auto partial_count = static_cast<std::size_t>(p.batch * p.kv_heads * ((p.q_len + query_tile - 1) / query_tile) * p.group());
+  Buffer<double> slope_partials, sink_partials;
+  if (dslopes) slope_partials.fit(partial_count);
+  if (dsinks) sink_partials.fit(partial_count);
+  const Kernel kernel(common, dslopes ? slope_partials.data() : nullptr, dsinks ? sink_partials.data() : nullptr);
   Kernel* context = const_cast<Kernel*>(&kernel);
   // The query pass writes the softmax statistics the key pass reads.
   parallel(p.threads, kernel.query_tasks(), &run_backward_task<Kernel, T, false>, context);
   parallel(p.threads, kernel.key_tasks(), &run_backward_task<Kernel, T, true>, context);
 
-  // Per-task slope gradients, summed in task order: the same bits for any thread count.
-  if (dslopes)
-    for (int64_t task = 0; task < kernel.query_tasks(); ++task)
-      for (int64_t hh = 0; hh < p.group(); ++hh) {
-        const int64_t g = task % p.kv_heads;  // as BackwardKernel::decode
-        dslopes[g * p.group() + hh] += partials[static_cast<std::size_t>(task * p.group() + hh)];
-      }
+  // Per-task slope and sink gradients, summed in task order: the same bits for any thread count.
+  for (int64_t task = 0; task < kernel.query_tasks(); ++task)
+    for (int64_t hh = 0; hh < p.group(); ++hh) {
+      const int64_t g = task % p.kv_heads;  // as BackwardKernel::decode
+      const auto at = static_cast<std::size_t>(task * p.group() + hh);
+      if (dslopes) dslopes[g * p.group() + hh] += slope_partials[at];
+      if (dsinks) dsinks[g * p.group() + hh] += sink_partials[at];
+    }
 }
 
-// Chooses the compile-time composition for this call: the activation; the bias is always the
-// ALiBi one (slope 0 without slopes): one multiply-add per score is nothing next to the 14
-// products of D, and two compositions instead of five halve what swat::dispatch compiles.
-// dslopes, when not null, receives the H slope gradients (added to what it holds).
+// Runs the composition of the score layer this call asks for, with ALiBi standing in for every
+// bias (slope 0 without slopes): one multiply-add per score is nothing next to the 14 products
+// of D. dslopes and dsinks, when not null, receive the H slope and sink gradients (added to
+// what they hold).
 template <class T, class Arch>
-void run_backward(const Problem& p, const BackwardInputs<T>& io, double* dslopes, Parallel parallel) {
-  const RopeAngles angles = p.rope != RopeLayout::none ? RopeAngles(p.rope_dim, p.rope_base) : RopeAngles();
-  if (p.activation == Activation::sigmoid)
-    run_backward_with<T, Arch, SigmoidGradient<T, Arch>, AlibiBias<T, Arch>>(p, io, angles, dslopes, parallel);
-  else
-    run_backward_with<T, Arch, SoftmaxGradient<T, Arch>, AlibiBias<T, Arch>>(p, io, angles, dslopes, parallel);
+void run_backward(const Problem& p, const BackwardInputs<T>& io, double* dslopes, double* dsinks, Parallel parallel) {
+  const RopeAngles angles = RopeAngles::of(p);
+  compose<T, Arch, Biases::alibi>(
+      p, [&](auto score) { run_backward_with<T, Arch, decltype(score)>(p, io, angles, dslopes, dsinks, parallel); });
 }
 
 }  // namespace SWAT_ISA_NAMESPACE

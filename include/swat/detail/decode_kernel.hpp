@@ -28,6 +28,7 @@
 #include "math.hpp"
 #include "reduce.hpp"
 #include "rope.hpp"
+#include "score/score.hpp"
 
 namespace swat {
 namespace detail {
@@ -77,9 +78,13 @@ struct DecodeWorkspace {
   Buffer<T> queries, scores, row;
 };
 
-template <class S, class Arch, bool Softmax>
+// Score: the composition of the score layer (score/score.hpp).
+template <class S, class Arch, class Score>
 class DecodeKernel {
   using T = compute_t<S>;
+  using Bias = typename Score::Bias;
+  using Cap = typename Score::Cap;
+  static constexpr bool Softmax = Score::Normaliser::normalises;
   using V = Vec<T, Arch>;
   using vec = typename V::type;
   static constexpr int64_t W = static_cast<int64_t>(V::width);
@@ -87,7 +92,7 @@ class DecodeKernel {
 
  public:
   DecodeKernel(const Problem& p, const DecodeInputs<S>& io, const T* cos, const T* sin)
-      : p_(p), io_(io), c_(io.cache), cos_(cos), sin_(sin) {
+      : p_(p), io_(io), c_(io.cache), cos_(cos), sin_(sin), cap_(Cap::make(p)) {
     range_ = DecodeRange::of(p.window, c_.first, c_.start, p.q_len);
     if (c_.keys_only) range_.lo = c_.start;
     queries_ = p.q_len * p.group();
@@ -132,8 +137,13 @@ class DecodeKernel {
     for (int64_t r = 0; r < queries_; ++r) {
       T* o = state + r * (D + 2);
       fill(o, o + D, T(0));
-      o[D] = -infinity<T>();  // running max (softmax)
-      o[D + 1] = T(0);        // running sum (softmax)
+      // Running max and sum (softmax); the sink, if any, joins the first split only.
+      o[D] = -infinity<T>();
+      o[D + 1] = T(0);
+      if (split == 0) {
+        const int64_t h = g * G + r % G, qp = c_.start + r / G;
+        start_row(p_, reference_key(h), h, qp, o + D, o + D + 1);
+      }
     }
 
     // Contiguous pieces: ring rows up to the wrap or the step's start, then the new rows.
@@ -192,7 +202,7 @@ class DecodeKernel {
         for (; j + W <= e; j += W) dot_keys(q, keys + j * D, D, scores + j - a);
         for (; j < e; ++j) scores[j - a] = dot(q, keys + j * D, D);
         T* o = state + r * (D + 2);
-        weigh(scores, e - a, g * G + hh, qp - (pos0 + a), qp - visible_lo, o);
+        weigh(scores, e - a, g * G + hh, qp, pos0 + a, o);
         accumulate(o, scores, values + a * D, e - a, D);
       }
     }
@@ -231,21 +241,25 @@ class DecodeKernel {
       for (int64_t u = 0; u < W; ++u) out[u] += q[d] * load_scalar(k[u * D + d]);
   }
 
-  // Logits -> weights in place for n keys, the first `distance0` positions before the query,
-  // whose farthest visible key is `farthest` positions back.
-  void weigh(T* scores, int64_t n, int64_t h, int64_t distance0, int64_t farthest, T* o) const {
-    const T slope = p_.slopes ? static_cast<T>(p_.slopes[h]) : T(0);
-    // Softmax ignores a constant added to a whole row: distances are counted from the key the
-    // bias favours most (the nearest for slope > 0, the farthest for slope < 0), so the logits
-    // that carry the weight stay small and exact in fp32 even when slope * window is large.
-    if (Softmax && slope < T(0)) distance0 -= farthest;
-    const T offset = Softmax ? T(0) : static_cast<T>(p_.sigmoid_bias);
-    if (slope != T(0) || offset != T(0))
-      for (int64_t j = 0; j < n; ++j) scores[j] += offset - slope * static_cast<T>(distance0 - j);
+  // The reference key of head h (score/bias.hpp), over the positions the cache has seen.
+  ReferenceKey reference_key(int64_t h) const {
+    return ReferenceKey::of(Softmax, p_.slopes ? p_.slopes[h] : 0.0, p_.window, c_.first, c_.start + p_.q_len - c_.first);
+  }
+
+  // Logits -> weights in place for the n keys at positions key_pos, key_pos + 1, ... of the query
+  // at position qp (head h): modifier, bias, normaliser, W keys at a time (scores has room).
+  void weigh(T* scores, int64_t n, int64_t h, int64_t qp, int64_t key_pos, T* o) const {
+    const ReferenceKey key = reference_key(h);
+    const vec distance0 = V::broadcast(static_cast<T>(key.k_pos0 + key.at(qp) - key_pos)) - V::iota();
+    const Bias bias = Bias::make(p_, h);
+    const auto logits = [&](int64_t j) {
+      return bias.apply(cap_.value(V::load(scores + j)), distance0 - V::broadcast(static_cast<T>(j)));
+    };
     const int64_t D = p_.dim;
     if constexpr (!Softmax) {
-      for (int64_t j = 0; j < n; j += W) V::store(scores + j, sigmoid<T, Arch>(V::load(scores + j)));
+      for (int64_t j = 0; j < n; j += W) V::store(scores + j, sigmoid<T, Arch>(logits(j)));
     } else {
+      for (int64_t j = 0; j < n; j += W) V::store(scores + j, logits(j));
       T top = o[D];
       for (int64_t j = 0; j < n; ++j) top = std::max(top, scores[j]);
       if (top > o[D]) {
@@ -325,6 +339,7 @@ class DecodeKernel {
   DecodeInputs<S> io_;
   CacheMemory<S> c_;
   const T *cos_, *sin_;
+  Cap cap_;
   DecodeRange range_;
   int64_t queries_ = 0;
 };
@@ -340,17 +355,6 @@ void run_decode_combine(void* kernel, int64_t task) {
   static_cast<const Kernel*>(kernel)->combine(task);
 }
 
-template <class S, class Arch, bool Softmax>
-void run_decode_with(const Problem& p, const DecodeInputs<S>& io, const compute_t<S>* cos, const compute_t<S>* sin,
-                     Parallel parallel) {
-  using Kernel = DecodeKernel<S, Arch, Softmax>;
-  const Kernel kernel(p, io, cos, sin);
-  void* context = const_cast<Kernel*>(&kernel);
-  parallel(p.threads, kernel.tasks(), &run_decode_task<Kernel, compute_t<S>>, context);
-  if (io.cache.splits > 1 && !io.cache.keys_only)
-    parallel(p.threads, kernel.groups(), &run_decode_combine<Kernel>, context);
-}
-
 // One step of the cache: p describes the step (q_len = t new tokens at k_pos0 = q_pos0 =
 // cache.start; window the cache's own, unresolved). The caller has sized every scratch buffer.
 template <class S, class Arch>
@@ -364,22 +368,33 @@ void run_decode(const Problem& p, const DecodeInputs<S>& io, Parallel parallel) 
     thread_local RopeAngles angles;
     thread_local int64_t angles_dim = -1;
     thread_local double angles_base = 0;
+    thread_local Buffer<float> angles_freqs;  // the table the angles hold, when set
+    thread_local bool angles_tabled = false;
     thread_local RopeAngles::Cursor cursor;
-    if (angles_dim != p.rope_dim || angles_base != p.rope_base) {
+    bool same = angles_dim == p.rope_dim && angles_base == p.rope_base && angles_tabled == (p.rope_freqs != nullptr);
+    for (int64_t k = 0; same && angles_tabled && k < pairs; ++k) same = angles_freqs[k] == p.rope_freqs[k];
+    if (!same) {
       angles.~RopeAngles();
-      new (&angles) RopeAngles(p.rope_dim, p.rope_base);
+      new (&angles) RopeAngles(p.rope_dim, p.rope_base, p.rope_freqs);
       angles_dim = p.rope_dim;
       angles_base = p.rope_base;
+      angles_tabled = p.rope_freqs != nullptr;
+      angles_freqs.fit(static_cast<std::size_t>(pairs));
+      for (int64_t k = 0; angles_tabled && k < pairs; ++k) angles_freqs[k] = p.rope_freqs[k];
     }
     cos.fit(static_cast<std::size_t>(p.q_len * pairs));
     sin.fit(static_cast<std::size_t>(p.q_len * pairs));
     cursor.start(angles, io.cache.start);
     cursor.fill(p.q_len, cos.data(), sin.data());
   }
-  if (p.activation == Activation::softmax)
-    run_decode_with<S, Arch, true>(p, io, cos.data(), sin.data(), parallel);
-  else
-    run_decode_with<S, Arch, false>(p, io, cos.data(), sin.data(), parallel);
+  compose<T, Arch, Biases::alibi>(p, [&](auto score) {
+    using Kernel = DecodeKernel<S, Arch, decltype(score)>;
+    const Kernel kernel(p, io, cos.data(), sin.data());
+    void* context = const_cast<Kernel*>(&kernel);
+    parallel(p.threads, kernel.tasks(), &run_decode_task<Kernel, T>, context);
+    if (io.cache.splits > 1 && !io.cache.keys_only)
+      parallel(p.threads, kernel.groups(), &run_decode_combine<Kernel>, context);
+  });
 }
 
 }  // namespace SWAT_ISA_NAMESPACE

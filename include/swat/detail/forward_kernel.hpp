@@ -22,8 +22,8 @@
 #include "compiler.hpp"
 #include "convert.hpp"
 #include "microkernel.hpp"
-#include "positional.hpp"
 #include "rope.hpp"
+#include "score/score.hpp"
 
 namespace swat {
 namespace detail {
@@ -64,9 +64,13 @@ inline void prefetch_row(const T* row, int64_t count, int64_t step) {
 constexpr int64_t prefetch_rows_ahead = 8;
 
 // S is the storage type of q, k, v and o; T the compute type (compute_t<S>): 16-bit storage is
-// converted while rows are packed and rounded once when outputs are stored.
-template <class S, class T, class Arch, class Activation, class Bias>
+// converted while rows are packed and rounded once when outputs are stored. Score is the
+// composition of the score layer (score/score.hpp).
+template <class S, class T, class Arch, class Score>
 class ForwardKernel {
+  using Activation = typename Score::Normaliser;
+  using Bias = typename Score::Bias;
+  using Cap = typename Score::Cap;
   using V = Vec<T, Arch>;
   using vec = typename V::type;
   using Tiling = ForwardTiling<T, Arch>;
@@ -78,7 +82,7 @@ class ForwardKernel {
 
  public:
   ForwardKernel(const Problem& p, const ForwardInputs<S>& io, const RopeAngles& angles)
-      : p_(p), io_(io), angles_(angles), window_{p.window, p.k_pos0, p.k_len} {
+      : p_(p), io_(io), angles_(angles), window_{p.window, p.k_pos0, p.k_len}, cap_(Cap::make(p)) {
     tiles_per_head_ = (p.q_len + Tiling::query_tile - 1) / Tiling::query_tile;
     dim_panels_ = (p.dim + M - 1) / M;
   }
@@ -145,8 +149,11 @@ class ForwardKernel {
       }
     }
     fill(ws.o_t.data(), ws.o_t.data() + G * D * padded, T(0));
-    fill(ws.max.data(), ws.max.data() + G * padded, -infinity<T>());
-    fill(ws.sum.data(), ws.sum.data() + G * padded, T(0));
+    for (int64_t hh = 0; hh < G; ++hh) {
+      const ReferenceKey key = ReferenceKey::of(p_, g * G + hh);
+      for (int64_t i = 0; i < padded; ++i)
+        start_row(p_, key, g * G + hh, first_pos + i, ws.max.data() + hh * padded + i, ws.sum.data() + hh * padded + i);
+    }
 
     for (int64_t kb = key_lo; kb < key_hi; kb += key_block) {
       const int64_t nk = std::min(key_block, key_hi - kb);
@@ -154,7 +161,7 @@ class ForwardKernel {
       pack_values(b, g, kb, nk, ws);
       for (int64_t hh = 0; hh < G; ++hh)
         for (int64_t l0 = 0; l0 < rows; l0 += lanes)
-          attend(g * G + hh, first_pos + l0, std::min(lanes, rows - l0), key_lo, kb, nk, ws.keys.data(), ws.values.data(),
+          attend(g * G + hh, first_pos + l0, std::min(lanes, rows - l0), kb, nk, ws.keys.data(), ws.values.data(),
                  ws.q_t.data() + hh * D * padded + l0 * D, ws.o_t.data() + hh * D * padded + l0 * D,
                  ws.scores.data(), ws.max.data() + hh * padded + l0, ws.sum.data() + hh * padded + l0);
     }
@@ -202,19 +209,9 @@ class ForwardKernel {
     }
   }
 
-  Bias make_bias(int64_t h) const {
-    if constexpr (std::is_same<Bias, AlibiBias<T, Arch>>::value)
-      return Bias{V::broadcast(-static_cast<T>(p_.slopes[h])), V::broadcast(offset())};
-    else if constexpr (std::is_same<Bias, OffsetBias<T, Arch>>::value)
-      return Bias{V::broadcast(offset())};
-    else
-      return Bias{};
-  }
-  T offset() const { return Activation::normalises ? T(0) : static_cast<T>(p_.sigmoid_bias); }
-
   // One head's lane block (queries at positions lane_first .. lane_first + count - 1) against
   // one packed key block.
-  void attend(int64_t h, int64_t lane_first, int64_t count, int64_t key_lo, int64_t kb, int64_t nk, const T* keys, const T* values,
+  void attend(int64_t h, int64_t lane_first, int64_t count, int64_t kb, int64_t nk, const T* keys, const T* values,
               const T* q_t, T* o_t, T* scores, T* max, T* sum) const {
     const int64_t D = p_.dim;
     const int64_t lane_last = lane_first + count - 1;
@@ -226,19 +223,12 @@ class ForwardKernel {
       const int64_t panel_rows = std::min<int64_t>(M, nk - panel * M);
       gemm_rows<T, Arch, ALayout::k_adjacent>(panel_rows, D, keys + panel * M * D, D, q_t, scores + panel * M * lanes, false);
     }
-    ScoreRows<T, Arch, NV> s{scores, lanes, lo, hi, {}, {}, static_cast<T>(key_lo - kb)};
-    const int64_t distance = lane_first - (p_.k_pos0 + kb);
-    const T base = static_cast<T>(distance), past = window_.past<T>(distance);
-    const vec iota = V::iota();
-    for (int v = 0; v < NV; ++v) {
-      s.distance0[v] = iota + V::broadcast(base + static_cast<T>(v * W));
-      s.past0[v] = iota + V::broadcast(past + static_cast<T>(v * W));
-    }
-    const Bias bias = make_bias(h);
+    const auto s = ScoreRows<T, Arch, NV>::at(scores, lanes, lo, hi, window_, ReferenceKey::of(p_, h), lane_first, kb);
+    const Bias bias = Bias::make(p_, h);
     if (window_.covers(lane_first, lane_last, kb + lo, kb + hi))
-      Activation::template weigh<false>(s, bias, max, sum, o_t, D, lanes);
+      Activation::template weigh<false>(s, cap_, bias, max, sum, o_t, D, lanes);
     else
-      Activation::template weigh<true>(s, bias, max, sum, o_t, D, lanes);
+      Activation::template weigh<true>(s, cap_, bias, max, sum, o_t, D, lanes);
     // O^T[d][lane] += sum over keys [lo, hi) of V[key][d] * P^T[key][lane], M dims at a time.
     for (int64_t panel = 0; panel < dim_panels_; ++panel) {
       const int64_t panel_rows = std::min<int64_t>(M, D - panel * M);
@@ -270,6 +260,7 @@ class ForwardKernel {
   ForwardInputs<S> io_;
   const RopeAngles& angles_;
   Window window_;
+  Cap cap_;
   int64_t tiles_per_head_ = 0, dim_panels_ = 0;
 };
 
@@ -279,34 +270,17 @@ void run_forward_task(void* kernel, int64_t task) {
   static_cast<const Kernel*>(kernel)->run_task(task, workspace);
 }
 
-template <class S, class T, class Arch, class Activation, class Bias>
-void run_forward_with(const Problem& p, const ForwardInputs<S>& io, const RopeAngles& angles, Parallel parallel) {
-  using Kernel = ForwardKernel<S, T, Arch, Activation, Bias>;
-  const Kernel kernel(p, io, angles);
-  parallel(p.threads, kernel.tasks(), &run_forward_task<Kernel, T>, const_cast<Kernel*>(&kernel));
-}
-
-// Chooses the compile-time composition for this call: activation times bias. S is the storage
-// type (float, double, bf16, f16).
+// Runs the composition of the score layer this call asks for. S is the storage type (float,
+// double, bf16, f16).
 template <class S, class Arch>
 void run_forward(const Problem& p, const ForwardInputs<S>& io, Parallel parallel) {
   using T = compute_t<S>;
-  const RopeAngles angles = p.rope != RopeLayout::none ? RopeAngles(p.rope_dim, p.rope_base) : RopeAngles();
-  const bool sigmoid = p.activation == Activation::sigmoid;
-  const bool offset = sigmoid && p.sigmoid_bias != 0.0;
-  if (sigmoid) {
-    if (p.slopes)
-      run_forward_with<S, T, Arch, SigmoidActivation<T, Arch>, AlibiBias<T, Arch>>(p, io, angles, parallel);
-    else if (offset)
-      run_forward_with<S, T, Arch, SigmoidActivation<T, Arch>, OffsetBias<T, Arch>>(p, io, angles, parallel);
-    else
-      run_forward_with<S, T, Arch, SigmoidActivation<T, Arch>, NoBias<T, Arch>>(p, io, angles, parallel);
-  } else {
-    if (p.slopes)
-      run_forward_with<S, T, Arch, SoftmaxActivation<T, Arch>, AlibiBias<T, Arch>>(p, io, angles, parallel);
-    else
-      run_forward_with<S, T, Arch, SoftmaxActivation<T, Arch>, NoBias<T, Arch>>(p, io, angles, parallel);
-  }
+  const RopeAngles angles = RopeAngles::of(p);
+  compose<T, Arch, Biases::all>(p, [&](auto score) {
+    using Kernel = ForwardKernel<S, T, Arch, decltype(score)>;
+    const Kernel kernel(p, io, angles);
+    parallel(p.threads, kernel.tasks(), &run_forward_task<Kernel, T>, const_cast<Kernel*>(&kernel));
+  });
 }
 
 }  // namespace SWAT_ISA_NAMESPACE

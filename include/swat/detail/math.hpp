@@ -74,6 +74,35 @@ inline typename Vec<T, Arch>::type exp_nonpositive(typename Vec<T, Arch>::type z
   return V::select(underflow, V::broadcast(T(0)), result);
 }
 
+// exp(z) - 1 for z <= 0, accurate relative to the result near 0 (where exp(z) - 1 cancels):
+// 2^n (e^r - 1) + (2^n - 1), with e^r - 1 = r (1 + r/2! + ...) never formed as a difference.
+template <class T, class Arch>
+inline typename Vec<T, Arch>::type expm1_nonpositive(typename Vec<T, Arch>::type z) {
+  using V = Vec<T, Arch>;
+  using C = ExpConstants<T>;
+  using type = typename V::type;
+  z = V::max(V::broadcast(C::cutoff), z);  // below the cutoff the result is -1 to the last bit
+  const type biased = V::fma(z, V::broadcast(C::log2e), V::broadcast(C::magic));
+  const type n = biased - V::broadcast(C::magic);
+  type r = V::fma(n, V::broadcast(-C::ln2_hi), z);
+  r = V::fma(n, V::broadcast(-C::ln2_lo), r);
+  constexpr InverseFactorials<T, C::degree + 1> c{};
+  type poly = V::broadcast(c.value[C::degree + 1]);
+  SWAT_UNROLL
+  for (int k = C::degree; k >= 1; --k) poly = V::fma(poly, r, V::broadcast(c.value[k]));
+  const type scale = V::exp2_of_biased(biased);
+  return V::fma(scale, poly * r, scale - V::broadcast(T(1)));
+}
+
+// tanh(x) = -m / (2 + m) with m = expm1(-2|x|), sign restored: a few ulps everywhere, no overflow.
+template <class T, class Arch>
+inline typename Vec<T, Arch>::type tanh_vec(typename Vec<T, Arch>::type x) {
+  using V = Vec<T, Arch>;
+  const auto m = expm1_nonpositive<T, Arch>(V::broadcast(T(-2)) * V::abs(x));
+  const auto t = -m / (V::broadcast(T(2)) + m);
+  return V::select(x < V::broadcast(T(0)), -t, t);
+}
+
 // 1 / (1 + exp(-s)), never overflowing: e = exp(-|s|), f = e / (1 + e), 1 - f for s > 0.
 template <class T, class Arch>
 inline typename Vec<T, Arch>::type sigmoid(typename Vec<T, Arch>::type s) {

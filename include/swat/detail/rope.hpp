@@ -16,7 +16,7 @@ namespace swat {
 namespace detail {
 inline namespace SWAT_ISA_NAMESPACE {
 
-// Angles a_k(p) = p * base^(-2k/r). Each run starts from an anchor computed to 1e-16 (angle.hpp),
+// Angles a_k(p) = p * f_k, f_k = base^(-2k/r) or the caller's table (SPEC 8). Each run starts from an anchor computed to 1e-16 (angle.hpp),
 // then advances one position at a time by the rotation of one step (angle addition in double).
 // Re-anchoring every `reanchor` positions bounds the drift of the recurrence to about
 // reanchor * 1e-16.
@@ -25,14 +25,19 @@ class RopeAngles {
   static constexpr int64_t reanchor = 256;
 
   RopeAngles() = default;
-  RopeAngles(int64_t rope_dim, double base) : pairs_(rope_dim / 2) {
+  // freqs: rope_dim / 2 inverse frequencies, or nullptr for base^(-2k/r).
+  RopeAngles(int64_t rope_dim, double base, const float* freqs = nullptr) : pairs_(rope_dim / 2) {
     freq_.fit(pairs_);
     step_cos_.fit(pairs_);
     step_sin_.fit(pairs_);
     for (int64_t k = 0; k < pairs_; ++k) {
-      freq_[k] = rope_frequency(k, rope_dim, base);
+      freq_[k] = freqs ? Frequency{static_cast<double>(freqs[k]), 0.0} : rope_frequency(k, rope_dim, base);
       rope_cos_sin(1, freq_[k], &step_cos_[k], &step_sin_[k]);
     }
+  }
+  // The angles of a call, or none without RoPE.
+  static RopeAngles of(const Problem& p) {
+    return p.rope != RopeLayout::none ? RopeAngles(p.rope_dim, p.rope_base, p.rope_freqs) : RopeAngles();
   }
 
   int64_t pairs() const { return pairs_; }

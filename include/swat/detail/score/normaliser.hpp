@@ -1,0 +1,152 @@
+// The normalisers of SPEC section 2 step 4 (sigmoid; softmax, online, with the optional sink of
+// SPEC 8), each with its value and its gradient, and the block of logits they work on.
+#pragma once
+
+#include "../isa_namespace.hpp"
+
+#include <cstdint>
+
+#include "../../checks.hpp"
+#include "../math.hpp"
+#include "bias.hpp"
+#include "window.hpp"
+
+namespace swat {
+namespace detail {
+inline namespace SWAT_ISA_NAMESPACE {
+
+// Logits of keys [lo, hi) for NV vectors of query lanes, stored key-major: row c holds
+// the logits of key (block start + c) for every lane.
+template <class T, class Arch, int NV>
+struct ScoreRows {
+  using V = Vec<T, Arch>;
+  using vec = typename V::type;
+  T* data;
+  int64_t ld;
+  int64_t lo, hi;
+  // distance0[v]: the query-key distance of key row 0 for the lanes of vector v (row c is
+  // distance0 - c away), for the mask. past0 = distance0 - window: row c is past the window iff
+  // past0 - c >= 0, tested on its own because a huge distance is not exact in T while its excess
+  // over the window is. bias0: the distance the bias uses, from the reference key.
+  vec distance0[NV], past0[NV], bias0[NV];
+
+  // The rows of lanes lane_first + l (l < NV * W) against the key block starting at kb.
+  static ScoreRows at(T* data, int64_t ld, int64_t lo, int64_t hi, const Window& window, const ReferenceKey& key,
+                      int64_t lane_first, int64_t kb) {
+    ScoreRows s{data, ld, lo, hi, {}, {}, {}};
+    const int64_t distance = lane_first - (window.k_pos0 + kb);
+    const T base = static_cast<T>(distance), past = window.template past<T>(distance);
+    const vec iota = V::iota();
+    for (int v = 0; v < NV; ++v) {
+      s.distance0[v] = iota + V::broadcast(base + static_cast<T>(v * V::width));
+      s.past0[v] = iota + V::broadcast(past + static_cast<T>(v * V::width));
+      s.bias0[v] = key.template lanes<T, Arch>(lane_first, kb, v);
+    }
+    return s;
+  }
+
+  T* row(int64_t c, int v) const { return data + c * ld + v * static_cast<int64_t>(V::width); }
+  vec distance(int64_t c, int v) const { return distance0[v] - V::broadcast(static_cast<T>(c)); }
+  vec bias_distance(int64_t c, int v) const { return bias0[v] - V::broadcast(static_cast<T>(c)); }
+  typename V::mask visible(int64_t c, int v, const vec& d) const {  // d = distance(c, v)
+    const vec zero = V::broadcast(T(0)), row = V::broadcast(static_cast<T>(c));
+    return (d >= zero) & (past0[v] - row < zero);
+  }
+};
+
+// A softmax row's running state before its first key: the maximum and the sum. With a sink,
+// the sink is that first "key": logit sigma_h, moved with the row (ReferenceKey), weight
+// exp(0) = 1 in the sum and nothing in the output. Without, the row is empty (-inf, 0).
+template <class T>
+inline void start_row(const Problem& p, const ReferenceKey& key, int64_t h, int64_t query_pos, T* max, T* sum) {
+  if (p.sinks == nullptr || p.activation != Activation::softmax) {
+    *max = -infinity<T>();
+    *sum = T(0);
+    return;
+  }
+  const double slope = p.slopes ? p.slopes[h] : 0.0;
+  *max = static_cast<T>(static_cast<double>(p.sinks[h]) + slope * static_cast<double>(key.behind(query_pos)));
+  *sum = T(1);
+}
+
+// Normalisers turn a block of logits into weights in place, in the forward kernel. `Masked` is
+// false on blocks the window covers entirely, so interior blocks pay for no mask.
+// Sigmoid needs no state across keys: a weight depends on its own logit only.
+template <class T, class Arch>
+struct SigmoidActivation {
+  static constexpr bool normalises = false;
+  using V = Vec<T, Arch>;
+
+  template <bool Masked, int NV, class Bias, class Cap>
+  static void weigh(const ScoreRows<T, Arch, NV>& s, const Cap& cap, const Bias& bias, T* /*max*/, T* /*sum*/,
+                    T* /*out*/, int64_t /*out_rows*/, int64_t /*out_ld*/) {
+    for (int64_t c = s.lo; c < s.hi; ++c)
+      for (int v = 0; v < NV; ++v) {
+        auto w = sigmoid<T, Arch>(bias.apply(cap.value(V::load(s.row(c, v))), s.bias_distance(c, v)));
+        if constexpr (Masked) w = V::select(s.visible(c, v, s.distance(c, v)), w, V::broadcast(T(0)));
+        V::store(s.row(c, v), w);
+      }
+  }
+
+  // P and dS from a biased logit and dP.
+  using vec = typename V::type;
+  static void gradient(vec s, vec dp, vec /*lse*/, vec /*dot*/, vec& p, vec& ds) {
+    p = sigmoid<T, Arch>(s);
+    ds = dp * p * (V::broadcast(T(1)) - p);
+  }
+};
+
+// Softmax keeps, per query lane, the running maximum and the running sum (FlashAttention's
+// online softmax) and rescales the partial output when the maximum grows.
+template <class T, class Arch>
+struct SoftmaxActivation {
+  static constexpr bool normalises = true;
+  using V = Vec<T, Arch>;
+  using vec = typename V::type;
+
+  template <bool Masked, int NV, class Bias, class Cap>
+  static void weigh(const ScoreRows<T, Arch, NV>& s, const Cap& cap, const Bias& bias, T* max, T* sum, T* out,
+                    int64_t out_rows, int64_t out_ld) {
+    constexpr int64_t W = static_cast<int64_t>(V::width);
+    const vec minus_inf = V::broadcast(-infinity<T>());
+    vec top[NV];
+    for (int v = 0; v < NV; ++v) top[v] = V::load(max + v * W);
+    for (int64_t c = s.lo; c < s.hi; ++c)
+      for (int v = 0; v < NV; ++v) {
+        auto logit = bias.apply(cap.value(V::load(s.row(c, v))), s.bias_distance(c, v));
+        if constexpr (Masked) logit = V::select(s.visible(c, v, s.distance(c, v)), logit, minus_inf);
+        top[v] = V::max(top[v], logit);
+        V::store(s.row(c, v), logit);
+      }
+    vec total[NV];
+    for (int v = 0; v < NV; ++v) {
+      const vec old_top = V::load(max + v * W);
+      // A lane that has seen no visible key keeps -inf; shift it by 0 so exp gives 0, not NaN.
+      top[v] = V::select(top[v] == minus_inf, V::broadcast(T(0)), top[v]);
+      const vec rescale = exp_nonpositive<T, Arch>(old_top - top[v]);
+      total[v] = V::load(sum + v * W) * rescale;
+      for (int64_t r = 0; r < out_rows; ++r) V::store(out + r * out_ld + v * W, V::load(out + r * out_ld + v * W) * rescale);
+    }
+    for (int64_t c = s.lo; c < s.hi; ++c)
+      for (int v = 0; v < NV; ++v) {
+        const vec w = exp_nonpositive<T, Arch>(V::load(s.row(c, v)) - top[v]);
+        total[v] = total[v] + w;
+        V::store(s.row(c, v), w);
+      }
+    for (int v = 0; v < NV; ++v) {
+      V::store(sum + v * W, total[v]);
+      // Lanes still without a visible key are stored back as -inf.
+      V::store(max + v * W, V::select(total[v] == V::broadcast(T(0)), minus_inf, top[v]));
+    }
+  }
+
+  // P and dS from a biased logit, dP, the row's log-sum-exp and D_i = <dO_i, O_i>.
+  static void gradient(vec s, vec dp, vec lse, vec dot, vec& p, vec& ds) {
+    p = exp_nonpositive<T, Arch>(s - lse);
+    ds = p * (dp - dot);
+  }
+};
+
+}  // namespace SWAT_ISA_NAMESPACE
+}  // namespace detail
+}  // namespace swat
