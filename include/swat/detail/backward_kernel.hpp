@@ -15,7 +15,7 @@
 // follows the thread count. Two passes recompute S and dP once more (14 instead of 10 products
 // of D per pair) and give the same bits for any thread count.
 //
-// All products use the one register-blocked micro-kernel (microkernel.hpp) on packed panels.
+// All products use the one register-blocked micro-kernel (microkernel.hpp) on rows copied once per tile.
 #pragma once
 
 #include "isa_namespace.hpp"
@@ -78,10 +78,10 @@ inline void unrotate_row(Tout* out, int64_t out_stride, const T* in, int64_t dim
 // Per-thread scratch of both passes, grown on first use and reused.
 template <class T>
 struct BackwardWorkspace {
-  // Query pass: [lane block][D][lanes] slabs; packed keys, values, key dims; score rows.
-  Buffer<T> row, q_t, do_t, dq_t, keys, values, key_dims, scores, dp, dot, max, sum, slope;
-  // Key pass: [lane block][D][lanes] slabs; query and dO panels in both orientations.
-  Buffer<T> k_t, v_t, dk_t, dv_t, q_rows, do_rows, q_dims, do_dims;
+  // Query pass: [lane block][D][lanes] slabs; key and value rows; score rows.
+  Buffer<T> row, q_t, do_t, dq_t, keys, values, scores, dp, dot, max, sum, slope;
+  // Key pass: [lane block][D][lanes] slabs; query and dO rows.
+  Buffer<T> k_t, v_t, dk_t, dv_t, q_rows, do_rows;
   Buffer<T> q_cos, q_sin, k_cos, k_sin;
   RopeAngles::Cursor q_angles, k_angles;
 
@@ -202,7 +202,6 @@ class BackwardKernel {
     BackwardWorkspace<T>::fit(ws.dp, key_block * lanes);
     BackwardWorkspace<T>::fit(ws.keys, key_block * D);
     BackwardWorkspace<T>::fit(ws.values, key_block * D);
-    BackwardWorkspace<T>::fit(ws.key_dims, dim_panels_ * key_block * M);
     if (pairs > 0) {
       BackwardWorkspace<T>::fit(ws.q_cos, rows * pairs);
       BackwardWorkspace<T>::fit(ws.q_sin, rows * pairs);
@@ -272,29 +271,20 @@ class BackwardKernel {
     return out;
   }
 
-  // keys[panel][d][m] = RoPE(k)[kb + panel * M + m][d] (zero past nk), the values in the same
-  // layout, and the rotated keys as key_dims[dim panel][key][m].
+  // keys[j][d] = RoPE(k)[kb + j][d] and values[j][d] = v[kb + j][d] for j < nk: rows stay rows,
+  // which the micro-kernel reads either as M keys along d (S^T, dP^T) or as M dims of each key
+  // (dQ^T), so packing copies and never transposes.
   void pack_keys(int64_t b, int64_t g, int64_t kb, int64_t nk, BackwardWorkspace<T>& ws) const {
     const int64_t D = p_.dim, pairs = c_.angles.pairs();
     if (pairs > 0) ws.k_angles.fill(nk, ws.k_cos.data(), ws.k_sin.data());
-    T* row = ws.row.data();
-    const int64_t padded = (nk + M - 1) / M * M;
-    for (int64_t j = 0; j < padded; ++j) {
-      T* keys = ws.keys.data() + (j / M) * D * M + (j % M);
-      T* values = ws.values.data() + (j / M) * D * M + (j % M);
-      if (j >= nk) {
-        for (int64_t d = 0; d < D; ++d) keys[d * M] = values[d * M] = T(0);
-        continue;
-      }
+    for (int64_t j = 0; j < nk; ++j) {
       if (j + 4 < nk) {
         c_.prefetch(c_.io.k, b, kb + j + 4, g);
         c_.prefetch(c_.io.v, b, kb + j + 4, g);
       }
-      c_.load_rotated(row, c_.io.k, b, kb + j, g, ws.k_cos.data() + j * pairs, ws.k_sin.data() + j * pairs, T(1));
-      for (int64_t d = 0; d < D; ++d) keys[d * M] = row[d];
-      scatter_dims(row, ws.key_dims.data() + j * M, key_block * M);
-      c_.load_plain(row, c_.io.v, b, kb + j, g);
-      for (int64_t d = 0; d < D; ++d) values[d * M] = row[d];
+      c_.load_rotated(ws.keys.data() + j * D, c_.io.k, b, kb + j, g, ws.k_cos.data() + j * pairs,
+                      ws.k_sin.data() + j * pairs, T(1));
+      c_.load_plain(ws.values.data() + j * D, c_.io.v, b, kb + j, g);
     }
   }
 
@@ -311,10 +301,10 @@ class BackwardKernel {
     T* dp = ws.dp.data();
     for (int64_t panel = lo / M; panel * M < hi; ++panel) {
       const int64_t panel_rows = std::min<int64_t>(M, nk - panel * M);
-      gemm_panel<T, Arch>(panel_rows, D, ws.keys.data() + panel * D * M, ws.q_t.data() + slab, scores + panel * M * lanes,
-                          false);
-      gemm_panel<T, Arch>(panel_rows, D, ws.values.data() + panel * D * M, ws.do_t.data() + slab, dp + panel * M * lanes,
-                          false);
+      gemm_rows<T, Arch, ALayout::k_adjacent>(panel_rows, D, ws.keys.data() + panel * M * D, D, ws.q_t.data() + slab,
+                                              scores + panel * M * lanes, false);
+      gemm_rows<T, Arch, ALayout::k_adjacent>(panel_rows, D, ws.values.data() + panel * M * D, D, ws.do_t.data() + slab,
+                                              dp + panel * M * lanes, false);
     }
     const auto r = ScoreRows<T, Arch, NV>::at(nullptr, lanes, lo, hi, c_.window, ReferenceKey::of(p_, h), lane_first, kb);
     const bool masked = !c_.window.covers(lane_first, lane_last, kb + lo, kb + hi);
@@ -370,8 +360,8 @@ class BackwardKernel {
     }
     // dQ^T[d][lane] += sum over keys [lo, hi) of K[key][d] dS^T[key][lane], M dims at a time.
     for (int64_t panel = 0; panel < dim_panels_; ++panel)
-      gemm_panel<T, Arch>(std::min<int64_t>(M, D - panel * M), hi - lo, ws.key_dims.data() + panel * key_block * M + lo * M,
-                          scores + lo * lanes, ws.dq_t.data() + slab + panel * M * lanes, true);
+      gemm_rows<T, Arch, ALayout::m_adjacent>(std::min<int64_t>(M, D - panel * M), hi - lo, ws.keys.data() + lo * D + panel * M,
+                                              D, scores + lo * lanes, ws.dq_t.data() + slab + panel * M * lanes, true);
   }
 
   // ---- the key pass ----
@@ -405,8 +395,6 @@ class BackwardKernel {
     BackwardWorkspace<T>::fit(ws.dv_t, blocks * D * lanes);
     BackwardWorkspace<T>::fit(ws.q_rows, chunk * D);
     BackwardWorkspace<T>::fit(ws.do_rows, chunk * D);
-    BackwardWorkspace<T>::fit(ws.q_dims, dim_panels_ * chunk * M);
-    BackwardWorkspace<T>::fit(ws.do_dims, dim_panels_ * chunk * M);
     BackwardWorkspace<T>::fit(ws.scores, chunk * lanes);
     BackwardWorkspace<T>::fit(ws.dp, chunk * lanes);
     if (pairs > 0) {
@@ -453,32 +441,25 @@ class BackwardKernel {
     }
   }
 
-  // Rows [c0, c0 + rows) of head h: q (rotated, scaled) and dO as q_rows[panel][d][m] (for the
-  // products over d) and as q_dims[dim panel][row][m] (for the products over rows).
+  // Rows [c0, c0 + rows) of head h: q (rotated, scaled) as q_rows[row][d] and dO as do_rows[row][d],
+  // zero up to a whole panel of M rows. The micro-kernel reads them as M rows along d (S, dP)
+  // and as M dims of each row (dV, dK), so no transposed copy is needed.
   void pack_queries(int64_t b, int64_t h, int64_t c0, int64_t rows, BackwardWorkspace<T>& ws) const {
     const int64_t D = p_.dim, pairs = c_.angles.pairs();
     if (pairs > 0) ws.q_angles.fill(rows, ws.q_cos.data(), ws.q_sin.data());
-    T* row = ws.row.data();
-    const int64_t padded = (rows + M - 1) / M * M;
-    for (int64_t r = 0; r < padded; ++r) {
-      for (int pass = 0; pass < 2; ++pass) {
-        T* panel = (pass == 0 ? ws.q_rows : ws.do_rows).data() + (r / M) * D * M + (r % M);
-        T* dims = (pass == 0 ? ws.q_dims : ws.do_dims).data() + r * M;
-        if (r >= rows) {
-          for (int64_t d = 0; d < D; ++d) panel[d * M] = T(0);
-          scatter_dims(nullptr, dims, chunk * M);
-          continue;
-        }
-        if (r + 4 < rows) c_.prefetch(pass == 0 ? c_.io.q : c_.io.dout, b, c0 + r + 4, h);
-        if (pass == 0)
-          c_.load_rotated(row, c_.io.q, b, c0 + r, h, ws.q_cos.data() + r * pairs, ws.q_sin.data() + r * pairs,
-                          static_cast<T>(p_.scale));
-        else
-          c_.load_plain(row, c_.io.dout, b, c0 + r, h);
-        for (int64_t d = 0; d < D; ++d) panel[d * M] = row[d];
-        scatter_dims(row, dims, chunk * M);
+    for (int64_t r = 0; r < rows; ++r) {
+      if (r + 4 < rows) {
+        c_.prefetch(c_.io.q, b, c0 + r + 4, h);
+        c_.prefetch(c_.io.dout, b, c0 + r + 4, h);
       }
+      c_.load_rotated(ws.q_rows.data() + r * D, c_.io.q, b, c0 + r, h, ws.q_cos.data() + r * pairs,
+                      ws.q_sin.data() + r * pairs, static_cast<T>(p_.scale));
+      c_.load_plain(ws.do_rows.data() + r * D, c_.io.dout, b, c0 + r, h);
     }
+    // The padding rows are multiplied by zero weights: they must be finite.
+    const int64_t padded = (rows + M - 1) / M * M;
+    fill(ws.q_rows.data() + rows * D, ws.q_rows.data() + padded * D, T(0));
+    fill(ws.do_rows.data() + rows * D, ws.do_rows.data() + padded * D, T(0));
   }
 
   // Keys [jb, jb + nl) (one lane block) against the packed rows of [c0, c0 + rows) that see them:
@@ -493,8 +474,10 @@ class BackwardKernel {
     T* scores = ws.scores.data();
     T* dp = ws.dp.data();
     for (int64_t panel = p_lo; panel < p_hi; ++panel) {
-      gemm_panel<T, Arch>(M, D, ws.q_rows.data() + panel * D * M, ws.k_t.data() + slab, scores + panel * M * lanes, false);
-      gemm_panel<T, Arch>(M, D, ws.do_rows.data() + panel * D * M, ws.v_t.data() + slab, dp + panel * M * lanes, false);
+      gemm_rows<T, Arch, ALayout::k_adjacent>(M, D, ws.q_rows.data() + panel * M * D, D, ws.k_t.data() + slab,
+                                              scores + panel * M * lanes, false);
+      gemm_rows<T, Arch, ALayout::k_adjacent>(M, D, ws.do_rows.data() + panel * M * D, D, ws.v_t.data() + slab,
+                                              dp + panel * M * lanes, false);
     }
     const int64_t key_pos = p_.k_pos0 + jb;
     const vec iota = V::iota(), zero = V::broadcast(T(0));
@@ -539,29 +522,20 @@ class BackwardKernel {
     const int64_t depth = (p_hi - p_lo) * M;
     for (int64_t panel = 0; panel < dim_panels_; ++panel) {
       const int64_t panel_rows = std::min<int64_t>(M, D - panel * M);
-      const int64_t at = panel * chunk * M + p_lo * M * M;
-      gemm_panel<T, Arch>(panel_rows, depth, ws.do_dims.data() + at, scores + p_lo * M * lanes,
-                          ws.dv_t.data() + slab + panel * M * lanes, true);
-      gemm_panel<T, Arch>(panel_rows, depth, ws.q_dims.data() + at, dp + p_lo * M * lanes,
-                          ws.dk_t.data() + slab + panel * M * lanes, true);
+      const int64_t at = p_lo * M * D + panel * M;
+      gemm_rows<T, Arch, ALayout::m_adjacent>(panel_rows, depth, ws.do_rows.data() + at, D, scores + p_lo * M * lanes,
+                                              ws.dv_t.data() + slab + panel * M * lanes, true);
+      gemm_rows<T, Arch, ALayout::m_adjacent>(panel_rows, depth, ws.q_rows.data() + at, D, dp + p_lo * M * lanes,
+                                              ws.dk_t.data() + slab + panel * M * lanes, true);
     }
   }
 
-  // One row (or zeros when row is null) into a [dim panel][row][m] layout whose panels are
-  // panel_stride apart: dims[panel * panel_stride + m] = row[panel * M + m], zero past D.
-  void scatter_dims(const T* row, T* dims, int64_t panel_stride) const {
-    const int64_t D = p_.dim;
-    for (int64_t panel = 0; panel < dim_panels_; ++panel, dims += panel_stride)
-      for (int64_t m = 0; m < M; ++m) {
-        const int64_t d = panel * M + m;
-        dims[m] = row != nullptr && d < D ? row[d] : T(0);
-      }
-  }
-
-  // Task t is (batch, kv head, tile) in row-major order.
+  // Task t is (batch, tile, kv head) in row-major order.
   void decode(int64_t task, int64_t tiles, int64_t tile_size, int64_t* b, int64_t* g, int64_t* first) const {
-    *first = task % tiles * tile_size;
-    *g = task / tiles % p_.kv_heads;
+    // Heads vary fastest, so consecutive tasks reuse the pages (and TLB entries) of the same
+    // positions; see ForwardKernel::run_task.
+    *g = task % p_.kv_heads;
+    *first = task / p_.kv_heads % tiles * tile_size;
     *b = task / (tiles * p_.kv_heads);
   }
 
@@ -608,7 +582,7 @@ void run_backward_with(const Problem& p, const BackwardInputs<T>& io, const Rope
   // Per-task slope and sink gradients, summed in task order: the same bits for any thread count.
   for (int64_t task = 0; task < kernel.query_tasks(); ++task)
     for (int64_t hh = 0; hh < p.group(); ++hh) {
-      const int64_t g = (task / (kernel.query_tasks() / (p.batch * p.kv_heads))) % p.kv_heads;
+      const int64_t g = task % p.kv_heads;  // as BackwardKernel::decode
       const auto at = static_cast<std::size_t>(task * p.group() + hh);
       if (dslopes) dslopes[g * p.group() + hh] += slope_partials[at];
       if (dsinks) dsinks[g * p.group() + hh] += sink_partials[at];

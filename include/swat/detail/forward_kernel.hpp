@@ -2,7 +2,7 @@
 // against the keys of its window only, and the loop that hands tiles to threads.
 //
 // Per tile: Q is rotated, scaled and transposed once (queries along SIMD lanes); keys are
-// visited in blocks, each block rotated and packed once into panels (BLIS-style, so the
+// visited in blocks, each block rotated and copied once into contiguous rows (so the
 // micro-kernel streams sequential memory whatever the caller's strides) and shared by the
 // heads of the GQA group. Per block, head and lane block: scores S^T = K Q^T, weights in place
 // (bias, mask on edge blocks only, activation), then O^T += V^T P^T. Each lane block works on
@@ -42,8 +42,8 @@ struct ForwardTiling {
 // Layouts (lanes = queries per lane block, M = micro-kernel rows):
 //   q_t, o_t  [head][lane block][D][lanes]   queries along lanes, one slab per lane block
 //   scores    [key][lanes]                   one lane block's logits, then weights
-//   keys      [key panel][D][M]              M keys side by side: the score kernel's broadcasts
-//   values    [dim panel][key][M]            M dims side by side: the output kernel's broadcasts
+//   keys      [key][D]                       rotated rows: the score kernel broadcasts along them
+//   values    [key][D]                       rows: the output kernel broadcasts M dims of one row
 template <class T>
 struct ForwardWorkspace {
   Buffer<T> row, q_t, o_t, scores, keys, values, max, sum, q_cos, q_sin, k_cos, k_sin;
@@ -90,8 +90,11 @@ class ForwardKernel {
   int64_t tasks() const { return p_.batch * p_.kv_heads * tiles_per_head_; }
 
   void run_task(int64_t task, ForwardWorkspace<T>& ws) const {
-    const int64_t tile = task % tiles_per_head_;
-    const int64_t g = (task / tiles_per_head_) % p_.kv_heads;
+    // Heads vary fastest: the rows of one position for every head share a page or a few, so
+    // consecutive tasks reuse the pages (and TLB entries) of their predecessor; walking one
+    // head down the whole sequence took a TLB miss on nearly every row.
+    const int64_t g = task % p_.kv_heads;
+    const int64_t tile = (task / p_.kv_heads) % tiles_per_head_;
     const int64_t b = task / (tiles_per_head_ * p_.kv_heads);
     run_tile(b, g, tile * Tiling::query_tile, ws);
   }
@@ -109,15 +112,14 @@ class ForwardKernel {
       return;
     }
     const int64_t pairs = angles_.pairs();
-    const int64_t key_panels = key_block / M;
     ForwardWorkspace<T>::fit(ws.row, D);
     ForwardWorkspace<T>::fit(ws.q_t, G * D * padded);
     ForwardWorkspace<T>::fit(ws.o_t, G * D * padded);
     ForwardWorkspace<T>::fit(ws.scores, key_block * lanes);
     ForwardWorkspace<T>::fit(ws.max, G * padded);
     ForwardWorkspace<T>::fit(ws.sum, G * padded);
-    ForwardWorkspace<T>::fit(ws.keys, key_panels * D * M);
-    ForwardWorkspace<T>::fit(ws.values, dim_panels_ * key_block * M);
+    ForwardWorkspace<T>::fit(ws.keys, key_block * D);
+    ForwardWorkspace<T>::fit(ws.values, key_block * D);
     if (pairs > 0) {
       ForwardWorkspace<T>::fit(ws.q_cos, rows * pairs);
       ForwardWorkspace<T>::fit(ws.q_sin, rows * pairs);
@@ -136,8 +138,12 @@ class ForwardKernel {
       for (int64_t i = 0; i < rows; ++i) {
         if (i + prefetch_rows_ahead < rows)
           prefetch_row(io_.q.at(b, i0 + i + prefetch_rows_ahead, g * G + hh), D, io_.q.stride[3]);
-        rotate_row(row, io_.q.at(b, i0 + i, g * G + hh), io_.q.stride[3], D, p_.rope, p_.rope_dim,
-                   ws.q_cos.data() + i * pairs, ws.q_sin.data() + i * pairs, static_cast<T>(p_.scale));
+        const S* stored = io_.q.at(b, i0 + i, g * G + hh);
+        const T *cos = ws.q_cos.data() + i * pairs, *sin = ws.q_sin.data() + i * pairs;
+        if (io_.q.stride[3] == 1)  // a literal unit stride lets the rotation vectorise
+          rotate_row(row, stored, 1, D, p_.rope, p_.rope_dim, cos, sin, static_cast<T>(p_.scale));
+        else
+          rotate_row(row, stored, io_.q.stride[3], D, p_.rope, p_.rope_dim, cos, sin, static_cast<T>(p_.scale));
         T* slab = qt + (i / lanes) * D * lanes + (i % lanes);
         for (int64_t d = 0; d < D; ++d) slab[d * lanes] = row[d];
       }
@@ -163,51 +169,43 @@ class ForwardKernel {
       store_rows(b, g * G + hh, i0, rows, ws.o_t.data() + hh * D * padded, ws.sum.data() + hh * padded);
   }
 
-  // keys[panel][d][m] = RoPE(k[kb + panel * M + m])[d]; keys past nk are zero.
+  // keys[j][d] = RoPE(k[kb + j])[d] for j < nk. Rows stay rows: the score kernel reads M of
+  // them at a time along d, so packing is a contiguous copy (and rotation), not a transpose.
   void pack_keys(int64_t b, int64_t g, int64_t kb, int64_t nk, ForwardWorkspace<T>& ws) const {
     const int64_t D = p_.dim, pairs = angles_.pairs(), ds = io_.k.stride[3];
     const bool rope = pairs > 0;
     if (rope) ws.k_angles.fill(nk, ws.k_cos.data(), ws.k_sin.data());
-    T* row = ws.row.data();
-    const int64_t panels = (nk + M - 1) / M;
-    for (int64_t panel = 0; panel < panels; ++panel) {
-      T* dst = ws.keys.data() + panel * D * M;
-      for (int64_t m = 0; m < M; ++m) {
-        const int64_t j = panel * M + m;
-        if (j >= nk) {
-          for (int64_t d = 0; d < D; ++d) dst[d * M + m] = T(0);
-          continue;
-        }
-        if (kb + j + prefetch_rows_ahead < p_.k_len)
-          prefetch_row(io_.k.at(b, kb + j + prefetch_rows_ahead, g), D, ds);
-        const S* stored = io_.k.at(b, kb + j, g);
-        const T* src = row;
-        if (std::is_same<S, T>::value && !rope && ds == 1)
-          src = reinterpret_cast<const T*>(stored);
-        else
-          rotate_row(row, stored, ds, D, p_.rope, p_.rope_dim, ws.k_cos.data() + j * pairs,
-                     ws.k_sin.data() + j * pairs, T(1));
-        for (int64_t d = 0; d < D; ++d) dst[d * M + m] = src[d];
+    for (int64_t j = 0; j < nk; ++j) {
+      if (kb + j + prefetch_rows_ahead < p_.k_len) prefetch_row(io_.k.at(b, kb + j + prefetch_rows_ahead, g), D, ds);
+      T* dst = ws.keys.data() + j * D;
+      const S* stored = io_.k.at(b, kb + j, g);
+      if (!rope) {
+        load_row(dst, stored, ds, D);
+      } else if (ds == 1) {  // a literal unit stride lets the rotation vectorise
+        rotate_row(dst, stored, 1, D, p_.rope, p_.rope_dim, ws.k_cos.data() + j * pairs, ws.k_sin.data() + j * pairs, T(1));
+      } else {
+        rotate_row(dst, stored, ds, D, p_.rope, p_.rope_dim, ws.k_cos.data() + j * pairs, ws.k_sin.data() + j * pairs, T(1));
       }
     }
   }
 
-  // values[panel][j][m] = v[kb + j][panel * M + m]; dims past D are zero.
+  // values[j][d] = v[kb + j][d] for j < nk: the output kernel reads M dims of a row per key.
   void pack_values(int64_t b, int64_t g, int64_t kb, int64_t nk, ForwardWorkspace<T>& ws) const {
     const int64_t D = p_.dim, ds = io_.v.stride[3];
-    for (int64_t panel = 0; panel < dim_panels_; ++panel) {
-      const int64_t d0 = panel * M, width = std::min<int64_t>(M, D - d0);
-      T* dst = ws.values.data() + panel * key_block * M;
-      for (int64_t j = 0; j < nk; ++j, dst += M) {
-        if (panel == 0 && kb + j + prefetch_rows_ahead < p_.k_len)
-          prefetch_row(io_.v.at(b, kb + j + prefetch_rows_ahead, g), D, ds);
-        const S* src = io_.v.at(b, kb + j, g) + d0 * ds;
-        if (width == M && ds == 1) {
-          for (int m = 0; m < M; ++m) dst[m] = load_scalar(src[m]);
-        } else {
-          for (int64_t m = 0; m < M; ++m) dst[m] = m < width ? load_scalar(src[m * ds]) : T(0);
-        }
-      }
+    for (int64_t j = 0; j < nk; ++j) {
+      if (kb + j + prefetch_rows_ahead < p_.k_len) prefetch_row(io_.v.at(b, kb + j + prefetch_rows_ahead, g), D, ds);
+      load_row(ws.values.data() + j * D, io_.v.at(b, kb + j, g), ds, D);
+    }
+  }
+
+  // dst[d] = src[d * ds] in T, d < D.
+  static void load_row(T* dst, const S* src, int64_t ds, int64_t D) {
+    if (ds != 1) {
+      for (int64_t d = 0; d < D; ++d) dst[d] = load_scalar(src[d * ds]);
+    } else if constexpr (std::is_same<S, T>::value) {
+      std::memcpy(dst, src, static_cast<std::size_t>(D) * sizeof(T));
+    } else {
+      convert_to_float<Arch>(src, dst, D);
     }
   }
 
@@ -223,7 +221,7 @@ class ForwardKernel {
     // Scores S^T[key][lane] for whole key panels covering [lo, hi).
     for (int64_t panel = lo / M; panel * M < hi; ++panel) {
       const int64_t panel_rows = std::min<int64_t>(M, nk - panel * M);
-      gemm_panel<T, Arch>(panel_rows, D, keys + panel * D * M, q_t, scores + panel * M * lanes, false);
+      gemm_rows<T, Arch, ALayout::k_adjacent>(panel_rows, D, keys + panel * M * D, D, q_t, scores + panel * M * lanes, false);
     }
     const auto s = ScoreRows<T, Arch, NV>::at(scores, lanes, lo, hi, window_, ReferenceKey::of(p_, h), lane_first, kb);
     const Bias bias = Bias::make(p_, h);
@@ -234,8 +232,8 @@ class ForwardKernel {
     // O^T[d][lane] += sum over keys [lo, hi) of V[key][d] * P^T[key][lane], M dims at a time.
     for (int64_t panel = 0; panel < dim_panels_; ++panel) {
       const int64_t panel_rows = std::min<int64_t>(M, D - panel * M);
-      gemm_panel<T, Arch>(panel_rows, hi - lo, values + panel * key_block * M + lo * M, scores + lo * lanes,
-                          o_t + panel * M * lanes, true);
+      gemm_rows<T, Arch, ALayout::m_adjacent>(panel_rows, hi - lo, values + lo * D + panel * M, D, scores + lo * lanes,
+                                              o_t + panel * M * lanes, true);
     }
   }
 
