@@ -489,6 +489,25 @@ void register_report() {
                       decode(gqa, "bf16", [gqa](benchmark::State& st) { bench_decode<swat::bf16>(st, gqa); }), "pct_bw",
                       70});
   }
+  // SPEC 8's modifiers against the same call without them (issue bars: soft-capping within 15%,
+  // sinks within 5%), in one group so that they run side by side.
+  {
+    auto modifiers = [](Activation a, bool softcap, bool sinks) {
+      Shape s = make(a, 16384, 1024, 128, 8, 8, 1);
+      s.softcap = softcap;
+      s.sinks = sinks;
+      add_forward(s, 3, "modifiers");
+      return "modifiers/" + shape_name(s);
+    };
+    const std::string sigmoid = modifiers(Activation::sigmoid, false, false);
+    g_ratio_bars.push_back({"soft-capping at 50 against none, sigmoid, D 128, w 1024, 1 thread",
+                            modifiers(Activation::sigmoid, true, false), sigmoid, 0.85});
+    const std::string softmax = modifiers(Activation::softmax, false, false);
+    g_ratio_bars.push_back({"soft-capping at 50 against none, softmax, D 128, w 1024, 1 thread",
+                            modifiers(Activation::softmax, true, false), softmax, 0.85});
+    g_ratio_bars.push_back({"sinks against none, softmax, D 128, w 1024, 1 thread",
+                            modifiers(Activation::softmax, false, true), softmax, 0.95});
+  }
   {
     const Shape s = swat_layer(Activation::sigmoid, 16384, 1024, 128, 8, 1);
     const std::string name = "forward_bf16/" + shape_name(s);

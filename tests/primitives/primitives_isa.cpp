@@ -64,8 +64,10 @@ double uniform(uint64_t& state, double lo, double hi) {
   return lo + (hi - lo) * static_cast<double>(next_random(state) >> 11) * 0x1p-53;
 }
 
+// Not named `store`: argument-dependent lookup would then prefer xsimd::store, an aligned store,
+// for the stack arrays below.
 template <class T>
-void store(T* p, const typename V<T>::type& x) {
+void store_lanes(T* p, const typename V<T>::type& x) {
   V<T>::store(p, x);
 }
 
@@ -98,12 +100,12 @@ template <class T>
 void broadcast_iota_of(Outcome* o) {
   T lanes[W<T>];
   for (T value : {T(1.5), -T(0), T(-3e-30)}) {
-    store(lanes, V<T>::broadcast(value));
+    store_lanes(lanes, V<T>::broadcast(value));
     for (int l = 0; l < W<T>; ++l)
       expect(o, same_bits(lanes[l], value), "%s: broadcast(%g) lane %d is %g", type_name(T()),
              static_cast<double>(value), l, static_cast<double>(lanes[l]));
   }
-  store(lanes, V<T>::iota());
+  store_lanes(lanes, V<T>::iota());
   for (int l = 0; l < W<T>; ++l)
     expect(o, lanes[l] == T(l), "%s: iota lane %d is %g", type_name(T()), l, static_cast<double>(lanes[l]));
 }
@@ -117,7 +119,7 @@ template <class T, class Op, class Want>
 void lanewise(Outcome* o, const char* name, const T* a, const T* b, const T* c, int n, Op op, Want want) {
   for (int i = 0; i + W<T> <= n; ++i) {
     T lanes[W<T>];
-    store(lanes, op(V<T>::load(a + i), V<T>::load(b + i), V<T>::load(c + i)));
+    store_lanes(lanes, op(V<T>::load(a + i), V<T>::load(b + i), V<T>::load(c + i)));
     for (int l = 0; l < W<T>; ++l) {
       const int at = i + l;
       expect(o, want(a[at], b[at], c[at], lanes[l]), "%s: %s lane %d of (%.17g, %.17g, %.17g) gave %.17g",
@@ -215,7 +217,7 @@ void exp2_of_biased_of(Outcome* o) {
   for (int n = lowest; n <= highest; n += W<T>) {
     T in[W<T>], lanes[W<T>];
     for (int l = 0; l < W<T>; ++l) in[l] = static_cast<T>(std::min(n + l, highest)) + magic;
-    store(lanes, V<T>::exp2_of_biased(V<T>::load(in)));
+    store_lanes(lanes, V<T>::exp2_of_biased(V<T>::load(in)));
     for (int l = 0; l < W<T>; ++l) {
       const int e = std::min(n + l, highest);
       expect(o, same_bits(lanes[l], std::ldexp(T(1), e)), "%s: exp2_of_biased(%d + magic) is %.17g, want 2^%d",
@@ -350,7 +352,7 @@ void load_as_of(Outcome* o) {
   for (uint32_t h = 0; h <= 0xffff; ++h) all[h] = S::from_bits(static_cast<uint16_t>(h));
   for (uint32_t h = 0; h + W<float> <= 0x10000; h += W<float>) {
     float lanes[W<float>];
-    store(lanes, swat::detail::load_as<float, Arch>(all + h));
+    store_lanes(lanes, swat::detail::load_as<float, Arch>(all + h));
     for (int l = 0; l < W<float>; ++l) {
       const uint32_t want = Format<S>::decode(static_cast<uint16_t>(h + l));
       expect(o, bits_of(lanes[l]) == want, "load_as<float>(%s) lane %d of 0x%04x: float 0x%08x, want 0x%08x",
@@ -362,7 +364,7 @@ template <class T>
 void load_as_same(Outcome* o) {
   T in[2 * W<T>], lanes[W<T>];
   for (int i = 0; i < 2 * W<T>; ++i) in[i] = static_cast<T>(i) - T(0.25);
-  store(lanes, swat::detail::load_as<T, Arch>(in + 1));
+  store_lanes(lanes, swat::detail::load_as<T, Arch>(in + 1));
   for (int l = 0; l < W<T>; ++l)
     expect(o, same_bits(lanes[l], in[l + 1]), "load_as<%s>(%s) lane %d is %g", type_name(T()), type_name(T()), l,
            static_cast<double>(lanes[l]));
@@ -472,7 +474,7 @@ void transpose_sum_of(Outcome* o) {
     for (int l = 0; l < W<T>; ++l) want[u] += in[l] = lane_value<T>(u, l);
     acc[u] = V<T>::load(in);
   }
-  store(lanes, swat::detail::transpose_sum<T, Arch>(acc));
+  store_lanes(lanes, swat::detail::transpose_sum<T, Arch>(acc));
   for (int u = 0; u < W<T>; ++u)
     expect(o, lanes[u] == want[u], "%s: transpose_sum lane %d is %.17g, want %.17g (sum of vector %d)",
            type_name(T()), u, static_cast<double>(lanes[u]), static_cast<double>(want[u]), u);
@@ -483,7 +485,7 @@ void transpose_sum_of(Outcome* o) {
       in[(u + shift) % W<T>] = static_cast<T>(u + 1);
       acc[u] = V<T>::load(in);
     }
-    store(lanes, swat::detail::transpose_sum<T, Arch>(acc));
+    store_lanes(lanes, swat::detail::transpose_sum<T, Arch>(acc));
     for (int u = 0; u < W<T>; ++u)
       expect(o, lanes[u] == static_cast<T>(u + 1), "%s: transpose_sum lane %d is %g, want %d (its one lane: %d)",
              type_name(T()), u, static_cast<double>(lanes[u]), u + 1, (u + shift) % W<T>);
@@ -515,7 +517,7 @@ void apply(const T* xs, T* out, int n, F f) {
   for (int i = 0; i < n; i += W<T>) {
     T in[W<T>], lanes[W<T>];
     for (int l = 0; l < W<T>; ++l) in[l] = xs[std::min(i + l, n - 1)];
-    store(lanes, f(V<T>::load(in)));
+    store_lanes(lanes, f(V<T>::load(in)));
     for (int l = 0; l < W<T> && i + l < n; ++l) out[i + l] = lanes[l];
   }
 }
