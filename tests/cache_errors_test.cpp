@@ -13,16 +13,7 @@ using swat::SlidingKVCache;
 
 namespace {
 
-// The message of the swat::Error `f` throws ("" when it throws nothing).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const swat::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using swat_test::error_of;
 
 bool mentions(const std::string& message, const char* argument) {
   return message.find(argument) != std::string::npos && message.find("expected") != std::string::npos;

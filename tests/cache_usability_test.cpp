@@ -3,6 +3,8 @@
 // the rings plus the scratch of one max_step_rows piece, as the README states.
 #include <catch2/catch.hpp>
 
+#include "tester.hpp"
+
 #include <swat/reference.hpp>
 #include <swat/swat.hpp>
 
@@ -16,15 +18,7 @@ using swat::SlidingKVCache;
 
 namespace {
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const swat::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using swat_test::error_of;
 
 bool contains(const std::string& message, const std::string& part) { return message.find(part) != std::string::npos; }
 

@@ -4,6 +4,8 @@
 // checks (the mixed calls compute exactly what the all-const calls compute).
 #include <catch2/catch.hpp>
 
+#include "tester.hpp"
+
 #include <swat/reference.hpp>
 #include <swat/swat.hpp>
 
@@ -19,6 +21,8 @@
 using swat::View4;
 
 namespace {
+
+using swat_test::error_of;
 
 // ---- compile time: which calls resolve -----------------------------------------------------
 
@@ -71,16 +75,6 @@ std::vector<float> random_vector(std::size_t n, unsigned seed) {
   std::vector<float> x(n);
   for (float& e : x) e = normal(rng);
   return x;
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const swat::Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {

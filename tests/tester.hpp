@@ -384,4 +384,15 @@ inline std::vector<float> random_slopes(int64_t heads, float magnitude, uint64_t
   return s;
 }
 
+// The message of the swat::Error `f` throws ("" when it throws nothing).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const swat::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 }  // namespace swat_test
