@@ -133,7 +133,11 @@ void run_backward(Case& c, FuzzedDataProvider& in) {
   const bool with_dslopes = in.ConsumeBool();
   std::mt19937_64 rng(c.seed);
   for (Tensor<T>* t : {&q, &k, &v, &dout}) fill_values(c, rng, t->view);
+  Tensor<T>* all[4] = {&q, &k, &v, &dq};
+  if (c.fault != Fault::none && !apply_fault(c, all, in)) c.fault = Fault::none;
   // o is the forward output of these inputs (softmax's gradient reads it), from the reference.
+  // Only once the fault is settled: a fault that finds no room leaves a valid case, whose o
+  // must be the forward output too (filling o before that gave softmax a wrong D_i = <dO, O>).
   if (!c.wild && c.fault == Fault::none) {
     const std::vector<double> ref = reference_forward(c, q, k, v);
     std::size_t n = 0;
@@ -141,9 +145,6 @@ void run_backward(Case& c, FuzzedDataProvider& in) {
   } else {
     fill_values(c, rng, o.view);
   }
-
-  Tensor<T>* all[4] = {&q, &k, &v, &dq};
-  if (c.fault != Fault::none && !apply_fault(c, all, in)) c.fault = Fault::none;
   if (std::getenv("SWAT_FUZZ_PRINT")) std::fprintf(stderr, "case: %s dslopes=%d\n", c.describe().c_str(), with_dslopes);
   const float slope_start = 0.5f, sink_start = -0.25f;  // dslopes, dsinks accumulate from known values
   std::vector<float> dslopes(static_cast<std::size_t>(std::max<int64_t>(c.H, 0)), slope_start);
