@@ -16,19 +16,10 @@ using swat_test::primitives::Primitive;
 const Check* table_of(swat::Isa isa) {
   namespace p = swat_test::primitives;
   switch (isa) {
-#ifdef SWAT_TEST_PRIMITIVES_AVX512
-    case swat::Isa::avx512: return p::isa_avx512::table();
-#endif
-#ifdef SWAT_TEST_PRIMITIVES_AVX2
-    case swat::Isa::avx2: return p::isa_avx2::table();
-#endif
-#ifdef SWAT_TEST_PRIMITIVES_SSE2
-    case swat::Isa::sse2: return p::isa_sse2::table();
-#endif
-#ifdef SWAT_TEST_PRIMITIVES_NEON
-    case swat::Isa::neon: return p::isa_neon::table();
-#endif
-    case swat::Isa::portable: return p::isa_portable::table();
+#define SWAT_TEST_TABLE_CASE(path) \
+  case swat::Isa::path: return p::isa_##path::table();
+    SWAT_TEST_COMPILED_PATHS(SWAT_TEST_TABLE_CASE)
+#undef SWAT_TEST_TABLE_CASE
     default: return nullptr;
   }
 }

@@ -5,6 +5,8 @@
 // so no inline function is ever compiled with one ISA's flags and linked into another's code.
 #pragma once
 
+#include "../support/compiled_paths.hpp"
+
 namespace swat_test {
 namespace primitives {
 
@@ -31,24 +33,12 @@ enum class Primitive {
 
 using Check = void (*)(Outcome*);
 
-// Tables of the paths this build compiled (CMake defines SWAT_TEST_PRIMITIVES_<ISA> for each).
+// Tables of the paths this build compiled (support/compiled_paths.hpp).
 #define SWAT_DECLARE_PRIMITIVE_TABLE(isa) \
   namespace isa_##isa {                   \
   const Check* table();                   \
   }
-#ifdef SWAT_TEST_PRIMITIVES_AVX512
-SWAT_DECLARE_PRIMITIVE_TABLE(avx512)
-#endif
-#ifdef SWAT_TEST_PRIMITIVES_AVX2
-SWAT_DECLARE_PRIMITIVE_TABLE(avx2)
-#endif
-#ifdef SWAT_TEST_PRIMITIVES_SSE2
-SWAT_DECLARE_PRIMITIVE_TABLE(sse2)
-#endif
-#ifdef SWAT_TEST_PRIMITIVES_NEON
-SWAT_DECLARE_PRIMITIVE_TABLE(neon)
-#endif
-SWAT_DECLARE_PRIMITIVE_TABLE(portable)
+SWAT_TEST_COMPILED_PATHS(SWAT_DECLARE_PRIMITIVE_TABLE)
 #undef SWAT_DECLARE_PRIMITIVE_TABLE
 
 }  // namespace primitives

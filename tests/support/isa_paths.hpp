@@ -1,6 +1,6 @@
-// The ISA paths this build compiled its per-ISA tests for (CMake defines SWAT_TEST_PRIMITIVES_<ISA>
-// for each path swat::dispatch also builds), and which of them this CPU runs. A path compiled
-// but not runnable here is reported as "not run", never left out silently.
+// The ISA paths this build compiled its per-ISA tests for (support/compiled_paths.hpp), and which
+// of them this CPU runs. A path compiled but not runnable here is reported as "not run", never
+// left out silently.
 #pragma once
 
 #include <string>
@@ -8,23 +8,15 @@
 
 #include <swat/isa.hpp>
 
+#include "compiled_paths.hpp"
+
 namespace swat_test {
 
 inline std::vector<swat::Isa> compiled_isas() {
   std::vector<swat::Isa> out;
-#ifdef SWAT_TEST_PRIMITIVES_AVX512
-  out.push_back(swat::Isa::avx512);
-#endif
-#ifdef SWAT_TEST_PRIMITIVES_AVX2
-  out.push_back(swat::Isa::avx2);
-#endif
-#ifdef SWAT_TEST_PRIMITIVES_SSE2
-  out.push_back(swat::Isa::sse2);
-#endif
-#ifdef SWAT_TEST_PRIMITIVES_NEON
-  out.push_back(swat::Isa::neon);
-#endif
-  out.push_back(swat::Isa::portable);
+#define SWAT_TEST_ADD_PATH(path) out.push_back(swat::Isa::path);
+  SWAT_TEST_COMPILED_PATHS(SWAT_TEST_ADD_PATH)
+#undef SWAT_TEST_ADD_PATH
   return out;
 }
 
