@@ -7,14 +7,6 @@
 
 namespace swat_test {
 
-// SPEC section 4 backward bounds.
-template <class T>
-constexpr double backward_bound();
-template <>
-constexpr double backward_bound<float>() { return 1e-4; }
-template <>
-constexpr double backward_bound<double>() { return 1e-12; }
-
 // The gradients of one call, each in logical [B, S, H, D] order.
 template <class T>
 struct Gradients {
@@ -41,8 +33,8 @@ class BackwardTester {
   // q, k, v as AttentionTester makes them; o the reference forward output in T; dout random.
   template <class T>
   Inputs<T> inputs(Layout layout) const {
-    Inputs<T> in{t_.inputs<T>(), make_tensor<T>(layout, t_.batch(), t_.q_len(), t_.heads(), t_.dim(), nan<T>()),
-                 make_tensor<T>(layout, t_.batch(), t_.q_len(), t_.heads(), t_.dim(), nan<T>())};
+    Inputs<T> in{t_.inputs<T>(), make_tensor<T>(layout, t_.batch(), t_.q_len(), t_.heads(), t_.dim(), nan_value<T>()),
+                 make_tensor<T>(layout, t_.batch(), t_.q_len(), t_.heads(), t_.dim(), nan_value<T>())};
     std::mt19937_64 rng(t_.describe().size() + 99);
     if (random_output_) {
       fill_uniform(in.o, rng);
@@ -58,23 +50,18 @@ class BackwardTester {
   // Runs swat::backward into NaN-filled outputs of the given layout; checks their padding stays.
   template <class T>
   Gradients<T> gradients(const Inputs<T>& in, Layout layout) const {
-    Tensor<T> dq = make_tensor<T>(layout, t_.batch(), t_.q_len(), t_.heads(), t_.dim(), nan<T>());
-    Tensor<T> dk = make_tensor<T>(layout, t_.batch(), t_.k_len(), t_.kv_heads(), t_.dim(), nan<T>());
-    Tensor<T> dv = make_tensor<T>(layout, t_.batch(), t_.k_len(), t_.kv_heads(), t_.dim(), nan<T>());
-    const std::vector<T> before = dq.storage;
+    Tensor<T> dq = make_tensor<T>(layout, t_.batch(), t_.q_len(), t_.heads(), t_.dim(), nan_value<T>());
+    Tensor<T> dk = make_tensor<T>(layout, t_.batch(), t_.k_len(), t_.kv_heads(), t_.dim(), nan_value<T>());
+    Tensor<T> dv = make_tensor<T>(layout, t_.batch(), t_.k_len(), t_.kv_heads(), t_.dim(), nan_value<T>());
+    const std::vector<T> before[3] = {dq.memory, dk.memory, dv.memory};
     Gradients<T> out;
     out.dslopes = dslopes_start_;
     swat::backward<T>(in.qkv.q.cview(), in.qkv.k.cview(), in.qkv.v.cview(), in.o.cview(), in.dout.cview(), dq.view,
                       dk.view, dv.view, t_.options(), out.dslopes.empty() ? nullptr : out.dslopes.data(),
                       nullptr, t_.isa_value());
-    std::size_t touched = 0;
-    std::vector<char> inside(dq.storage.size(), 0);
-    dq.for_each([&](int64_t b, int64_t s, int64_t h, int64_t d, T) { inside[&dq.at(b, s, h, d) - dq.storage.data()] = 1; });
-    for (std::size_t n = 0; n < inside.size(); ++n)
-      if (!inside[n] && std::memcmp(&before[n], &dq.storage[n], sizeof(T)) != 0) ++touched;
-    INFO(t_.describe());
-    INFO("dq elements written outside the view: " << touched);
-    CHECK(touched == 0);
+    t_.check_writes(dq, before[0], "dq");
+    t_.check_writes(dk, before[1], "dk");
+    t_.check_writes(dv, before[2], "dv");
     out.dq = dq.logical();
     out.dk = dk.logical();
     out.dv = dv.logical();
@@ -114,7 +101,7 @@ class BackwardTester {
       INFO(t_.describe() << " type=" << type_name<T>() << " tensor=" << names[n]);
       INFO(report(c, S[n], H[n], t_.dim(), "expected"));
       CHECK(c.nonfinite == 0);
-      CHECK(c.err <= backward_bound<T>());
+      CHECK(c.err <= error_bound<T>(Operation::backward));
     }
     if (!dslopes_start_.empty()) {
       // Float accumulation of dslopes for both T: the bound of float.
@@ -122,14 +109,11 @@ class BackwardTester {
       INFO(t_.describe() << " type=" << type_name<T>() << " tensor=dslopes");
       INFO(report(c, 1, static_cast<int64_t>(got.dslopes.size()), 1, "expected"));
       CHECK(c.nonfinite == 0);
-      CHECK(c.err <= backward_bound<float>());
+      CHECK(c.err <= error_bound<float>(Operation::backward));
     }
   }
 
  private:
-  template <class T>
-  static T nan() { return std::numeric_limits<T>::quiet_NaN(); }
-
   AttentionTester t_;
   std::vector<float> dslopes_start_;
   bool random_output_ = false;

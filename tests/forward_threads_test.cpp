@@ -68,7 +68,7 @@ TEMPLATE_TEST_CASE("forward gives the same bits when called from several threads
       for (int repeat = 0; repeat < 4; ++repeat) {
         Tensor<TestType> o = make_tensor<TestType>(Layout::bshd, 2, 130, 8, 40, TestType(0));
         swat::forward<TestType>(in.q.cview(), in.k.cview(), in.v.cview(), o.view, t.options(), isa);
-        if (!swat_test::same_bits(expected, o.storage)) ++mismatches;
+        if (!swat_test::same_bits(expected, o.memory)) ++mismatches;
       }
     });
   for (auto& caller : callers) caller.join();

@@ -23,6 +23,7 @@ using swat::Activation;
 using swat::Isa;
 using swat::Options;
 using swat::RopeLayout;
+using swat_test::compare;
 using swat_test::error_bound;
 using swat_test::type_name;
 
@@ -53,28 +54,6 @@ std::vector<T> random_values(std::size_t n, std::mt19937_64& rng) {
 }
 
 template <class T>
-double to_double(T x) {
-  return static_cast<double>(static_cast<float>(x));
-}
-template <>
-double to_double<double>(double x) {
-  return x;
-}
-
-// SPEC 4's error: max |x - x_ref| / max(1, max |x_ref|); infinite when x holds a NaN.
-template <class T>
-double error_of(const std::vector<T>& x, const std::vector<double>& ref) {
-  double diff = 0, top = 1;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    const double value = to_double(x[i]);
-    if (!std::isfinite(value)) return HUGE_VAL;
-    diff = std::max(diff, std::fabs(value - ref[i]));
-    top = std::max(top, std::fabs(ref[i]));
-  }
-  return diff / top;
-}
-
-template <class T>
 struct Inputs {
   std::vector<T> q, k, v;
   Inputs(const Case& c, std::mt19937_64& rng)
@@ -101,7 +80,7 @@ void check_forward(const Case& c, Isa isa, uint64_t seed) {
   const Inputs<T> in(c, rng);
   std::vector<T> o(c.batch * c.q_len * c.heads * c.dim, swat_test::nan_value<T>());
   swat::forward<T>(in.qv(c), in.kv(c), in.vv(c), swat::bshd(o.data(), c.batch, c.q_len, c.heads, c.dim), c.opt, isa);
-  const double err = error_of(o, reference_forward(c, in));
+  const double err = compare(o, reference_forward(c, in)).err;
   INFO("forward " << type_name<T>() << " isa=" << swat::isa_name(isa) << " " << c.describe() << " err=" << err);
   CHECK(err <= error_bound<T>());
 }
@@ -124,7 +103,7 @@ void check_cache(const Case& c, Isa isa, uint64_t seed) {
     swat::View4<T> out{o.data() + at * qrow, {c.batch, t, c.heads, c.dim}, {c.q_len * qrow, qrow, c.dim, 1}};
     cache.step(q, k, v, out);
   }
-  const double err = error_of(o, ref);
+  const double err = compare(o, ref).err;
   INFO("cache " << type_name<T>() << " isa=" << swat::isa_name(isa) << " " << c.describe() << " err=" << err);
   CHECK(err <= error_bound<T>());
 }
@@ -149,14 +128,14 @@ void check_backward(const Case& c, Isa isa, uint64_t seed) {
   swat::reference::backward<T, double>(in.qv(c), in.kv(c), in.vv(c), qshape(static_cast<const T*>(o.data())),
                                        qshape(static_cast<const T*>(dout.data())), qshape(rq.data()), kshape(rk.data()),
                                        kshape(rv.data()), c.opt, rslopes.data(), rsinks.data());
-  const double bound = swat_test::backward_bound<T>();
+  const double bound = error_bound<T>(swat_test::Operation::backward);
   INFO("backward " << type_name<T>() << " isa=" << swat::isa_name(isa) << " " << c.describe());
-  CHECK(error_of(dq, rq) <= bound);
-  CHECK(error_of(dk, rk) <= bound);
-  CHECK(error_of(dv, rv) <= bound);
+  CHECK(compare(dq, rq).err <= bound);
+  CHECK(compare(dk, rk).err <= bound);
+  CHECK(compare(dv, rv).err <= bound);
   // dslopes and dsinks are float whatever T is (SPEC 6): held to float's rounding at best.
-  CHECK(error_of(dslopes, rslopes) <= std::max(bound, 1e-6));
-  CHECK(error_of(dsinks, rsinks) <= std::max(bound, 1e-6));
+  CHECK(compare(dslopes, rslopes).err <= std::max(bound, 1e-6));
+  CHECK(compare(dsinks, rsinks).err <= std::max(bound, 1e-6));
 }
 
 // A table unlike base^(-2k/r): decreasing, one pair stretched (as scaling tables do).
@@ -342,11 +321,11 @@ TEST_CASE("varlen carries softcap, sinks and dsinks per sequence", "[modifiers]"
                                              rows(qv(static_cast<const float*>(dout.data()))), rows(qv(rq.data())),
                                              rows(kv(rk.data())), rows(kv(rv.data())), c.opt, nullptr, rsinks.data());
   }
-  CHECK(error_of(o, ro) <= 2e-5);
-  CHECK(error_of(dq, rq) <= 1e-4);
-  CHECK(error_of(dk, rk) <= 1e-4);
-  CHECK(error_of(dv, rv) <= 1e-4);
-  CHECK(error_of(dsinks, rsinks) <= 1e-4);
+  CHECK(compare(o, ro).err <= 2e-5);
+  CHECK(compare(dq, rq).err <= 1e-4);
+  CHECK(compare(dk, rk).err <= 1e-4);
+  CHECK(compare(dv, rv).err <= 1e-4);
+  CHECK(compare(dsinks, rsinks).err <= 1e-4);
 }
 
 // SPEC 4 for softmax at its limits: windows up to 65536, |slopes| up to 8, with and without a
@@ -377,7 +356,7 @@ TEST_CASE("softmax stays within 2e-5 on long windows and steep slopes", "[modifi
         cache.step(in.qv(c), swat::bshd(in.k.data() + head * c.dim, 1, c.q_len, 1, c.dim),
                    swat::bshd(in.v.data() + head * c.dim, 1, c.q_len, 1, c.dim),
                    swat::bshd(o.data(), 1, c.q_len, c.heads, c.dim));
-        const double err = error_of(o, ref);
+        const double err = compare(o, ref).err;
         INFO("cache isa=" << swat::isa_name(isa) << " " << c.describe() << " err=" << err);
         CHECK(err <= 2e-5);
       }

@@ -14,6 +14,8 @@ using swat_test::make_tensor;
 namespace {
 
 constexpr int64_t kHeads = 4, kKvHeads = 2, kDim = 24;
+template <class T>
+constexpr double kBackward = swat_test::error_bound<T>(swat_test::Operation::backward);
 
 // Shorter than the window (5, 1), empty (0), longer than the window (40, 19).
 const std::vector<int64_t> kLengths = {5, 1, 40, 0, 19};
@@ -26,7 +28,7 @@ std::vector<int64_t> offsets(const std::vector<int64_t>& lengths) {
 
 template <class T>
 Tensor<T> random(int64_t S, int64_t H, uint64_t seed, Layout layout = Layout::bshd) {
-  Tensor<T> t = make_tensor<T>(layout, 1, S, H, kDim, std::numeric_limits<T>::quiet_NaN());
+  Tensor<T> t = make_tensor<T>(layout, 1, S, H, kDim, swat_test::nan_value<T>());
   std::mt19937_64 rng(seed);
   swat_test::fill_uniform(t, rng);
   return t;
@@ -57,7 +59,7 @@ void check_against_separate_calls(Activation act, Isa isa, int threads) {
   swat::forward_varlen<T>(q.cview(), k.cview(), v.cview(), o.view, cu, opt, isa);
   Tensor<T> dq = make_tensor<T>(Layout::bhsd, 1, S, kHeads, kDim, T(0));
   Tensor<T> dk = make_tensor<T>(Layout::bshd, 1, S, kKvHeads, kDim, T(0)), dv = dk;
-  dv.view.data = dv.storage.data();
+  dv.view.data = dv.memory.data();
   std::vector<float> dslopes(kHeads, 1.f);
   swat::backward_varlen<T>(q.cview(), k.cview(), v.cview(), o.cview(), dout.cview(), dq.view, dk.view, dv.view, cu, opt,
                            dslopes.data(), nullptr, isa);
@@ -97,12 +99,12 @@ void check_against_separate_calls(Activation act, Isa isa, int threads) {
                                          swat::bshd(rdk.data(), 1, n, kKvHeads, kDim),
                                          swat::bshd(rdv.data(), 1, n, kKvHeads, kDim), opt, expected_dslopes.data());
     CHECK(swat_test::compare(o1, ro).err <= swat_test::error_bound<T>());
-    CHECK(swat_test::compare(dq1, rdq).err <= swat_test::backward_bound<T>());
-    CHECK(swat_test::compare(dk1, rdk).err <= swat_test::backward_bound<T>());
-    CHECK(swat_test::compare(dv1, rdv).err <= swat_test::backward_bound<T>());
+    CHECK(swat_test::compare(dq1, rdq).err <= kBackward<T>);
+    CHECK(swat_test::compare(dk1, rdk).err <= kBackward<T>);
+    CHECK(swat_test::compare(dv1, rdv).err <= kBackward<T>);
   }
   CHECK(swat_test::same_bits(dslopes, separate_dslopes));
-  CHECK(swat_test::compare(dslopes, expected_dslopes).err <= swat_test::backward_bound<float>());
+  CHECK(swat_test::compare(dslopes, expected_dslopes).err <= kBackward<float>);
 }
 
 }  // namespace
