@@ -1,6 +1,8 @@
 // Shared by the fuzz target's operations: decoding bytes into a case (shapes, layouts,
 // options, one injected fault), tensors that sit in allocations ending at their last element
 // (so AddressSanitizer sees a read one past any edge), and the checks every operation applies.
+// Tensors, SPEC 4's error and bounds and the rejection checks come from tests/support, which
+// the Catch2 tests share; nothing here may include Catch2.
 #pragma once
 
 #include <fuzzer/FuzzedDataProvider.h>
@@ -22,15 +24,20 @@
 #include <swat/reference.hpp>
 #include <swat/swat.hpp>
 
+#include "support/accuracy.hpp"
+#include "support/rejection.hpp"
+#include "support/tensor.hpp"
+
 namespace swat_fuzz {
 
-using Shape = std::array<int64_t, 4>;
-
-enum class Layout { bshd, bhsd, padded, transposed, reversed, broadcast, count };
-inline const char* layout_name(Layout l) {
-  static const char* names[] = {"bshd", "bhsd", "padded", "transposed", "reversed", "broadcast"};
-  return names[static_cast<int>(l)];
-}
+using swat_test::for_each_element;
+using swat_test::Layout;
+using swat_test::layout_name;
+using swat_test::Operation;
+using swat_test::operation_name;
+using swat_test::Shape;
+using swat_test::Snapshot;
+using swat_test::Tensor;
 
 // Faults: each makes the call invalid for sure (apply_fault() declines when it cannot).
 enum class Fault {
@@ -46,96 +53,39 @@ inline const char* fault_name(Fault f) {
   return names[static_cast<int>(f)];
 }
 
-struct Strides {
-  Shape stride{};
-  int64_t low = 0, high = 0;  // lowest and highest element offset reached
-};
-
-inline Strides strides_for(Layout layout, const Shape& s, FuzzedDataProvider& in) {
-  const int64_t S = s[1], H = s[2], D = s[3];
-  Strides out;
-  switch (layout) {
-    case Layout::bshd: out.stride = {S * H * D, H * D, D, 1}; break;
-    case Layout::bhsd: out.stride = {H * S * D, D, S * D, 1}; break;
-    case Layout::transposed: out.stride = {H * D * S, 1, D * S, S}; break;
-    case Layout::reversed: out.stride = {-S * H * D, -H * D, -D, -1}; break;
-    case Layout::padded: {
-      const int64_t head = D + in.ConsumeIntegralInRange<int64_t>(0, 3);
-      const int64_t row = H * head + in.ConsumeIntegralInRange<int64_t>(0, 5);
-      out.stride = {S * row + in.ConsumeIntegralInRange<int64_t>(0, 7), row, head, 1};
-      break;
-    }
-    case Layout::broadcast: {  // inputs only: one axis shared by all its indices
-      out.stride = {S * H * D, H * D, D, 1};
-      out.stride[in.ConsumeIntegralInRange<int>(0, 3)] = 0;
-      break;
-    }
-    case Layout::count: break;
+// What a layout leaves open, from the input: Layout::padded's padding after each head, row and
+// batch, or the axis Layout::broadcast shares. Nothing for the other layouts.
+inline swat_test::LayoutDetail decode_layout_detail(Layout layout, FuzzedDataProvider& in) {
+  swat_test::LayoutDetail detail;
+  if (layout == Layout::padded) {
+    detail.head_pad = in.ConsumeIntegralInRange<int64_t>(0, 3);
+    detail.row_pad = in.ConsumeIntegralInRange<int64_t>(0, 5);
+    detail.batch_pad = in.ConsumeIntegralInRange<int64_t>(0, 7);
+  } else if (layout == Layout::broadcast) {  // inputs only: one axis shared by all its indices
+    detail.broadcast_axis = in.ConsumeIntegralInRange<int>(0, 3);
   }
-  for (int a = 0; a < 4; ++a) {
-    const int64_t reach = (s[a] - 1) * out.stride[a];
-    (reach < 0 ? out.low : out.high) += reach;
-  }
-  return out;
+  return detail;
 }
 
-// One tensor in an allocation of exactly the bytes its view reaches; the rest is a NaN sentinel.
+// One tensor in an allocation of exactly the elements its view reaches, the rest of which hold
+// the NaN sentinel (swat_test::nan_value); an empty one has null data.
 template <class T>
-struct Tensor {
-  std::vector<T> memory;
-  swat::View4<T> view;
-  Layout layout = Layout::bshd;
-};
-
-template <class T>
-T sentinel() {
-  T x;
-  if constexpr (sizeof(T) == 2) {  // a quiet NaN in bf16 and in f16 alike
-    const uint16_t bits = 0x7fe5u;
-    std::memcpy(&x, &bits, 2);
-  } else if constexpr (sizeof(T) == 4) {
-    const uint32_t bits = 0x7fc5a5a5u;
-    std::memcpy(&x, &bits, 4);
-  } else {
-    const uint64_t bits = 0x7ff8a5a5a5a5a5a5ull;
-    std::memcpy(&x, &bits, 8);
-  }
-  return x;
-}
-
-template <class T>
-Tensor<T> make_tensor(Layout layout, const Shape& shape, FuzzedDataProvider& in) {
-  Tensor<T> t;
-  t.layout = layout;
-  const Strides st = strides_for(layout, shape, in);
-  t.view.shape = shape;
-  t.view.stride = st.stride;
-  if (shape[0] * shape[1] * shape[2] * shape[3] == 0) return t;  // data stays nullptr
-  t.memory.assign(static_cast<std::size_t>(st.high - st.low + 1), sentinel<T>());
-  t.view.data = t.memory.data() - st.low;
-  return t;
-}
-
-template <class T, class F>
-void for_each(const swat::View4<T>& v, F f) {
-  for (int64_t b = 0; b < v.shape[0]; ++b)
-    for (int64_t s = 0; s < v.shape[1]; ++s)
-      for (int64_t h = 0; h < v.shape[2]; ++h)
-        for (int64_t d = 0; d < v.shape[3]; ++d) f(v.at(b, s, h)[d * v.stride[3]]);
-}
-
-// What one input exercises.
-enum class Operation { forward, backward, cache, count };
-inline const char* operation_name(Operation op) {
-  static const char* names[] = {"forward", "backward", "cache"};
-  return names[static_cast<int>(op)];
+Tensor<T> decode_tensor(Layout layout, const Shape& shape, FuzzedDataProvider& in) {
+  swat_test::Slack exact;
+  exact.null_when_empty = true;
+  return swat_test::make_tensor<T>(layout, shape, decode_layout_detail(layout, in), swat_test::nan_value<T>(), exact);
 }
 
 // The storage type of q, k, v and o.
 enum class Storage { f32, f64, bf16, f16 };
 inline const char* storage_name(Storage s) {
-  static const char* names[] = {"float", "double", "bf16", "f16"};
-  return names[static_cast<int>(s)];
+  switch (s) {
+    case Storage::f32: return swat_test::type_name<float>();
+    case Storage::f64: return swat_test::type_name<double>();
+    case Storage::bf16: return swat_test::type_name<swat::bf16>();
+    case Storage::f16: return swat_test::type_name<swat::f16>();
+  }
+  return "?";
 }
 
 struct Case {
@@ -447,28 +397,12 @@ bool apply_fault(Case& c, Tensor<T>* t[4], FuzzedDataProvider& in) {
   return false;
 }
 
-template <class T>
-std::vector<unsigned char> bytes_of(const Tensor<T>& t) {
-  std::vector<unsigned char> out(t.memory.size() * sizeof(T));
-  if (!out.empty()) std::memcpy(out.data(), t.memory.data(), out.size());
-  return out;
-}
-
-// SPEC section 4.
-template <class T>
-double bound(Operation op) {
-  if (std::is_same<T, swat::bf16>::value) return 2e-2;
-  if (std::is_same<T, swat::f16>::value) return 4e-3;
-  if (sizeof(T) == 8) return 1e-12;
-  return op == Operation::backward ? 1e-4 : 2e-5;
-}
-
 // Fills every element of the view with the case's kind of values.
 template <class T>
 void fill_values(const Case& c, std::mt19937_64& rng, const swat::View4<T>& view) {
   std::uniform_real_distribution<double> unit(-1.0, 1.0);
   const T constant = static_cast<T>(unit(rng));
-  for_each(view, [&](T& x) {
+  for_each_element(view, [&](T& x) {
     switch (c.values) {
       case 1: x = rng() % 4 == 0 ? static_cast<T>(unit(rng)) : T(0); break;
       case 2: x = static_cast<T>(static_cast<int>(rng() % 3) - 1); break;
@@ -486,44 +420,26 @@ void fill_values(const Case& c, std::mt19937_64& rng, const swat::View4<T>& view
   });
 }
 
-// An output: every element of its view written, every other byte of its memory untouched.
+// An output: every element of its view written, every other element of its memory untouched
+// (all of it held the sentinel before the call).
 template <class T>
 void check_written(const Case& c, const Tensor<T>& t, const char* name) {
-  std::vector<unsigned char> inside(t.memory.size(), 0);
-  for_each(t.view, [&](T& x) { inside[static_cast<std::size_t>(&x - t.memory.data())] = 1; });
-  const T mark = sentinel<T>();
-  for (std::size_t n = 0; n < t.memory.size(); ++n) {
-    const bool same = std::memcmp(&t.memory[n], &mark, sizeof(T)) == 0;
-    if (!inside[n] && !same) die(c, std::string(name) + " written outside its view at element " + std::to_string(n));
-    if (inside[n] && same && !c.wild) die(c, std::string(name) + " element " + std::to_string(n) + " not written");
-  }
+  const swat_test::Writes w = swat_test::writes_of(t, std::vector<T>(t.memory.size(), swat_test::nan_value<T>()));
+  if (w.outside) die(c, std::string(name) + " written outside its view at element " + std::to_string(w.first_outside));
+  if (w.unwritten && !c.wild) die(c, std::string(name) + " element " + std::to_string(w.first_unwritten) + " not written");
 }
 
-// SPEC 4's error of a view against a reference in bshd order: max|x - ref| / max(1, max|ref|).
+// SPEC 4's error of a view against a reference in bshd order, within SPEC 4's bound for the
+// case's type and operation, every value finite.
 template <class T>
 void check_close(const Case& c, const swat::View4<T>& view, const std::vector<double>& ref, const char* name) {
-  double top = 0.0, worst = 0.0;
-  std::size_t worst_at = 0, n = 0;
-  bool finite = true;
-  for_each(view, [&](T& x) {
-    const double r = ref[n];
-    top = std::max(top, std::fabs(r));
-    if (!std::isfinite(static_cast<double>(x))) finite = false;
-    const double diff = std::fabs(static_cast<double>(x) - r);
-    if (!(diff <= worst)) {
-      worst = diff;
-      worst_at = n;
-    }
-    ++n;
-  });
-  const double err = worst / std::max(1.0, top);
-  if (!finite || !(err <= bound<T>(c.operation))) {
-    std::ostringstream s;
-    s.precision(17);
-    s << name << " differs from the reference: err=" << err << " bound=" << bound<T>(c.operation)
-      << " finite=" << finite << " at flat index " << worst_at << " (bshd order) reference=" << ref[worst_at];
-    die(c, s.str());
-  }
+  const swat_test::Comparison r = swat_test::compare(swat_test::logical(view), ref);
+  const double bound = swat_test::error_bound<T>(c.operation);
+  if (r.err <= bound) return;  // err is infinite when a value is not finite
+  std::ostringstream s;
+  s << name << " differs from the reference (bound " << bound << "): "
+    << swat_test::report(r, view.shape[1], view.shape[2], view.shape[3], "reference");
+  die(c, s.str());
 }
 
 }  // namespace swat_fuzz

@@ -15,39 +15,31 @@
 namespace swat_fuzz {
 namespace {
 
+// The memory of these tensors, to tell later whether a call changed any of it.
 template <class T>
-std::vector<std::vector<unsigned char>> snapshot(const std::vector<const Tensor<T>*>& tensors) {
-  std::vector<std::vector<unsigned char>> out;
-  for (const Tensor<T>* t : tensors) out.push_back(bytes_of(*t));
-  return out;
-}
-
-template <class T>
-bool unchanged(const std::vector<const Tensor<T>*>& tensors, const std::vector<std::vector<unsigned char>>& before) {
-  for (std::size_t i = 0; i < tensors.size(); ++i)
-    if (bytes_of(*tensors[i]) != before[i]) return false;
-  return true;
+Snapshot snapshot(std::initializer_list<const Tensor<T>*> tensors) {
+  Snapshot s;
+  for (const Tensor<T>* t : tensors) s.add(t->memory);
+  return s;
 }
 
 // Runs `call` on a case with a fault: it must throw swat::Error and change none of `watched`.
-template <class T, class Call>
-void expect_rejected(Case& c, const std::vector<const Tensor<T>*>& watched, Call call) {
-  const auto before = snapshot(watched);
-  try {
-    call();
-  } catch (const swat::Error&) {
-    if (!unchanged(watched, before)) die(c, "swat::Error thrown, but memory changed");
-    ++tally.invalid[static_cast<int>(c.operation)];
-    return;
-  } catch (const std::exception& e) {
-    die(c, std::string("expected swat::Error, got another exception: ") + e.what());
+template <class Call>
+void expect_rejected(Case& c, const Snapshot& watched, Call call) {
+  const swat_test::Rejection r = swat_test::rejection_of(call, watched);
+  switch (r.kind) {
+    case swat_test::Rejection::Kind::accepted: die(c, "invalid call accepted");
+    case swat_test::Rejection::Kind::other_exception:
+      die(c, "expected swat::Error, got another exception: " + r.message);
+    case swat_test::Rejection::Kind::swat_error: break;
   }
-  die(c, "invalid call accepted");
+  if (!r.unchanged) die(c, "swat::Error thrown, but memory changed");
+  ++tally.invalid[static_cast<int>(c.operation)];
 }
 
 template <class T>
 void expect_same_bits(Case& c, const std::vector<T>& first, const std::vector<T>& second, const char* name) {
-  if (!first.empty() && std::memcmp(first.data(), second.data(), first.size() * sizeof(T)) != 0)
+  if (!swat_test::same_bits(first, second))
     die(c, std::string(name) + ": threads=" + std::to_string(c.opt.threads) + " and threads=1 differ");
 }
 
@@ -68,10 +60,10 @@ struct Attention {
 template <class T>
 Attention<T> make_attention(const Case& c, FuzzedDataProvider& in) {
   Attention<T> a;
-  a.q = make_tensor<T>(c.layout[0], {c.B, c.Sq, c.H, c.D}, in);
-  a.k = make_tensor<T>(c.layout[1], {c.B, c.Sk, c.Hkv, c.D}, in);
-  a.v = make_tensor<T>(c.layout[2], {c.B, c.Sk, c.Hkv, c.D}, in);
-  a.o = make_tensor<T>(c.layout[3], {c.B, c.Sq, c.H, c.D}, in);
+  a.q = decode_tensor<T>(c.layout[0], {c.B, c.Sq, c.H, c.D}, in);
+  a.k = decode_tensor<T>(c.layout[1], {c.B, c.Sk, c.Hkv, c.D}, in);
+  a.v = decode_tensor<T>(c.layout[2], {c.B, c.Sk, c.Hkv, c.D}, in);
+  a.o = decode_tensor<T>(c.layout[3], {c.B, c.Sq, c.H, c.D}, in);
   std::mt19937_64 rng(c.seed);
   for (Tensor<T>* t : {&a.q, &a.k, &a.v}) fill_values(c, rng, t->view);
   return a;
@@ -92,15 +84,15 @@ void run_forward(Case& c, FuzzedDataProvider& in) {
     opt.threads = threads;
     swat::forward<T>(q.view, k.view, v.view, o.view, opt, c.isa);
   };
-  if (c.fault != Fault::none) return expect_rejected<T>(c, {&q, &k, &v, &o}, [&] { call(c.opt.threads); });
+  if (c.fault != Fault::none) return expect_rejected(c, snapshot<T>({&q, &k, &v, &o}), [&] { call(c.opt.threads); });
 
-  const auto inputs = snapshot<T>({&q, &k, &v});
+  const Snapshot inputs = snapshot<T>({&q, &k, &v});
   try {
     call(c.opt.threads);
   } catch (const std::exception& e) {
     die(c, std::string("valid call threw: ") + e.what());
   }
-  if (!unchanged<T>({&q, &k, &v}, inputs)) die(c, "an input changed");
+  if (!inputs.unchanged()) die(c, "an input changed");
   check_written(c, o, "o");
   if (c.wild) {
     ++tally.wild[0];
@@ -122,14 +114,14 @@ void run_backward(Case& c, FuzzedDataProvider& in) {
   // q, k, v and dq take the case's layouts (so the faults aimed at "the output" hit dq); o,
   // dout, dk and dv take layouts of their own.
   auto own_layout = [&] { return static_cast<Layout>(in.ConsumeIntegralInRange<int>(0, static_cast<int>(Layout::count) - 2)); };
-  Tensor<T> q = make_tensor<T>(c.layout[0], {c.B, c.Sq, c.H, c.D}, in);
-  Tensor<T> k = make_tensor<T>(c.layout[1], {c.B, c.Sk, c.Hkv, c.D}, in);
-  Tensor<T> v = make_tensor<T>(c.layout[2], {c.B, c.Sk, c.Hkv, c.D}, in);
-  Tensor<T> dq = make_tensor<T>(c.layout[3], {c.B, c.Sq, c.H, c.D}, in);
-  Tensor<T> o = make_tensor<T>(own_layout(), {c.B, c.Sq, c.H, c.D}, in);
-  Tensor<T> dout = make_tensor<T>(own_layout(), {c.B, c.Sq, c.H, c.D}, in);
-  Tensor<T> dk = make_tensor<T>(own_layout(), {c.B, c.Sk, c.Hkv, c.D}, in);
-  Tensor<T> dv = make_tensor<T>(own_layout(), {c.B, c.Sk, c.Hkv, c.D}, in);
+  Tensor<T> q = decode_tensor<T>(c.layout[0], {c.B, c.Sq, c.H, c.D}, in);
+  Tensor<T> k = decode_tensor<T>(c.layout[1], {c.B, c.Sk, c.Hkv, c.D}, in);
+  Tensor<T> v = decode_tensor<T>(c.layout[2], {c.B, c.Sk, c.Hkv, c.D}, in);
+  Tensor<T> dq = decode_tensor<T>(c.layout[3], {c.B, c.Sq, c.H, c.D}, in);
+  Tensor<T> o = decode_tensor<T>(own_layout(), {c.B, c.Sq, c.H, c.D}, in);
+  Tensor<T> dout = decode_tensor<T>(own_layout(), {c.B, c.Sq, c.H, c.D}, in);
+  Tensor<T> dk = decode_tensor<T>(own_layout(), {c.B, c.Sk, c.Hkv, c.D}, in);
+  Tensor<T> dv = decode_tensor<T>(own_layout(), {c.B, c.Sk, c.Hkv, c.D}, in);
   const bool with_dslopes = in.ConsumeBool();
   std::mt19937_64 rng(c.seed);
   for (Tensor<T>* t : {&q, &k, &v, &dout}) fill_values(c, rng, t->view);
@@ -141,7 +133,7 @@ void run_backward(Case& c, FuzzedDataProvider& in) {
   if (!c.wild && c.fault == Fault::none) {
     const std::vector<double> ref = reference_forward(c, q, k, v);
     std::size_t n = 0;
-    for_each(o.view, [&](T& x) { x = static_cast<T>(ref[n++]); });
+    for_each_element(o.view, [&](T& x) { x = static_cast<T>(ref[n++]); });
   } else {
     fill_values(c, rng, o.view);
   }
@@ -156,7 +148,7 @@ void run_backward(Case& c, FuzzedDataProvider& in) {
                       with_dslopes ? dslopes.data() : nullptr, with_dslopes ? dsinks.data() : nullptr, c.isa);
   };
   if (c.fault != Fault::none) {
-    expect_rejected<T>(c, {&q, &k, &v, &dq, &o, &dout, &dk, &dv}, [&] { call(c.opt.threads); });
+    expect_rejected(c, snapshot<T>({&q, &k, &v, &dq, &o, &dout, &dk, &dv}), [&] { call(c.opt.threads); });
     for (float s : dslopes)
       if (s != slope_start) die(c, "swat::Error thrown, but dslopes changed");
     for (float s : dsinks)
@@ -164,13 +156,13 @@ void run_backward(Case& c, FuzzedDataProvider& in) {
     return;
   }
 
-  const auto inputs = snapshot<T>({&q, &k, &v, &o, &dout});
+  const Snapshot inputs = snapshot<T>({&q, &k, &v, &o, &dout});
   try {
     call(c.opt.threads);
   } catch (const std::exception& e) {
     die(c, std::string("valid call threw: ") + e.what());
   }
-  if (!unchanged<T>({&q, &k, &v, &o, &dout}, inputs)) die(c, "an input changed");
+  if (!inputs.unchanged()) die(c, "an input changed");
   check_written(c, dq, "dq");
   check_written(c, dk, "dk");
   check_written(c, dv, "dv");
@@ -208,7 +200,7 @@ void run_backward(Case& c, FuzzedDataProvider& in) {
       worst = std::max(worst, std::fabs(static_cast<double>(dsinks[h]) - rsinks[h]));
       top = std::max(top, std::fabs(rsinks[h]));
     }
-    const double limit = std::max(bound<T>(c.operation), 1e-6);
+    const double limit = std::max(swat_test::error_bound<T>(c.operation), 1e-6);
     if (!(worst / top <= limit)) {
       std::ostringstream why;
       why << "dsinks differs from the reference: err=" << worst / top << " bound=" << limit;
@@ -234,7 +226,7 @@ void run_backward(Case& c, FuzzedDataProvider& in) {
       top = std::max(top, std::fabs(rs[h]));
     }
     // dslopes is float whatever T is (SPEC 6): a double call is held to float's rounding.
-    const double limit = std::max(bound<T>(c.operation), 1e-6);
+    const double limit = std::max(swat_test::error_bound<T>(c.operation), 1e-6);
     const double err = worst / std::max({1.0, top, 1e-2 * distances});
     if (!(err <= limit)) {
       std::ostringstream why;
@@ -298,12 +290,12 @@ void run_cache(Case& c, FuzzedDataProvider& in) {
         if (fault_kind == 1) vq.shape[0] += 1;
         if (fault_kind == 2) kq.shape[3] += 1;
         const int64_t before = cache.position();
-        const auto out_before = bytes_of(o);
+        const Snapshot out_before = Snapshot::of(o.memory);
         try {
           cache.step(chunk_of(swat::View4<const T>(q.view), s0, t), kq, vq, chunk_of(o.view, s0, t));
           die(c, "a cache step with a mismatched shape was accepted");
         } catch (const swat::Error&) {
-          if (cache.position() != before || bytes_of(o) != out_before) die(c, "swat::Error thrown, but the stream changed");
+          if (cache.position() != before || !out_before.unchanged()) die(c, "swat::Error thrown, but the stream changed");
         }
       }
       cache.step(chunk_of(swat::View4<const T>(q.view), s0, t), chunk_of(swat::View4<const T>(k.view), s0, t),
