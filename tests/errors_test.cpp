@@ -1,5 +1,6 @@
 // Bad input: swat::Error (a std::invalid_argument) naming the argument, and no output written.
 // Zero extents: a valid no-op; no keys: rows of zeros.
+#include "support/expect_error.hpp"
 #include "tester.hpp"
 
 #include <cmath>
@@ -12,6 +13,8 @@ using swat::Isa;
 static_assert(std::is_base_of<std::invalid_argument, swat::Error>::value, "swat::Error must be an invalid_argument");
 
 namespace {
+
+using swat_test::isas_and_automatic;
 
 // A valid call over one shared buffer (so aliasing cases can point views anywhere in it);
 // each bad-input test breaks one thing.
@@ -35,40 +38,17 @@ struct Call {
     o = swat::bshd(p + nq + 2 * nk, B, Sq, H, D);  // sentinel-filled
   }
 
+  using value_type = T;
   void run(Isa isa) const { swat::forward<T>(q, k, v, o, opt, isa); }
+  swat_test::Snapshot snapshot() const { return swat_test::Snapshot::of(memory); }
 };
-
-std::vector<Isa> isas_and_automatic() {
-  std::vector<Isa> isas = swat::available_isas();
-  isas.insert(isas.begin(), Isa::automatic);
-  return isas;
-}
 
 // Breaks a valid call with `mutate`, expects swat::Error naming `argument`, and that no byte
 // of the buffer (outputs and inputs alike) changed.
 template <class T>
 void expect_error(const std::function<void(Call<T>&)>& mutate, const std::string& argument,
                   std::function<Call<T>()> make = [] { return Call<T>(); }) {
-  for (Isa isa : isas_and_automatic()) {
-    Call<T> call = make();
-    mutate(call);
-    const std::vector<T> before = call.memory;
-    INFO("type=" << swat_test::type_name<T>() << " isa=" << swat::isa_name(isa) << " expected message naming \""
-                 << argument << "\"");
-    bool threw = false;
-    try {
-      call.run(isa);
-    } catch (const std::invalid_argument& e) {
-      threw = true;
-      const std::string message = e.what();
-      INFO("message: " << message);
-      CHECK(dynamic_cast<const swat::Error*>(&e) != nullptr);
-      CHECK_THAT(message, Catch::Contains(argument));
-      CHECK_THAT(message, Catch::Contains("expected") && Catch::Contains("got"));
-    }
-    CHECK(threw);
-    CHECK(swat_test::same_bits(before, call.memory));
-  }
+  swat_test::expect_error_on_every_path<Call<T>>(mutate, argument, make);
 }
 
 }  // namespace

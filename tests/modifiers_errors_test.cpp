@@ -17,18 +17,9 @@ using swat::RopeLayout;
 
 namespace {
 
-constexpr int64_t B = 1, S = 6, H = 4, Hkv = 2, D = 8;
+using swat_test::error_of;
 
-// The message of the swat::Error `f` throws ("" when it throws nothing).
-template <class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const swat::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+constexpr int64_t B = 1, S = 6, H = 4, Hkv = 2, D = 8;
 
 // A valid softmax call with every modifier set; each bad case breaks exactly one thing.
 Options valid() {
@@ -91,14 +82,14 @@ TEST_CASE("the valid modifier options are accepted everywhere", "[modifiers-erro
   const Tensors in;
   std::vector<float> o(in.q.size()), dq(in.q.size()), dk(in.k.size()), dv(in.v.size()), dsinks(H);
   const Options opt = valid();
-  CHECK(message_of([&] { swat::forward<float>(in.qv(), in.kv(), in.vv(), swat::bshd(o.data(), B, S, H, D), opt); }) == "");
-  CHECK(message_of([&] {
+  CHECK(error_of([&] { swat::forward<float>(in.qv(), in.kv(), in.vv(), swat::bshd(o.data(), B, S, H, D), opt); }) == "");
+  CHECK(error_of([&] {
           swat::backward<float>(in.qv(), in.kv(), in.vv(), swat::bshd<const float>(o.data(), B, S, H, D),
                                 swat::bshd<const float>(o.data(), B, S, H, D), swat::bshd(dq.data(), B, S, H, D),
                                 swat::bshd(dk.data(), B, S, Hkv, D), swat::bshd(dv.data(), B, S, Hkv, D), opt, nullptr,
                                 dsinks.data());
         }) == "");
-  CHECK(message_of([&] { swat::SlidingKVCache<float>(B, Hkv, D, opt); }) == "");
+  CHECK(error_of([&] { swat::SlidingKVCache<float>(B, Hkv, D, opt); }) == "");
 }
 
 TEST_CASE("forward, varlen and backward refuse bad modifiers and write nothing", "[modifiers-errors]") {
@@ -108,23 +99,23 @@ TEST_CASE("forward, varlen and backward refuse bad modifiers and write nothing",
     std::vector<float> o(in.q.size(), -7.f), dq(in.q.size(), -7.f), dk(in.k.size(), -7.f), dv(in.v.size(), -7.f);
     std::vector<float> dslopes(H, -7.f), dsinks(H, -7.f);
     const std::vector<float> dout(in.q.size(), 1.f);
-    CHECK(names(message_of([&] {
+    CHECK(names(error_of([&] {
                   swat::forward<float>(in.qv(), in.kv(), in.vv(), swat::bshd(o.data(), B, S, H, D), bad.opt);
                 }),
                 bad.argument));
-    CHECK(names(message_of([&] {
+    CHECK(names(error_of([&] {
                   swat::forward_varlen<float>(in.qv(), in.kv(), in.vv(), swat::bshd(o.data(), B, S, H, D), {0, 2, S},
                                               bad.opt);
                 }),
                 bad.argument));
-    CHECK(names(message_of([&] {
+    CHECK(names(error_of([&] {
                   swat::backward<float>(in.qv(), in.kv(), in.vv(), swat::bshd<const float>(in.q.data(), B, S, H, D),
                                         swat::bshd<const float>(dout.data(), B, S, H, D),
                                         swat::bshd(dq.data(), B, S, H, D), swat::bshd(dk.data(), B, S, Hkv, D),
                                         swat::bshd(dv.data(), B, S, Hkv, D), bad.opt, dslopes.data(), dsinks.data());
                 }),
                 bad.argument));
-    CHECK(names(message_of([&] {
+    CHECK(names(error_of([&] {
                   swat::backward_varlen<float>(in.qv(), in.kv(), in.vv(), swat::bshd<const float>(in.q.data(), B, S, H, D),
                                                swat::bshd<const float>(dout.data(), B, S, H, D),
                                                swat::bshd(dq.data(), B, S, H, D), swat::bshd(dk.data(), B, S, Hkv, D),
@@ -140,7 +131,7 @@ TEST_CASE("forward, varlen and backward refuse bad modifiers and write nothing",
 TEST_CASE("the cache refuses bad modifiers when built", "[modifiers-errors]") {
   for (const Bad& bad : bad_cases()) {
     INFO(bad.what);
-    CHECK(names(message_of([&] { swat::SlidingKVCache<float>(B, Hkv, D, bad.opt); }), bad.argument));
+    CHECK(names(error_of([&] { swat::SlidingKVCache<float>(B, Hkv, D, bad.opt); }), bad.argument));
   }
 }
 
@@ -149,7 +140,7 @@ TEST_CASE("backward refuses a dsinks that overlaps an input or another output", 
   std::vector<float> o(in.q.size()), dq(in.q.size()), dk(in.k.size()), dv(in.v.size()), dslopes(H);
   Options opt = valid();
   const auto call = [&](float* dsinks, float* slopes) {
-    return message_of([&] {
+    return error_of([&] {
       swat::backward<float>(in.qv(), in.kv(), in.vv(), swat::bshd<const float>(o.data(), B, S, H, D),
                             swat::bshd<const float>(o.data(), B, S, H, D), swat::bshd(dq.data(), B, S, H, D),
                             swat::bshd(dk.data(), B, S, Hkv, D), swat::bshd(dv.data(), B, S, Hkv, D), opt, slopes,
