@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "../support/accuracy.hpp"
+
 namespace readme {
 
 inline std::vector<float> random_vector(int64_t n, unsigned seed) {
@@ -24,18 +26,13 @@ inline std::vector<float> random_vector(int64_t n, unsigned seed) {
   return x;
 }
 
-// Throws unless `got` is within `bound` of `expected` (relative to max(1, max|expected|)).
+// Throws unless `got` (a std::vector) is within `bound` of `expected` in SPEC 4's measure.
 template <class Got>
 void check_close(const char* what, const Got& got, const std::vector<double>& expected, double bound) {
   if (got.size() != expected.size()) throw std::runtime_error(std::string(what) + ": sizes differ");
-  double err = 0, scale = 1;
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    const double g = static_cast<double>(got[i]);
-    err = std::isfinite(g) ? std::max(err, std::abs(g - expected[i])) : INFINITY;
-    scale = std::max(scale, std::abs(expected[i]));
-  }
-  std::printf("  %s: max relative error %.3g\n", what, err / scale);
-  if (!(err / scale <= bound)) throw std::runtime_error(std::string(what) + ": error above the bound");
+  const double err = swat_test::compare(got, expected).err;  // infinite when a value is not finite
+  std::printf("  %s: max relative error %.3g\n", what, err);
+  if (!(err <= bound)) throw std::runtime_error(std::string(what) + ": error above the bound");
 }
 
 }  // namespace readme
