@@ -46,8 +46,9 @@ struct ForwardTiling {
 //   values    [key][D]                       rows: the output kernel broadcasts M dims of one row
 template <class T>
 struct ForwardWorkspace {
-  Buffer<T> row, q_t, o_t, scores, keys, values, max, sum, q_cos, q_sin, k_cos, k_sin;
-  RopeAngles::Cursor q_angles, k_angles;
+  Buffer<T> row, q_t, o_t, scores, keys, values, max, sum, k_cos, k_sin;
+  RopeTable<T> q_table, k_table;  // the tile's queries; its keys, when they are few enough
+  RopeAngles::Cursor k_angles;    // the tile's keys block by block, when they are not
 
   static void fit(Buffer<T>& buffer, int64_t n) { buffer.fit(static_cast<std::size_t>(n)); }
 };
@@ -79,6 +80,9 @@ class ForwardKernel {
   static constexpr int64_t W = static_cast<int64_t>(V::width);
   static constexpr int64_t lanes = Blocking<T, Arch>::lanes;
   static constexpr int64_t key_block = Tiling::key_block;
+  // Key ranges up to this long keep their angles in one table (shared by the tile's heads);
+  // longer ones (long windows) stream them a block at a time, keeping scratch O(tile).
+  static constexpr int64_t tabled_keys = 4 * Tiling::query_tile + key_block;
 
  public:
   ForwardKernel(const Problem& p, const ForwardInputs<S>& io, const RopeAngles& angles)
@@ -121,13 +125,14 @@ class ForwardKernel {
     ForwardWorkspace<T>::fit(ws.keys, key_block * D);
     ForwardWorkspace<T>::fit(ws.values, key_block * D);
     if (pairs > 0) {
-      ForwardWorkspace<T>::fit(ws.q_cos, rows * pairs);
-      ForwardWorkspace<T>::fit(ws.q_sin, rows * pairs);
-      ForwardWorkspace<T>::fit(ws.k_cos, key_block * pairs);
-      ForwardWorkspace<T>::fit(ws.k_sin, key_block * pairs);
-      ws.q_angles.start(angles_, first_pos);
-      ws.q_angles.fill(rows, ws.q_cos.data(), ws.q_sin.data());
-      ws.k_angles.start(angles_, p_.k_pos0 + key_lo);
+      ws.q_table.fill(angles_, first_pos, rows);
+      if (key_hi - key_lo <= tabled_keys) {
+        ws.k_table.fill(angles_, p_.k_pos0 + key_lo, key_hi - key_lo);
+      } else {
+        ForwardWorkspace<T>::fit(ws.k_cos, key_block * pairs);
+        ForwardWorkspace<T>::fit(ws.k_sin, key_block * pairs);
+        ws.k_angles.start(angles_, p_.k_pos0 + key_lo);
+      }
     }
 
     // Q^T per head and lane block, rotated and scaled; padding lanes are zero.
@@ -139,7 +144,7 @@ class ForwardKernel {
         if (i + prefetch_rows_ahead < rows)
           prefetch_row(io_.q.at(b, i0 + i + prefetch_rows_ahead, g * G + hh), D, io_.q.stride[3]);
         const S* stored = io_.q.at(b, i0 + i, g * G + hh);
-        const T *cos = ws.q_cos.data() + i * pairs, *sin = ws.q_sin.data() + i * pairs;
+        const T *cos = ws.q_table.cos(i, pairs), *sin = ws.q_table.sin(i, pairs);
         if (io_.q.stride[3] == 1)  // a literal unit stride lets the rotation vectorise
           rotate_row(row, stored, 1, D, p_.rope, p_.rope_dim, cos, sin, static_cast<T>(p_.scale));
         else
@@ -157,7 +162,7 @@ class ForwardKernel {
 
     for (int64_t kb = key_lo; kb < key_hi; kb += key_block) {
       const int64_t nk = std::min(key_block, key_hi - kb);
-      pack_keys(b, g, kb, nk, ws);
+      pack_keys(b, g, kb, nk, key_hi - key_lo <= tabled_keys ? kb - key_lo : -1, ws);
       pack_values(b, g, kb, nk, ws);
       for (int64_t hh = 0; hh < G; ++hh)
         for (int64_t l0 = 0; l0 < rows; l0 += lanes)
@@ -171,10 +176,13 @@ class ForwardKernel {
 
   // keys[j][d] = RoPE(k[kb + j])[d] for j < nk. Rows stay rows: the score kernel reads M of
   // them at a time along d, so packing is a contiguous copy (and rotation), not a transpose.
-  void pack_keys(int64_t b, int64_t g, int64_t kb, int64_t nk, ForwardWorkspace<T>& ws) const {
+  // The angles are row `tabled` on of ws.k_table, or (tabled < 0) the next nk of ws.k_angles.
+  void pack_keys(int64_t b, int64_t g, int64_t kb, int64_t nk, int64_t tabled, ForwardWorkspace<T>& ws) const {
     const int64_t D = p_.dim, pairs = angles_.pairs(), ds = io_.k.stride[3];
     const bool rope = pairs > 0;
-    if (rope) ws.k_angles.fill(nk, ws.k_cos.data(), ws.k_sin.data());
+    if (rope && tabled < 0) ws.k_angles.fill(nk, ws.k_cos.data(), ws.k_sin.data());
+    const T* k_cos = !rope ? nullptr : tabled < 0 ? ws.k_cos.data() : ws.k_table.cos(tabled, pairs);
+    const T* k_sin = !rope ? nullptr : tabled < 0 ? ws.k_sin.data() : ws.k_table.sin(tabled, pairs);
     for (int64_t j = 0; j < nk; ++j) {
       if (kb + j + prefetch_rows_ahead < p_.k_len) prefetch_row(io_.k.at(b, kb + j + prefetch_rows_ahead, g), D, ds);
       T* dst = ws.keys.data() + j * D;
@@ -182,9 +190,9 @@ class ForwardKernel {
       if (!rope) {
         load_row(dst, stored, ds, D);
       } else if (ds == 1) {  // a literal unit stride lets the rotation vectorise
-        rotate_row(dst, stored, 1, D, p_.rope, p_.rope_dim, ws.k_cos.data() + j * pairs, ws.k_sin.data() + j * pairs, T(1));
+        rotate_row(dst, stored, 1, D, p_.rope, p_.rope_dim, k_cos + j * pairs, k_sin + j * pairs, T(1));
       } else {
-        rotate_row(dst, stored, ds, D, p_.rope, p_.rope_dim, ws.k_cos.data() + j * pairs, ws.k_sin.data() + j * pairs, T(1));
+        rotate_row(dst, stored, ds, D, p_.rope, p_.rope_dim, k_cos + j * pairs, k_sin + j * pairs, T(1));
       }
     }
   }
