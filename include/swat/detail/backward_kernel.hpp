@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "../checks.hpp"
 #include "../view.hpp"
@@ -101,7 +102,10 @@ struct BackwardCommon {
   // RoPE(x) * factor of row s of head `head` of `view` into out[0..D).
   void load_rotated(T* out, const View4<const T>& view, int64_t b, int64_t s, int64_t head, const T* cos,
                     const T* sin, T factor) const {
-    rotate_row(out, view.at(b, s, head), view.stride[3], p.dim, p.rope, p.rope_dim, cos, sin, factor);
+    if (view.stride[3] == 1)  // a literal unit stride lets the rotation vectorise
+      rotate_row(out, view.at(b, s, head), 1, p.dim, p.rope, p.rope_dim, cos, sin, factor);
+    else
+      rotate_row(out, view.at(b, s, head), view.stride[3], p.dim, p.rope, p.rope_dim, cos, sin, factor);
   }
   // Asks for row s of `view` ahead of its use: packing walks rows a head-stride apart, which the
   // hardware prefetchers miss, and it re-reads them once per tile that sees them.
@@ -111,7 +115,11 @@ struct BackwardCommon {
     for (int64_t at = 0; at < bytes && at < 4096; at += 64) __builtin_prefetch(row + at);
   }
   void load_plain(T* out, const View4<const T>& view, int64_t b, int64_t s, int64_t head) const {
-    rotate_row(out, view.at(b, s, head), view.stride[3], p.dim, RopeLayout::none, 0, out, out, T(1));
+    const T* row = view.at(b, s, head);
+    if (view.stride[3] == 1)
+      std::memcpy(out, row, static_cast<std::size_t>(p.dim) * sizeof(T));
+    else
+      rotate_row(out, row, view.stride[3], p.dim, RopeLayout::none, 0, out, out, T(1));
   }
 };
 
@@ -131,6 +139,7 @@ class BackwardKernel {
   static constexpr int64_t lanes = Tiling::lanes;
   static constexpr int64_t key_block = Tiling::key_block;
   static constexpr int64_t chunk = Tiling::query_chunk;
+  static constexpr int64_t ahead = 4;  // rows prefetched ahead while packing
 
  public:
   // slope_partials, sink_partials: query_tasks() * group() values the query pass writes, or nullptr.
@@ -217,6 +226,10 @@ class BackwardKernel {
     fill(ws.do_t.data(), ws.do_t.data() + D * padded, T(0));
     fill(ws.dq_t.data(), ws.dq_t.data() + D * padded, T(0));
     for (int64_t i = 0; i < rows; ++i) {
+      if (i + ahead < rows) {
+        c_.prefetch(c_.io.q, b, i0 + i + ahead, h);
+        c_.prefetch(c_.io.dout, b, i0 + i + ahead, h);
+      }
       const int64_t slab = (i / lanes) * D * lanes + (i % lanes);
       c_.load_rotated(row, c_.io.q, b, i0 + i, h, ws.q_cos.data() + i * pairs, ws.q_sin.data() + i * pairs,
                       static_cast<T>(p_.scale));
@@ -278,9 +291,9 @@ class BackwardKernel {
     const int64_t D = p_.dim, pairs = c_.angles.pairs();
     if (pairs > 0) ws.k_angles.fill(nk, ws.k_cos.data(), ws.k_sin.data());
     for (int64_t j = 0; j < nk; ++j) {
-      if (j + 4 < nk) {
-        c_.prefetch(c_.io.k, b, kb + j + 4, g);
-        c_.prefetch(c_.io.v, b, kb + j + 4, g);
+      if (j + ahead < nk) {
+        c_.prefetch(c_.io.k, b, kb + j + ahead, g);
+        c_.prefetch(c_.io.v, b, kb + j + ahead, g);
       }
       c_.load_rotated(ws.keys.data() + j * D, c_.io.k, b, kb + j, g, ws.k_cos.data() + j * pairs,
                       ws.k_sin.data() + j * pairs, T(1));
@@ -412,6 +425,10 @@ class BackwardKernel {
     fill(ws.dk_t.data(), ws.dk_t.data() + blocks * D * lanes, T(0));
     fill(ws.dv_t.data(), ws.dv_t.data() + blocks * D * lanes, T(0));
     for (int64_t j = 0; j < nk; ++j) {
+      if (j + ahead < nk) {
+        c_.prefetch(c_.io.k, b, j0 + j + ahead, g);
+        c_.prefetch(c_.io.v, b, j0 + j + ahead, g);
+      }
       const int64_t slab = (j / lanes) * D * lanes + (j % lanes);
       c_.load_rotated(row, c_.io.k, b, j0 + j, g, ws.k_cos.data() + j * pairs, ws.k_sin.data() + j * pairs, T(1));
       for (int64_t d = 0; d < D; ++d) ws.k_t[slab + d * lanes] = row[d];
@@ -448,9 +465,9 @@ class BackwardKernel {
     const int64_t D = p_.dim, pairs = c_.angles.pairs();
     if (pairs > 0) ws.q_angles.fill(rows, ws.q_cos.data(), ws.q_sin.data());
     for (int64_t r = 0; r < rows; ++r) {
-      if (r + 4 < rows) {
-        c_.prefetch(c_.io.q, b, c0 + r + 4, h);
-        c_.prefetch(c_.io.dout, b, c0 + r + 4, h);
+      if (r + ahead < rows) {
+        c_.prefetch(c_.io.q, b, c0 + r + ahead, h);
+        c_.prefetch(c_.io.dout, b, c0 + r + ahead, h);
       }
       c_.load_rotated(ws.q_rows.data() + r * D, c_.io.q, b, c0 + r, h, ws.q_cos.data() + r * pairs,
                       ws.q_sin.data() + r * pairs, static_cast<T>(p_.scale));
