@@ -230,14 +230,15 @@ class DecodeKernel {
     vec acc[W];
     SWAT_UNROLL
     for (int64_t u = 0; u < W; ++u) acc[u] = V::broadcast(T(0));
-    int64_t d = 0;
-    for (; d + W <= D; d += W) {
-      const vec qd = V::load(q + d);
-      SWAT_UNROLL
-      for (int64_t u = 0; u < W; ++u) acc[u] = V::fma(load_as<T, Arch>(k + u * D + d), qd, acc[u]);
-    }
+    // Key by key, each row read front to back as the memory delivers it. Reading the W rows side
+    // by side (one vector of each per step) took twice as long per byte as accumulate(): decode
+    // ran at half the read bandwidth.
+    const int64_t whole = D / W * W;
+    SWAT_UNROLL
+    for (int64_t u = 0; u < W; ++u)
+      for (int64_t d = 0; d < whole; d += W) acc[u] = V::fma(load_as<T, Arch>(k + u * D + d), V::load(q + d), acc[u]);
     V::store(out, transpose_sum<T, Arch>(acc));
-    for (; d < D; ++d)
+    for (int64_t d = whole; d < D; ++d)
       for (int64_t u = 0; u < W; ++u) out[u] += q[d] * load_scalar(k[u * D + d]);
   }
 
