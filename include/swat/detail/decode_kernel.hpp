@@ -110,7 +110,7 @@ class DecodeKernel {
     const int64_t hi = std::min(range_.hi, lo + c_.split_keys);
     const int64_t D = p_.dim, t = p_.q_len, G = p_.group(), pairs = p_.rope != RopeLayout::none ? p_.rope_dim / 2 : 0;
     ws.queries.fit(static_cast<std::size_t>(queries_ * D));
-    ws.scores.fit(static_cast<std::size_t>(key_block + W));
+    ws.scores.fit(static_cast<std::size_t>(4 * (key_block + W)));  // up to 4 heads at a time
     ws.row.fit(static_cast<std::size_t>(D));
 
     // New keys of this split: rotated at their positions and rounded to S, as the cache keeps them.
@@ -195,6 +195,16 @@ class DecodeKernel {
       const int64_t a = std::max(pos0, visible_lo) - pos0;
       const int64_t e = std::min(pos0 + n, qp + 1) - pos0;
       if (a >= e) continue;
+      // Query heads sharing the kv head: several at a time read each key row once (compute,
+      // not memory, bounds decode with GQA), a lone head key by key.
+      if (G % 4 == 0 && W % 4 == 0) {
+        for (int64_t h0 = 0; h0 < G; h0 += 4) attend_heads<4>(g, i, h0, ws, keys, values, pos0, a, e, state);
+        continue;
+      }
+      if (G % 2 == 0 && W % 2 == 0) {
+        for (int64_t h0 = 0; h0 < G; h0 += 2) attend_heads<2>(g, i, h0, ws, keys, values, pos0, a, e, state);
+        continue;
+      }
       for (int64_t hh = 0; hh < G; ++hh) {
         const int64_t r = i * G + hh;
         const T* q = ws.queries.data() + r * D;
@@ -206,6 +216,85 @@ class DecodeKernel {
         accumulate(o, scores, values + a * D, e - a, D);
       }
     }
+  }
+
+  // Query token i's heads h0 .. h0 + HP - 1 of kv head g against keys [a, e) of the block.
+  template <int HP>
+  void attend_heads(int64_t g, int64_t i, int64_t h0, DecodeWorkspace<T>& ws, const S* keys, const S* values,
+                    int64_t pos0, int64_t a, int64_t e, T* state) const {
+    constexpr int64_t KP = W / HP;  // keys per step: HP * KP = W accumulators
+    const int64_t D = p_.dim, G = p_.group(), whole = D / W * W, qp = c_.start + i;
+    T* scores[HP];
+    const T* q[HP];
+    T* o[HP];
+    for (int hp = 0; hp < HP; ++hp) {
+      scores[hp] = ws.scores.data() + hp * (key_block + W);
+      q[hp] = ws.queries.data() + (i * G + h0 + hp) * D;
+      o[hp] = state + (i * G + h0 + hp) * (D + 2);
+    }
+    alignas(64) T sums[W];
+    int64_t j = a;
+    for (; j + KP <= e; j += KP) {
+      vec acc[W];
+      SWAT_UNROLL
+      for (int64_t u = 0; u < W; ++u) acc[u] = V::broadcast(T(0));
+      const S* k = keys + j * D;
+      for (int64_t d = 0; d < whole; d += W) {
+        vec kv[KP];
+        SWAT_UNROLL
+        for (int64_t u = 0; u < KP; ++u) kv[u] = load_as<T, Arch>(k + u * D + d);
+        SWAT_UNROLL
+        for (int hp = 0; hp < HP; ++hp) {
+          const vec qd = V::load(q[hp] + d);
+          SWAT_UNROLL
+          for (int64_t u = 0; u < KP; ++u) acc[hp * KP + u] = V::fma(kv[u], qd, acc[hp * KP + u]);
+        }
+      }
+      V::store(sums, transpose_sum<T, Arch>(acc));
+      for (int hp = 0; hp < HP; ++hp)
+        for (int64_t u = 0; u < KP; ++u) {
+          T sum = sums[hp * KP + u];
+          for (int64_t d = whole; d < D; ++d) sum += q[hp][d] * load_scalar(k[u * D + d]);
+          scores[hp][j - a + u] = sum;
+        }
+    }
+    for (; j < e; ++j)
+      for (int hp = 0; hp < HP; ++hp) scores[hp][j - a] = dot(q[hp], keys + j * D, D);
+    for (int hp = 0; hp < HP; ++hp) weigh(scores[hp], e - a, g * G + h0 + hp, qp, pos0 + a, o[hp]);
+    accumulate_heads<HP>(o, scores, values + a * D, e - a, D);
+  }
+
+  // o[hp][0..D) += sum over j < n of w[hp][j] * values[j][0..D) for HP heads, each value
+  // vector read once for all of them; 8 accumulators at a time.
+  template <int HP>
+  static void accumulate_heads(T* const* o, T* const* w, const S* values, int64_t n, int64_t D) {
+    constexpr int NV = 8 / HP > 0 ? 8 / HP : 1;
+    int64_t d = 0;
+    for (; d + NV * W <= D; d += NV * W) {
+      vec acc[HP][NV];
+      SWAT_UNROLL
+      for (int hp = 0; hp < HP; ++hp)
+        SWAT_UNROLL
+        for (int v = 0; v < NV; ++v) acc[hp][v] = V::load(o[hp] + d + v * W);
+      const S* row = values + d;
+      for (int64_t j = 0; j < n; ++j, row += D) {
+        vec vv[NV];
+        SWAT_UNROLL
+        for (int v = 0; v < NV; ++v) vv[v] = load_as<T, Arch>(row + v * W);
+        SWAT_UNROLL
+        for (int hp = 0; hp < HP; ++hp) {
+          const vec wj = V::broadcast(w[hp][j]);
+          SWAT_UNROLL
+          for (int v = 0; v < NV; ++v) acc[hp][v] = V::fma(wj, vv[v], acc[hp][v]);
+        }
+      }
+      SWAT_UNROLL
+      for (int hp = 0; hp < HP; ++hp)
+        SWAT_UNROLL
+        for (int v = 0; v < NV; ++v) V::store(o[hp] + d + v * W, acc[hp][v]);
+    }
+    if (d < D)
+      for (int hp = 0; hp < HP; ++hp) accumulate_tail(o[hp], w[hp], values, n, D, d);
   }
 
   static T dot(const T* q, const S* k, int64_t D) {
@@ -294,6 +383,10 @@ class DecodeKernel {
       SWAT_UNROLL
       for (int u = 0; u < 8; ++u) V::store(o + d + u * W, acc[u]);
     }
+    accumulate_tail(o, w, values, n, D, d);
+  }
+  // accumulate() for dims [d, D): a vector, then a scalar at a time.
+  static void accumulate_tail(T* o, const T* w, const S* values, int64_t n, int64_t D, int64_t d) {
     for (; d + W <= D; d += W) {
       vec acc = V::load(o + d);
       for (int64_t j = 0; j < n; ++j) acc = V::fma(V::broadcast(w[j]), load_as<T, Arch>(values + j * D + d), acc);
