@@ -5,6 +5,7 @@
 #include "../isa_namespace.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <cstdint>
 
 #include "../../checks.hpp"
@@ -32,13 +33,22 @@ struct ReferenceKey {
     if (!softmax) return {-k_pos0, -unlimited, unlimited, k_pos0};
     if (slope >= 0) return {-k_pos0, -1, k_len - 1, k_pos0};  // Window::end_key - 1
     if (window == 0) return {0, 0, 0, k_pos0};
-    return {1 - window - k_pos0, 0, k_len, k_pos0};  // Window::first_key
+    // Window::first_key. The cache passes its window unresolved (up to 2^63 - 1): a shift below
+    // the int64 range saturates, and at() then clamps every query to the first key, as it should.
+    int64_t shift = 0;
+    if (__builtin_sub_overflow(1 - window, k_pos0, &shift)) shift = INT64_MIN;
+    return {shift, 0, k_len, k_pos0};
+  }
+  // query_pos + shift, saturated: a sum outside int64 lies beyond [lo, hi] anyway.
+  int64_t shifted(int64_t query_pos) const {
+    int64_t out = 0;
+    return __builtin_add_overflow(query_pos, shift, &out) ? (shift < 0 ? lo : hi) : out;
   }
   static ReferenceKey of(const Problem& p, int64_t h) {
     return of(p.activation == Activation::softmax, p.slopes ? p.slopes[h] : 0.0, p.window, p.k_pos0, p.k_len);
   }
 
-  int64_t at(int64_t query_pos) const { return std::clamp(query_pos + shift, lo, hi); }
+  int64_t at(int64_t query_pos) const { return std::clamp(shifted(query_pos), lo, hi); }
   // p_i - p_ref: the row's logits as the kernels form them are s_ij + m_h * behind(p_i).
   int64_t behind(int64_t query_pos) const { return query_pos - (k_pos0 + at(query_pos)); }
 
@@ -49,7 +59,7 @@ struct ReferenceKey {
   typename Vec<T, Arch>::type lanes(int64_t lane_first, int64_t kb, int v) const {
     using V = Vec<T, Arch>;
     constexpr int64_t W = static_cast<int64_t>(V::width);
-    const int64_t first = std::clamp(lane_first + v * W + shift, lo - W, hi) - kb;
+    const int64_t first = std::clamp(shifted(lane_first + v * W), lo - W, hi) - kb;
     return V::min(V::max(V::iota() + V::broadcast(static_cast<T>(first)), V::broadcast(static_cast<T>(lo - kb))),
                   V::broadcast(static_cast<T>(hi - kb)));
   }
