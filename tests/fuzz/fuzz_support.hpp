@@ -431,14 +431,24 @@ void check_written(const Case& c, const Tensor<T>& t, const char* name) {
 
 // SPEC 4's error of a view against a reference in bshd order, within SPEC 4's bound for the
 // case's type and operation, every value finite.
+//
+// `term_scale`, when given, joins max(1, max|ref|) in the measure: the size of the terms an
+// output sums when that sum cancels far below them (see backward_term_scale in swat_fuzz.cpp).
 template <class T>
-void check_close(const Case& c, const swat::View4<T>& view, const std::vector<double>& ref, const char* name) {
-  const swat_test::Comparison r = swat_test::compare(swat_test::logical(view), ref);
+void check_close(const Case& c, const swat::View4<T>& view, const std::vector<double>& ref, const char* name,
+                 double term_scale = 0.0) {
+  swat_test::Comparison r = swat_test::compare(swat_test::logical(view), ref);
   const double bound = swat_test::error_bound<T>(c.operation);
+  if (term_scale > std::max(1.0, r.largest) && std::isfinite(r.err)) {
+    r.err = std::fabs(r.got - r.expected) / term_scale;
+    if (std::getenv("SWAT_FUZZ_PRINT"))
+      std::fprintf(stderr, "%s: measured against the term scale %g (max|ref| %g)\n", name, term_scale, r.largest);
+  }
   if (r.err <= bound) return;  // err is infinite when a value is not finite
   std::ostringstream s;
   s << name << " differs from the reference (bound " << bound << "): "
     << swat_test::report(r, view.shape[1], view.shape[2], view.shape[3], "reference");
+  if (term_scale > 0.0) s << " (term scale " << term_scale << ")";
   die(c, s.str());
 }
 

@@ -66,6 +66,7 @@ struct Comparison {
   double err = 0.0;
   std::size_t worst = 0;
   double got = 0.0, expected = 0.0;
+  double largest = 0.0;  // max |expected| over the finite reference values
   std::size_t nonfinite = 0, first_nonfinite = 0;                    // in the output
   std::size_t nonfinite_expected = 0, first_nonfinite_expected = 0;  // in the reference
 };
@@ -92,6 +93,7 @@ Comparison compare(const std::vector<T>& got, const std::vector<U>& expected) {
       c.expected = r;
     }
   }
+  c.largest = top;
   c.err = std::max(diff, 0.0) / std::max(1.0, top);
   if (c.nonfinite || c.nonfinite_expected) c.err = std::numeric_limits<double>::infinity();
   return c;
