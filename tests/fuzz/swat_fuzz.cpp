@@ -72,6 +72,9 @@ TermScale backward_term_scale(const Case& c, const Tensor<T>& q, const Tensor<T>
   TermScale out;
   if (c.opt.activation != swat::Activation::softmax) return out;
   const ref::Call call = ref::resolve(q.cview(), k.cview(), v.cview(), c.opt);
+  // An empty tensor may have no memory at all (a null view): nothing to sum.
+  if (call.batch == 0 || call.q_len == 0 || call.k_len == 0 || call.heads == 0 || call.kv_heads == 0 || call.dim == 0)
+    return out;
   const auto largest = [](const std::vector<double>& x) {
     long double m = 0;
     for (double e : x) m = std::max<long double>(m, std::fabs(e));
