@@ -1,8 +1,18 @@
 // forward with bf16 and f16 storage (fp32 compute, one rounding on store) against the double
 // reference on the stored values, within SPEC 4 (bf16 2e-2, f16 4e-3), on every SIMD path:
 // windows, both activations, ALiBi of both signs, sigmoid bias, RoPE of both pairings and
-// partial, GQA and MQA, strided layouts, head dims off the SIMD width.
+// partial, GQA and MQA, strided layouts, head dims off the SIMD width. bf16 runs both ways
+// where the path has bf16 pair products (Options::bf16_products on and off).
 #include "tester.hpp"
+
+namespace {
+// The settings of Options::bf16_products that run different code on this path for storage S.
+template <class S>
+std::vector<bool> product_settings(swat::Isa isa) {
+  if (std::is_same<S, swat::bf16>::value && swat::has_bf16_products(isa)) return {true, false};
+  return {true};
+}
+}  // namespace
 
 using swat::Activation, swat::Isa, swat::RopeLayout;
 using swat_test::AttentionTester, swat_test::kActivations, swat_test::Layout;
@@ -25,32 +35,49 @@ TEMPLATE_TEST_CASE("forward in 16-bit storage matches the reference over windows
       {33, 8, 2, 64, RopeLayout::half, 32, true, 0.f, Layout::bhsd},
   };
   const swat::Isa isa = GENERATE(swat_test::isas());
-  for (Activation act : kActivations)
-    for (const Case& c : cases) {
-      AttentionTester t;
-      t.batch(2).q_len(70).heads(c.heads).kv_heads(c.kv_heads).dim(c.dim).window(c.window).activation(act)
-          .rope(c.rope).rope_dim(c.rope_dim).sigmoid_bias(c.bias).layout(c.layout).isa(isa);
-      if (c.slopes) t.slopes(swat::balanced_alibi_slopes(static_cast<int>(c.heads)));
-      t.template test<TestType>();
-    }
+  for (bool products : product_settings<TestType>(isa))
+    for (Activation act : kActivations)
+      for (const Case& c : cases) {
+        AttentionTester t;
+        t.batch(2).q_len(70).heads(c.heads).kv_heads(c.kv_heads).dim(c.dim).window(c.window).activation(act)
+            .rope(c.rope).rope_dim(c.rope_dim).sigmoid_bias(c.bias).layout(c.layout).isa(isa).bf16_products(products);
+        if (c.slopes) t.slopes(swat::balanced_alibi_slopes(static_cast<int>(c.heads)));
+        t.template test<TestType>();
+      }
 }
 
 TEMPLATE_TEST_CASE("forward in 16-bit storage keeps RoPE accurate near position 2^40", "[lowp]", swat::bf16,
                    swat::f16) {
   const swat::Isa isa = GENERATE(swat_test::isas());
-  for (Activation act : kActivations) {
-    AttentionTester t;
-    t.q_len(40).heads(4).kv_heads(2).dim(32).window(16).activation(act).rope(RopeLayout::half)
-        .slopes(swat::balanced_alibi_slopes(4)).k_pos0((int64_t(1) << 40) - 20).isa(isa);
-    t.template test<TestType>();
-  }
+  for (bool products : product_settings<TestType>(isa))
+    for (Activation act : kActivations) {
+      AttentionTester t;
+      t.q_len(40).heads(4).kv_heads(2).dim(32).window(16).activation(act).rope(RopeLayout::half)
+          .slopes(swat::balanced_alibi_slopes(4)).k_pos0((int64_t(1) << 40) - 20).isa(isa).bf16_products(products);
+      t.template test<TestType>();
+    }
 }
 
 TEMPLATE_TEST_CASE("forward in 16-bit storage gives the same bits for 1 and 2 threads", "[lowp]", swat::bf16,
                    swat::f16) {
   const swat::Isa isa = GENERATE(swat_test::isas());
+  for (bool products : product_settings<TestType>(isa)) {
+    AttentionTester t;
+    t.batch(2).q_len(300).heads(4).kv_heads(2).dim(40).window(50).rope(RopeLayout::half).isa(isa).bf16_products(products);
+    const auto in = t.inputs<TestType>();
+    CHECK(swat_test::same_bits(t.threads(1).output_for(in), t.threads(2).output_for(in)));
+  }
+}
+
+TEST_CASE("forward<bf16> multiplies in bf16 pairs exactly where has_bf16_products says", "[lowp]") {
+  const swat::Isa isa = GENERATE(swat_test::isas());
   AttentionTester t;
-  t.batch(2).q_len(300).heads(4).kv_heads(2).dim(40).window(50).rope(RopeLayout::half).isa(isa);
-  const auto in = t.inputs<TestType>();
-  CHECK(swat_test::same_bits(t.threads(1).output_for(in), t.threads(2).output_for(in)));
+  t.q_len(90).heads(4).kv_heads(2).dim(40).window(37).rope(RopeLayout::half).slopes(swat::balanced_alibi_slopes(4))
+      .isa(isa);
+  const auto in = t.inputs<swat::bf16>();
+  const auto on = t.bf16_products(true).output_for(in), off = t.bf16_products(false).output_for(in);
+  INFO("isa=" << swat::isa_name(isa) << " has_bf16_products=" << swat::has_bf16_products(isa));
+  // Rounding the queries, keys and weights to bf16 moves some outputs by a bf16 step; float
+  // products give other bits. Without pair products the option changes nothing.
+  CHECK(swat_test::same_bits(on, off) == !swat::has_bf16_products(isa));
 }

@@ -68,6 +68,7 @@ class AttentionTester {
   AttentionTester& layout(Layout v) { layout_ = v; return *this; }
   AttentionTester& threads(int v) { threads_ = v; return *this; }
   AttentionTester& isa(swat::Isa v) { isa_ = v; return *this; }
+  AttentionTester& bf16_products(bool v) { bf16_products_ = v; return *this; }
   AttentionTester& seed(uint64_t v) { seed_ = v; return *this; }
   // v filled with this constant instead of random values (row-sum properties).
   AttentionTester& constant_values(std::optional<double> v) { constant_values_ = v; return *this; }
@@ -94,6 +95,7 @@ class AttentionTester {
     opt.k_pos0 = k_pos0_;
     opt.q_pos0 = q_pos0_;
     opt.threads = threads_;
+    opt.bf16_products = bf16_products_;
     return opt;
   }
 
@@ -112,7 +114,7 @@ class AttentionTester {
     else
       s << "default";
     s << " layout=" << layout_name(layout_) << " threads=" << threads_ << " isa=" << swat::isa_name(isa_)
-      << " seed=" << seed_;
+      << " bf16_products=" << bf16_products_ << " seed=" << seed_;
     if (constant_values_) s << " v=" << *constant_values_;
     return s.str();
   }
@@ -205,6 +207,7 @@ class AttentionTester {
   Layout layout_ = Layout::bshd;
   int threads_ = default_threads();
   swat::Isa isa_ = swat::Isa::automatic;
+  bool bf16_products_ = true;
   uint64_t seed_ = 20250225;
   std::optional<double> constant_values_;
 };

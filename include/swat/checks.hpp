@@ -33,6 +33,7 @@ struct Problem {
   const float* sinks = nullptr;       // heads sink logits (softmax only), or nullptr
   int64_t k_pos0 = 0, q_pos0 = 0;
   int threads = 1;
+  bool bf16_products = true;  // forward<bf16> may multiply in bf16 pairs (Options::bf16_products)
 
   int64_t group() const { return heads / kv_heads; }  // query heads per kv head
   bool empty() const { return batch == 0 || q_len == 0 || heads == 0 || dim == 0; }
@@ -247,6 +248,8 @@ Problem check_forward_inputs(const View4<Tq>& q, const View4<Tk>& k, const View4
         fail("options.rope_freqs[", k, "]: expected a finite value, got ", opt.rope_freqs[k]);
     p.rope_freqs = opt.rope_freqs.data();
   }
+
+  p.bf16_products = opt.bf16_products;
 
   p.k_pos0 = opt.k_pos0;
   if (opt.q_pos0) {

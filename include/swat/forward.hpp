@@ -21,9 +21,21 @@ inline std::vector<Isa> available_isas() { return detail::isa_list(); }
 // The path `Isa::automatic` takes: the best native path, never an emulated one.
 inline Isa best_isa() { return detail::best_path(); }
 
+// Whether forward<bf16> on this path (Isa::automatic: the one a call would take) multiplies in
+// bf16 pairs when Options::bf16_products is set: the avx512 path on a CPU with AVX-512 BF16,
+// and the emulated test paths. Throws swat::Error for a path this build or CPU lacks.
+inline bool has_bf16_products(Isa isa = Isa::automatic) {
+  const Isa path = detail::checked_isa(isa);
+#if defined(__GNUC__) || defined(__clang__)
+  if (path == Isa::avx512) return detail::cpu_has_avx512_bf16();
+#endif
+  return detail::is_emulated(path);
+}
+
 // Attention forward pass (SPEC sections 2 and 6): q [B,Sq,H,D], k and v [B,Sk,Hkv,D],
 // o [B,Sq,H,D]. T is float, double, bf16 or f16; 16-bit storage is computed in float and the
-// output rounded once (to nearest even). Throws swat::Error, leaving o untouched, on bad input. `isa` forces a SIMD
+// output rounded once (to nearest even), except that bf16 multiplies in bf16 pairs where
+// has_bf16_products() (Options::bf16_products). Throws swat::Error, leaving o untouched, on bad input. `isa` forces a SIMD
 // path (for testing and comparison); it must be one of available_isas().
 template <class T>
 void forward(View4<const T> q, View4<const T> k, View4<const T> v, View4<T> o, const Options& opt,

@@ -71,6 +71,17 @@ inline bool cpu_has_f16c() {
 #endif
 }
 
+// AVX-512 BF16 (vdpbf16ps, dot products of bf16 pairs into float): CPUID leaf 7, sub-leaf 1,
+// EAX bit 5. The OS side (ZMM state) is AVX-512F's, which cpu_runs checks.
+inline bool cpu_has_avx512_bf16() {
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 5)) != 0;
+#else
+  return false;
+#endif
+}
+
 // True when this CPU (and its OS) can execute the path.
 inline bool cpu_runs(Isa isa) {
   const auto cpu = xsimd::available_architectures();

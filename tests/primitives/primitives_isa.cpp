@@ -2,6 +2,7 @@
 // path with -DSWAT_TEST_ISA=<isa> -DSWAT_ISA_NAMESPACE=isa_<isa> and that path's flags. Every
 // expected value comes from plain scalar code written here from the definitions (IEEE formats,
 // long double exp), never from the library's own scalar helpers.
+#include <swat/detail/bf16_dot.hpp>
 #include <swat/detail/convert.hpp>
 #include <swat/detail/math.hpp>
 #include <swat/detail/microkernel.hpp>
@@ -629,6 +630,116 @@ void micro_gemm_of(Outcome* o) {
 void micro_gemm(Outcome* o) {
   micro_gemm_of<float>(o);
   micro_gemm_of<double>(o);
+}
+
+// ---- bf16 pair products (forward<bf16> where the path and CPU have them) ---------------------------
+
+// Whether this path has bf16 pair products and this CPU runs them; on a path that has them but a
+// CPU without, the one check made is that the CPU check says so (the products cannot run).
+bool bf16_pairs_run_here(Outcome* o) {
+  constexpr bool expected = swat::Isa::SWAT_TEST_ISA == swat::Isa::avx512 || swat::detail::is_emulated(swat::Isa::SWAT_TEST_ISA);
+  using Dot = swat::detail::Bf16Dot<Arch>;
+  expect(o, Dot::available == expected, "Bf16Dot<%s>::available is %d, want %d", swat::isa_name(swat::Isa::SWAT_TEST_ISA),
+         Dot::available ? 1 : 0, expected ? 1 : 0);
+  if (!Dot::available) return false;
+  const bool cpu = swat::Isa::SWAT_TEST_ISA == swat::Isa::avx512 ? swat::detail::cpu_has_avx512_bf16() : true;
+  expect(o, Dot::runs() == cpu, "Bf16Dot::runs() is %d, the CPU check says %d", Dot::runs() ? 1 : 0, cpu ? 1 : 0);
+  return Dot::runs();
+}
+
+// round_pairs (two rows of weights into pairs, a null row as zeros) and round_row_pairs (a row
+// into consecutive pairs, an odd length padded with zero) against Format<bf16>::encode.
+template <class A = Arch>
+void bf16_pairs_on(Outcome* o) {
+  static float sweep[kSweepCapacity];
+  const int n = float_sweep<swat::bf16>(sweep, kSweepCapacity);
+  constexpr int64_t L = swat::detail::Blocking<float, A>::lanes;
+  uint32_t out[2 * L + 1];
+  auto enc = [](float x) { return static_cast<uint32_t>(Format<swat::bf16>::encode(x)); };
+  for (int start = 0; start + 2 * L <= n; start += 2 * L) {
+    const float *lo = sweep + start, *hi = sweep + start + L;
+    for (int nulls = 0; nulls < 3; ++nulls) {
+      const float* a = nulls == 1 ? nullptr : lo;
+      const float* b = nulls == 2 ? nullptr : hi;
+      swat::detail::round_pairs<A>(a, b, out, L);
+      for (int64_t l = 0; l < L; ++l) {
+        const uint32_t want = (a ? enc(a[l]) : 0u) | (b ? enc(b[l]) : 0u) << 16;
+        expect(o, out[l] == want, "round_pairs(lo %s, hi %s) lane %lld of floats 0x%08x, 0x%08x is 0x%08x, want 0x%08x",
+               a ? "row" : "null", b ? "row" : "null", static_cast<long long>(l), bits_of(lo[l]), bits_of(hi[l]), out[l], want);
+      }
+    }
+  }
+  for (int count = 0; count <= 2 * kMaxTail + 1 && count <= 2 * L; ++count) {
+    const int pairs = (count + 1) / 2;
+    for (int p = 0; p <= pairs; ++p) out[p] = 0x12345678u;
+    swat::detail::round_row_pairs<A>(sweep + 5 * count, out, count);
+    for (int p = 0; p <= pairs; ++p) {
+      const float* x = sweep + 5 * count + 2 * p;
+      const uint32_t want = p == pairs ? 0x12345678u : enc(x[0]) | (2 * p + 1 < count ? enc(x[1]) : 0u) << 16;
+      expect(o, out[p] == want, "round_row_pairs(n=%d) pair %d is 0x%08x, want 0x%08x%s", count, p, out[p], want,
+             p < pairs ? "" : " (past the end: untouched)");
+    }
+  }
+}
+
+// The micro-kernel on bf16 pairs, every row count, both layouts of A, overwriting and
+// accumulating: small integers (exact in bf16, every sum exact in float) against sums of the
+// decoded pairs.
+template <class A = Arch>
+void bf16_pair_gemm_on(Outcome* o) {
+  using Step = swat::detail::Bf16PairStep<A>;
+  using B = swat::detail::Blocking<float, A>;
+  constexpr int P = B::rows;
+  constexpr int64_t L = B::lanes;
+  constexpr int kDepth = 37;
+  auto small = [](uint64_t& state) {
+    return Format<swat::bf16>::encode(static_cast<float>(static_cast<int>(next_random(state) % 17) - 8));
+  };
+  auto value = [](uint32_t pair, int half) { return float_of((half ? pair >> 16 : pair & 0xffffu) << 16); };
+  uint32_t a[kDepth * P], b[kDepth * L];
+  float c[P * L], start[P * L];
+  uint64_t state = 11;
+  for (uint32_t& x : a) x = small(state) | static_cast<uint32_t>(small(state)) << 16;
+  for (uint32_t& x : b) x = small(state) | static_cast<uint32_t>(small(state)) << 16;
+  for (float& x : start) x = static_cast<float>(static_cast<int>(next_random(state) % 100) - 50);
+  for (bool k_adjacent : {false, true})
+    for (int rows = 1; rows <= P; ++rows)
+      for (int depth : {0, 1, 2, 7, kDepth})
+        for (bool accumulate : {false, true}) {
+          std::memcpy(c, start, sizeof c);
+          // A(m, k): a[k * P + m] (m_adjacent, lda P) or a[m * kDepth + k] (k_adjacent, lda kDepth).
+          if (k_adjacent)
+            swat::detail::gemm_rows_with<Step, A, swat::detail::ALayout::k_adjacent>(rows, depth, a, kDepth, b, c, accumulate);
+          else
+            swat::detail::gemm_rows_with<Step, A, swat::detail::ALayout::m_adjacent>(rows, depth, a, P, b, c, accumulate);
+          for (int m = 0; m < P; ++m)
+            for (int64_t l = 0; l < L; ++l) {
+              float want = start[m * L + l];
+              if (m < rows) {
+                if (!accumulate) want = 0;
+                for (int k = 0; k < depth; ++k) {
+                  const uint32_t x = k_adjacent ? a[m * kDepth + k] : a[k * P + m], y = b[k * L + l];
+                  want += value(x, 0) * value(y, 0) + value(x, 1) * value(y, 1);
+                }
+              }
+              expect(o, c[m * L + l] == want,
+                     "bf16 pair gemm (%s, rows=%d, depth=%d, accumulate=%d) C[%d][%lld] is %g, want %g%s",
+                     k_adjacent ? "k_adjacent" : "m_adjacent", rows, depth, accumulate ? 1 : 0, m,
+                     static_cast<long long>(l), static_cast<double>(c[m * L + l]), static_cast<double>(want),
+                     m < rows ? "" : " (row past the panel: untouched)");
+            }
+        }
+}
+
+void bf16_pairs(Outcome* o) {
+  if constexpr (swat::detail::Bf16Dot<Arch>::available)
+    if (bf16_pairs_run_here(o)) bf16_pairs_on(o);
+  if constexpr (!swat::detail::Bf16Dot<Arch>::available) bf16_pairs_run_here(o);
+}
+void bf16_pair_gemm(Outcome* o) {
+  if constexpr (swat::detail::Bf16Dot<Arch>::available)
+    if (bf16_pairs_run_here(o)) bf16_pair_gemm_on(o);
+  if constexpr (!swat::detail::Bf16Dot<Arch>::available) bf16_pairs_run_here(o);
 }
 
 const Check* table() {

@@ -185,9 +185,28 @@ inline void convert_to_float(const S* in, float* out, int64_t n) {
   for (; i < n; ++i) out[i] = load_scalar(in[i]);
 }
 
+#if defined(__AVX512F__)
+// float_to_bf16_portable in 16 lanes: the bf16 bits of each lane in its upper half (the lower
+// half holds the rounding's leftovers).
+inline __m512i bf16_rounded_avx512(__m512 x) {
+  const __m512i u = _mm512_castps_si512(x);
+  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  const __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd);
+  const __mmask16 nan =
+      _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+  return _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(u, _mm512_set1_epi32(0x00400000)));
+}
+#endif
+
 template <class Arch, class S>
 inline void convert_from_float(const float* in, S* out, int64_t n) {
   int64_t i = 0;
+#if defined(__AVX512F__)
+  if constexpr (std::is_same<S, bf16>::value && is_avx512_arch<Arch>())
+    for (; i + 16 <= n; i += 16)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
+                          _mm512_cvtepi32_epi16(_mm512_srli_epi32(bf16_rounded_avx512(_mm512_loadu_ps(in + i)), 16)));
+#endif
 #if defined(__F16C__)
   if constexpr (std::is_same<S, f16>::value && (is_avx2_arch<Arch>() || is_avx512_arch<Arch>()))
     for (; i + 8 <= n; i += 8)

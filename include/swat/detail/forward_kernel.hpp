@@ -21,6 +21,7 @@
 #include "buffer.hpp"
 #include "compiler.hpp"
 #include "convert.hpp"
+#include "forward_products.hpp"
 #include "microkernel.hpp"
 #include "rope.hpp"
 #include "score/score.hpp"
@@ -39,18 +40,24 @@ struct ForwardTiling {
 };
 
 // Per-thread scratch, grown on first use and reused by later calls on the same thread.
-// Layouts (lanes = queries per lane block, M = micro-kernel rows):
+// Layouts (lanes = queries per lane block, M = micro-kernel rows; the packed operands q_t, keys
+// and values as forward_products.hpp describes, here for products in T):
 //   q_t, o_t  [head][lane block][D][lanes]   queries along lanes, one slab per lane block
 //   scores    [key][lanes]                   one lane block's logits, then weights
 //   keys      [key][D]                       rotated rows: the score kernel broadcasts along them
 //   values    [key][D]                       rows: the output kernel broadcasts M dims of one row
-template <class T>
+//   weights                                  the weights repacked for the output product, if at all
+template <class T, class Packed>
 struct ForwardWorkspace {
-  Buffer<T> row, q_t, o_t, scores, keys, values, max, sum, k_cos, k_sin;
+  Buffer<T> row, o_t, scores, max, sum, k_cos, k_sin;
+  Buffer<Packed> q_t, keys, values, weights;
   RopeTable<T> q_table, k_table;  // the tile's queries; its keys, when they are few enough
   RopeAngles::Cursor k_angles;    // the tile's keys block by block, when they are not
 
-  static void fit(Buffer<T>& buffer, int64_t n) { buffer.fit(static_cast<std::size_t>(n)); }
+  template <class E>
+  static void fit(Buffer<E>& buffer, int64_t n) {
+    buffer.fit(static_cast<std::size_t>(n));
+  }
 };
 
 // Asks for the cache lines of one row of `count` elements `step` apart, ahead of its use.
@@ -66,8 +73,9 @@ constexpr int64_t prefetch_rows_ahead = 8;
 
 // S is the storage type of q, k, v and o; T the compute type (compute_t<S>): 16-bit storage is
 // converted while rows are packed and rounded once when outputs are stored. Score is the
-// composition of the score layer (score/score.hpp).
-template <class S, class T, class Arch, class Score>
+// composition of the score layer (score/score.hpp); Products how the two products multiply
+// (forward_products.hpp).
+template <class S, class T, class Arch, class Score, class Products>
 class ForwardKernel {
   using Activation = typename Score::Normaliser;
   using Bias = typename Score::Bias;
@@ -75,6 +83,7 @@ class ForwardKernel {
   using V = Vec<T, Arch>;
   using vec = typename V::type;
   using Tiling = ForwardTiling<T, Arch>;
+  using Packed = typename Products::Packed;
   static constexpr int NV = Blocking<T, Arch>::vectors;
   static constexpr int M = Blocking<T, Arch>::rows;
   static constexpr int64_t W = static_cast<int64_t>(V::width);
@@ -85,15 +94,17 @@ class ForwardKernel {
   static constexpr int64_t tabled_keys = 4 * Tiling::query_tile + key_block;
 
  public:
+  using Workspace = ForwardWorkspace<T, Packed>;
+
   ForwardKernel(const Problem& p, const ForwardInputs<S>& io, const RopeAngles& angles)
       : p_(p), io_(io), angles_(angles), window_{p.window, p.k_pos0, p.k_len}, cap_(Cap::make(p)) {
     tiles_per_head_ = (p.q_len + Tiling::query_tile - 1) / Tiling::query_tile;
-    dim_panels_ = (p.dim + M - 1) / M;
+    packed_dim_ = Products::packed(p.dim);
   }
 
   int64_t tasks() const { return p_.batch * p_.kv_heads * tiles_per_head_; }
 
-  void run_task(int64_t task, ForwardWorkspace<T>& ws) const {
+  void run_task(int64_t task, Workspace& ws) const {
     // Heads vary fastest: the rows of one position for every head share a page or a few, so
     // consecutive tasks reuse the pages (and TLB entries) of their predecessor; walking one
     // head down the whole sequence took a TLB miss on nearly every row.
@@ -104,8 +115,8 @@ class ForwardKernel {
   }
 
  private:
-  void run_tile(int64_t b, int64_t g, int64_t i0, ForwardWorkspace<T>& ws) const {
-    const int64_t G = p_.group(), D = p_.dim;
+  void run_tile(int64_t b, int64_t g, int64_t i0, Workspace& ws) const {
+    const int64_t G = p_.group(), D = p_.dim, PD = packed_dim_;
     const int64_t rows = std::min(Tiling::query_tile, p_.q_len - i0);
     const int64_t padded = (rows + lanes - 1) / lanes * lanes;
     const int64_t first_pos = p_.q_pos0 + i0;
@@ -116,21 +127,22 @@ class ForwardKernel {
       return;
     }
     const int64_t pairs = angles_.pairs();
-    ForwardWorkspace<T>::fit(ws.row, D);
-    ForwardWorkspace<T>::fit(ws.q_t, G * D * padded);
-    ForwardWorkspace<T>::fit(ws.o_t, G * D * padded);
-    ForwardWorkspace<T>::fit(ws.scores, key_block * lanes);
-    ForwardWorkspace<T>::fit(ws.max, G * padded);
-    ForwardWorkspace<T>::fit(ws.sum, G * padded);
-    ForwardWorkspace<T>::fit(ws.keys, key_block * D);
-    ForwardWorkspace<T>::fit(ws.values, key_block * D);
+    Workspace::fit(ws.row, D);
+    Workspace::fit(ws.q_t, G * PD * padded);
+    Workspace::fit(ws.o_t, G * D * padded);
+    Workspace::fit(ws.scores, key_block * lanes);
+    Workspace::fit(ws.weights, key_block * lanes);
+    Workspace::fit(ws.max, G * padded);
+    Workspace::fit(ws.sum, G * padded);
+    Workspace::fit(ws.keys, key_block * PD);
+    Workspace::fit(ws.values, key_block * D);
     if (pairs > 0) {
       ws.q_table.fill(angles_, first_pos, rows);
       if (key_hi - key_lo <= tabled_keys) {
         ws.k_table.fill(angles_, p_.k_pos0 + key_lo, key_hi - key_lo);
       } else {
-        ForwardWorkspace<T>::fit(ws.k_cos, key_block * pairs);
-        ForwardWorkspace<T>::fit(ws.k_sin, key_block * pairs);
+        Workspace::fit(ws.k_cos, key_block * pairs);
+        Workspace::fit(ws.k_sin, key_block * pairs);
         ws.k_angles.start(angles_, p_.k_pos0 + key_lo);
       }
     }
@@ -138,8 +150,8 @@ class ForwardKernel {
     // Q^T per head and lane block, rotated and scaled; padding lanes are zero.
     T* row = ws.row.data();
     for (int64_t hh = 0; hh < G; ++hh) {
-      T* qt = ws.q_t.data() + hh * D * padded;
-      fill(qt, qt + D * padded, T(0));
+      Packed* qt = ws.q_t.data() + hh * PD * padded;
+      fill(qt, qt + PD * padded, Packed(0));
       for (int64_t i = 0; i < rows; ++i) {
         if (i + prefetch_rows_ahead < rows)
           prefetch_row(io_.q.at(b, i0 + i + prefetch_rows_ahead, g * G + hh), D, io_.q.stride[3]);
@@ -149,8 +161,7 @@ class ForwardKernel {
           rotate_row(row, stored, 1, D, p_.rope, p_.rope_dim, cos, sin, static_cast<T>(p_.scale));
         else
           rotate_row(row, stored, io_.q.stride[3], D, p_.rope, p_.rope_dim, cos, sin, static_cast<T>(p_.scale));
-        T* slab = qt + (i / lanes) * D * lanes + (i % lanes);
-        for (int64_t d = 0; d < D; ++d) slab[d * lanes] = row[d];
+        Products::put_query(qt + (i / lanes) * PD * lanes, i % lanes, row, D);
       }
     }
     fill(ws.o_t.data(), ws.o_t.data() + G * D * padded, T(0));
@@ -167,8 +178,8 @@ class ForwardKernel {
       for (int64_t hh = 0; hh < G; ++hh)
         for (int64_t l0 = 0; l0 < rows; l0 += lanes)
           attend(g * G + hh, first_pos + l0, std::min(lanes, rows - l0), kb, nk, ws.keys.data(), ws.values.data(),
-                 ws.q_t.data() + hh * D * padded + l0 * D, ws.o_t.data() + hh * D * padded + l0 * D,
-                 ws.scores.data(), ws.max.data() + hh * padded + l0, ws.sum.data() + hh * padded + l0);
+                 ws.q_t.data() + hh * PD * padded + l0 * PD, ws.o_t.data() + hh * D * padded + l0 * D,
+                 ws.scores.data(), ws.weights.data(), ws.max.data() + hh * padded + l0, ws.sum.data() + hh * padded + l0);
     }
     for (int64_t hh = 0; hh < G; ++hh)
       store_rows(b, g * G + hh, i0, rows, ws.o_t.data() + hh * D * padded, ws.sum.data() + hh * padded);
@@ -177,7 +188,7 @@ class ForwardKernel {
   // keys[j][d] = RoPE(k[kb + j])[d] for j < nk. Rows stay rows: the score kernel reads M of
   // them at a time along d, so packing is a contiguous copy (and rotation), not a transpose.
   // The angles are row `tabled` on of ws.k_table, or (tabled < 0) the next nk of ws.k_angles.
-  void pack_keys(int64_t b, int64_t g, int64_t kb, int64_t nk, int64_t tabled, ForwardWorkspace<T>& ws) const {
+  void pack_keys(int64_t b, int64_t g, int64_t kb, int64_t nk, int64_t tabled, Workspace& ws) const {
     const int64_t D = p_.dim, pairs = angles_.pairs(), ds = io_.k.stride[3];
     const bool rope = pairs > 0;
     if (rope && tabled < 0) ws.k_angles.fill(nk, ws.k_cos.data(), ws.k_sin.data());
@@ -185,42 +196,34 @@ class ForwardKernel {
     const T* k_sin = !rope ? nullptr : tabled < 0 ? ws.k_sin.data() : ws.k_table.sin(tabled, pairs);
     for (int64_t j = 0; j < nk; ++j) {
       if (kb + j + prefetch_rows_ahead < p_.k_len) prefetch_row(io_.k.at(b, kb + j + prefetch_rows_ahead, g), D, ds);
-      T* dst = ws.keys.data() + j * D;
+      Packed* dst = ws.keys.data() + j * packed_dim_;
       const S* stored = io_.k.at(b, kb + j, g);
       if (!rope) {
-        load_row(dst, stored, ds, D);
-      } else if (ds == 1) {  // a literal unit stride lets the rotation vectorise
-        rotate_row(dst, stored, 1, D, p_.rope, p_.rope_dim, k_cos + j * pairs, k_sin + j * pairs, T(1));
+        Products::put_stored_key(dst, stored, ds, D);
       } else {
-        rotate_row(dst, stored, ds, D, p_.rope, p_.rope_dim, k_cos + j * pairs, k_sin + j * pairs, T(1));
+        Products::put_key(dst, ws.row.data(), D, [&](T* out) {
+          if (ds == 1)  // a literal unit stride lets the rotation vectorise
+            rotate_row(out, stored, 1, D, p_.rope, p_.rope_dim, k_cos + j * pairs, k_sin + j * pairs, T(1));
+          else
+            rotate_row(out, stored, ds, D, p_.rope, p_.rope_dim, k_cos + j * pairs, k_sin + j * pairs, T(1));
+        });
       }
     }
   }
 
   // values[j][d] = v[kb + j][d] for j < nk: the output kernel reads M dims of a row per key.
-  void pack_values(int64_t b, int64_t g, int64_t kb, int64_t nk, ForwardWorkspace<T>& ws) const {
+  void pack_values(int64_t b, int64_t g, int64_t kb, int64_t nk, Workspace& ws) const {
     const int64_t D = p_.dim, ds = io_.v.stride[3];
     for (int64_t j = 0; j < nk; ++j) {
       if (kb + j + prefetch_rows_ahead < p_.k_len) prefetch_row(io_.v.at(b, kb + j + prefetch_rows_ahead, g), D, ds);
-      load_row(ws.values.data() + j * D, io_.v.at(b, kb + j, g), ds, D);
-    }
-  }
-
-  // dst[d] = src[d * ds] in T, d < D.
-  static void load_row(T* dst, const S* src, int64_t ds, int64_t D) {
-    if (ds != 1) {
-      for (int64_t d = 0; d < D; ++d) dst[d] = load_scalar(src[d * ds]);
-    } else if constexpr (std::is_same<S, T>::value) {
-      std::memcpy(dst, src, static_cast<std::size_t>(D) * sizeof(T));
-    } else {
-      convert_to_float<Arch>(src, dst, D);
+      Products::put_value(ws.values.data(), j, io_.v.at(b, kb + j, g), ds, D);
     }
   }
 
   // One head's lane block (queries at positions lane_first .. lane_first + count - 1) against
   // one packed key block.
-  void attend(int64_t h, int64_t lane_first, int64_t count, int64_t kb, int64_t nk, const T* keys, const T* values,
-              const T* q_t, T* o_t, T* scores, T* max, T* sum) const {
+  void attend(int64_t h, int64_t lane_first, int64_t count, int64_t kb, int64_t nk, const Packed* keys,
+              const Packed* values, const Packed* q_t, T* o_t, T* scores, Packed* weights, T* max, T* sum) const {
     const int64_t D = p_.dim;
     const int64_t lane_last = lane_first + count - 1;
     const int64_t lo = std::max(window_.first_key(lane_first), kb) - kb;
@@ -229,7 +232,7 @@ class ForwardKernel {
     // Scores S^T[key][lane] for whole key panels covering [lo, hi).
     for (int64_t panel = lo / M; panel * M < hi; ++panel) {
       const int64_t panel_rows = std::min<int64_t>(M, nk - panel * M);
-      gemm_rows<T, Arch, ALayout::k_adjacent>(panel_rows, D, keys + panel * M * D, D, q_t, scores + panel * M * lanes, false);
+      Products::scores(panel_rows, D, keys + panel * M * packed_dim_, q_t, scores + panel * M * lanes);
     }
     const auto s = ScoreRows<T, Arch, NV>::at(scores, lanes, lo, hi, window_, ReferenceKey::of(p_, h), lane_first, kb);
     const Bias bias = Bias::make(p_, h);
@@ -238,11 +241,7 @@ class ForwardKernel {
     else
       Activation::template weigh<true>(s, cap_, bias, max, sum, o_t, D, lanes);
     // O^T[d][lane] += sum over keys [lo, hi) of V[key][d] * P^T[key][lane], M dims at a time.
-    for (int64_t panel = 0; panel < dim_panels_; ++panel) {
-      const int64_t panel_rows = std::min<int64_t>(M, D - panel * M);
-      gemm_rows<T, Arch, ALayout::m_adjacent>(panel_rows, hi - lo, values + lo * D + panel * M, D, scores + lo * lanes,
-                                              o_t + panel * M * lanes, true);
-    }
+    Products::outputs(lo, hi, scores, weights, values, D, o_t);
   }
 
   void store_rows(int64_t b, int64_t h, int64_t i0, int64_t rows, const T* o_t, const T* sum) const {
@@ -269,26 +268,36 @@ class ForwardKernel {
   const RopeAngles& angles_;
   Window window_;
   Cap cap_;
-  int64_t tiles_per_head_ = 0, dim_panels_ = 0;
+  int64_t tiles_per_head_ = 0, packed_dim_ = 0;
 };
 
-template <class Kernel, class T>
+template <class Kernel, class Workspace>
 void run_forward_task(void* kernel, int64_t task) {
-  thread_local ForwardWorkspace<T> workspace;
+  thread_local Workspace workspace;
   static_cast<const Kernel*>(kernel)->run_task(task, workspace);
 }
 
-// Runs the composition of the score layer this call asks for. S is the storage type (float,
-// double, bf16, f16).
-template <class S, class Arch>
-void run_forward(const Problem& p, const ForwardInputs<S>& io, Parallel parallel) {
+// Runs the composition of the score layer this call asks for, with the given products.
+template <class S, class Arch, class Products>
+void run_forward_with(const Problem& p, const ForwardInputs<S>& io, Parallel parallel) {
   using T = compute_t<S>;
   const RopeAngles angles = RopeAngles::of(p);
   compose<T, Arch, Biases::all>(p, [&](auto score) {
-    using Kernel = ForwardKernel<S, T, Arch, decltype(score)>;
+    using Kernel = ForwardKernel<S, T, Arch, decltype(score), Products>;
     const Kernel kernel(p, io, angles);
-    parallel(p.threads, kernel.tasks(), &run_forward_task<Kernel, T>, const_cast<Kernel*>(&kernel));
+    parallel(p.threads, kernel.tasks(), &run_forward_task<Kernel, typename Kernel::Workspace>,
+             const_cast<Kernel*>(&kernel));
   });
+}
+
+// S is the storage type (float, double, bf16, f16). bf16 multiplies in bf16 pairs where the
+// path and the CPU have them and the call allows it (Options::bf16_products), else in float.
+template <class S, class Arch>
+void run_forward(const Problem& p, const ForwardInputs<S>& io, Parallel parallel) {
+  if constexpr (std::is_same<S, bf16>::value && Bf16Dot<Arch>::available) {
+    if (p.bf16_products && Bf16Dot<Arch>::runs()) return run_forward_with<S, Arch, Bf16Products<Arch>>(p, io, parallel);
+  }
+  run_forward_with<S, Arch, FloatProducts<S, compute_t<S>, Arch>>(p, io, parallel);
 }
 
 }  // namespace SWAT_ISA_NAMESPACE

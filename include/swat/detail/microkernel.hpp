@@ -1,6 +1,8 @@
 // The one register-blocked micro-kernel behind both products of attention:
 //   C[m][lanes] (+)= sum_k A(m, k) * B[k][lanes]   for m < M rows, lanes = NV vectors,
-// A broadcast one scalar at a time from a packed panel, B and C rows of vectors.
+// A broadcast one scalar at a time from a packed panel, B and C rows of vectors. What one step
+// multiplies is a policy (Step): a fused multiply-add of T (FmaStep, every path), or a dot
+// product of bf16 pairs into float (Bf16PairStep, bf16_dot.hpp).
 // Scores use it as S^T[key][query] = K[key][:] . Q^T[:][query] (A = a panel of M keys),
 // outputs as O^T[d][query] += V[:][d] . P^T[:][query] (A = a panel of M dims of V), so
 // queries always sit along the SIMD lanes and one kernel serves both products.
@@ -32,36 +34,52 @@ struct Blocking {
 // one scalar at a time, and a broadcast costs the same from any address.
 enum class ALayout { m_adjacent, k_adjacent };
 
+// One step of the micro-kernel in T: C += broadcast(A) * B, a fused multiply-add per vector.
+template <class T, class Arch>
+struct FmaStep {
+  using V = Vec<T, Arch>;
+  using a_type = T;                // A's elements
+  using b_type = T;                // B's elements
+  using c_type = T;                // C's elements (the accumulators)
+  using a_vec = typename V::type;  // one A element in every lane
+  using b_vec = typename V::type;
+  static a_vec broadcast_a(const a_type* a) { return V::broadcast(*a); }
+  static b_vec load_b(const b_type* b) { return V::load(b); }
+  static typename V::type madd(const a_vec& a, const b_vec& b, const typename V::type& c) { return V::fma(a, b, c); }
+};
+
 // C[m][lanes] (+)= sum_k A(m, k) * B[k][lanes] for m < Rows. B and C rows are `lanes` apart:
 // their strides are compile-time constants, leaving one pointer bump per step.
-template <class T, class Arch, int Rows, ALayout Layout>
-SWAT_NOINLINE void micro_gemm(int64_t depth, const T* a, int64_t lda, const T* b, T* c, bool accumulate) {
-  using V = Vec<T, Arch>;
+template <class Step, class Arch, int Rows, ALayout Layout>
+SWAT_NOINLINE void micro_gemm(int64_t depth, const typename Step::a_type* a, int64_t lda,
+                              const typename Step::b_type* b, typename Step::c_type* c, bool accumulate) {
+  using C = typename Step::c_type;
+  using V = Vec<C, Arch>;
   using vec = typename V::type;
-  constexpr int NV = Blocking<T, Arch>::vectors;
+  constexpr int NV = Blocking<C, Arch>::vectors;
   constexpr int64_t W = static_cast<int64_t>(V::width);
-  constexpr int64_t L = Blocking<T, Arch>::lanes;
+  constexpr int64_t L = Blocking<C, Arch>::lanes;
   // The accumulators only live in registers if every loop over them is unrolled; -O2 alone
   // does not (it spilled them and ran at a third of the speed), so the unrolling is spelled out.
   vec acc[Rows][NV];
   SWAT_UNROLL
   for (int m = 0; m < Rows; ++m)
     SWAT_UNROLL
-    for (int v = 0; v < NV; ++v) acc[m][v] = accumulate ? V::load(c + m * L + v * W) : V::broadcast(T(0));
+    for (int v = 0; v < NV; ++v) acc[m][v] = accumulate ? V::load(c + m * L + v * W) : V::broadcast(C(0));
   // Per step A advances by `step`; the rows of one step sit `row` apart (1 when m_adjacent).
   const int64_t step = Layout == ALayout::m_adjacent ? lda : 1;
   int64_t row[Rows];
   SWAT_UNROLL
   for (int m = 0; m < Rows; ++m) row[m] = Layout == ALayout::m_adjacent ? m : m * lda;
   for (int64_t k = 0; k < depth; ++k, a += step, b += L) {
-    vec bv[NV];
+    typename Step::b_vec bv[NV];
     SWAT_UNROLL
-    for (int v = 0; v < NV; ++v) bv[v] = V::load(b + v * W);
+    for (int v = 0; v < NV; ++v) bv[v] = Step::load_b(b + v * W);
     SWAT_UNROLL
     for (int m = 0; m < Rows; ++m) {
-      const vec av = V::broadcast(a[row[m]]);
+      const typename Step::a_vec av = Step::broadcast_a(a + row[m]);
       SWAT_UNROLL
-      for (int v = 0; v < NV; ++v) acc[m][v] = V::fma(av, bv[v], acc[m][v]);
+      for (int v = 0; v < NV; ++v) acc[m][v] = Step::madd(av, bv[v], acc[m][v]);
     }
   }
   SWAT_UNROLL
@@ -72,13 +90,20 @@ SWAT_NOINLINE void micro_gemm(int64_t depth, const T* a, int64_t lda, const T* b
 
 // `rows` <= Blocking::rows rows of A; short ones (edges of D or of a key block) take a smaller
 // instantiation, as BLIS kernels handle m < MR.
-template <class T, class Arch, ALayout Layout, int Rows = Blocking<T, Arch>::rows>
-inline void gemm_rows(int64_t rows, int64_t depth, const T* a, int64_t lda, const T* b, T* c, bool accumulate) {
+template <class Step, class Arch, ALayout Layout, int Rows = Blocking<typename Step::c_type, Arch>::rows>
+inline void gemm_rows_with(int64_t rows, int64_t depth, const typename Step::a_type* a, int64_t lda,
+                           const typename Step::b_type* b, typename Step::c_type* c, bool accumulate) {
   if (rows == Rows) {
-    micro_gemm<T, Arch, Rows, Layout>(depth, a, lda, b, c, accumulate);
+    micro_gemm<Step, Arch, Rows, Layout>(depth, a, lda, b, c, accumulate);
   } else if constexpr (Rows > 1) {
-    gemm_rows<T, Arch, Layout, Rows - 1>(rows, depth, a, lda, b, c, accumulate);
+    gemm_rows_with<Step, Arch, Layout, Rows - 1>(rows, depth, a, lda, b, c, accumulate);
   }
+}
+
+// The products in T (fused multiply-adds).
+template <class T, class Arch, ALayout Layout>
+inline void gemm_rows(int64_t rows, int64_t depth, const T* a, int64_t lda, const T* b, T* c, bool accumulate) {
+  gemm_rows_with<FmaStep<T, Arch>, Arch, Layout>(rows, depth, a, lda, b, c, accumulate);
 }
 
 // One packed panel: panel[k * Blocking::rows + m] = A(m, k), of `rows` <= Blocking::rows rows (short
