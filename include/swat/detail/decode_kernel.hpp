@@ -239,17 +239,15 @@ class DecodeKernel {
       SWAT_UNROLL
       for (int64_t u = 0; u < W; ++u) acc[u] = V::broadcast(T(0));
       const S* k = keys + j * D;
-      for (int64_t d = 0; d < whole; d += W) {
-        vec kv[KP];
-        SWAT_UNROLL
-        for (int64_t u = 0; u < KP; ++u) kv[u] = load_as<T, Arch>(k + u * D + d);
-        SWAT_UNROLL
-        for (int hp = 0; hp < HP; ++hp) {
-          const vec qd = V::load(q[hp] + d);
+      // Key by key, each row read front to back once for the HP heads (as dot_keys does): reading
+      // the KP rows side by side took 1.3x as long a step with GQA 32 over 8 in bf16.
+      SWAT_UNROLL
+      for (int64_t u = 0; u < KP; ++u)
+        for (int64_t d = 0; d < whole; d += W) {
+          const vec kv = load_as<T, Arch>(k + u * D + d);
           SWAT_UNROLL
-          for (int64_t u = 0; u < KP; ++u) acc[hp * KP + u] = V::fma(kv[u], qd, acc[hp * KP + u]);
+          for (int hp = 0; hp < HP; ++hp) acc[hp * KP + u] = V::fma(kv, V::load(q[hp] + d), acc[hp * KP + u]);
         }
-      }
       V::store(sums, transpose_sum<T, Arch>(acc));
       for (int hp = 0; hp < HP; ++hp)
         for (int64_t u = 0; u < KP; ++u) {
