@@ -2,7 +2,8 @@
 // stored as an n-by-w matrix. Two passes, each writing rows no other task writes:
 //
 //   query pass (tasks: batch, kv head, tile of queries; queries along SIMD lanes, like forward)
-//     recomputes S, dP, dS and accumulates dQ^T += K^T dS^T; softmax does it with forward's
+//     for all heads of the GQA group, each key block packed once for them: recomputes S, dP,
+//     dS and accumulates dQ^T += K^T dS^T; softmax does it with forward's
 //     online rescaling (dS needs the row's final sum, known only at the end) and leaves the row
 //     statistics (log-sum-exp, D_i = <dO_i, O_i>) for the key pass.
 //   key pass (tasks: batch, kv head, tile of keys; keys along SIMD lanes)
@@ -45,7 +46,14 @@ template <class T, class Arch>
 struct BackwardTiling {
   static constexpr int64_t lanes = Blocking<T, Arch>::lanes;
   static constexpr int64_t M = Blocking<T, Arch>::rows;
-  static constexpr int64_t query_tile = 1024;   // query pass: rows per task (a multiple of lanes)
+  static constexpr int64_t query_tile = 1024;   // query pass: query-head rows per task
+  // Query pass: positions per task with G heads sharing a kv head. The task packs each key block
+  // once for all G heads, so it keeps G heads' slabs: query_tile / G positions keep the scratch
+  // of one head's 1024 (a multiple of lanes, at least one lane block).
+  static constexpr int64_t query_rows(int64_t G) {
+    const int64_t rows = query_tile / (G > 0 ? G : 1) / lanes * lanes;
+    return rows > lanes ? rows : lanes;
+  }
   static constexpr int64_t key_block = 16 * M;  // query pass: keys per packed block
   static constexpr int64_t key_tile = 64 * lanes;  // key pass: keys per task
   static constexpr int64_t query_chunk = 32 * M;  // key pass: query rows packed at once
@@ -145,7 +153,8 @@ class BackwardKernel {
   // slope_partials, sink_partials: query_tasks() * group() values the query pass writes, or nullptr.
   BackwardKernel(const Common& c, double* slope_partials, double* sink_partials)
       : c_(c), p_(c.p), cap_(Cap::make(c.p)), slope_partials_(slope_partials), sink_partials_(sink_partials) {
-    query_tiles_ = (p_.q_len + Tiling::query_tile - 1) / Tiling::query_tile;
+    query_rows_ = Tiling::query_rows(p_.group());
+    query_tiles_ = (p_.q_len + query_rows_ - 1) / query_rows_;
     key_tiles_ = (p_.k_len + Tiling::key_tile - 1) / Tiling::key_tile;
     dim_panels_ = (p_.dim + M - 1) / M;
   }
@@ -155,12 +164,8 @@ class BackwardKernel {
 
   void run_query_task(int64_t task, BackwardWorkspace<T>& ws) const {
     int64_t b, g, first;
-    decode(task, query_tiles_, Tiling::query_tile, &b, &g, &first);
-    for (int64_t hh = 0; hh < p_.group(); ++hh) {
-      const Partials partials = run_head(b, g * p_.group() + hh, first, ws);
-      if (slope_partials_) slope_partials_[task * p_.group() + hh] = partials.slope;
-      if (sink_partials_) sink_partials_[task * p_.group() + hh] = partials.sink;
-    }
+    decode(task, query_tiles_, query_rows_, &b, &g, &first);
+    run_heads(b, g, first, task, ws);
   }
 
  private:
@@ -178,35 +183,45 @@ class BackwardKernel {
     return dot;
   }
 
-  // dq rows [i0, i0 + rows) of head h; returns this tile's share of dslopes[h] and dsinks[h].
-  Partials run_head(int64_t b, int64_t h, int64_t i0, BackwardWorkspace<T>& ws) const {
-    const int64_t D = p_.dim, g = h / p_.group();
-    const int64_t rows = std::min(Tiling::query_tile, p_.q_len - i0);
+  void store_partials(int64_t task, int64_t hh, const Partials& partials) const {
+    if (slope_partials_) slope_partials_[task * p_.group() + hh] = partials.slope;
+    if (sink_partials_) sink_partials_[task * p_.group() + hh] = partials.sink;
+  }
+
+  // dq rows [i0, i0 + rows) of the G heads of kv head g, each key block packed once for all of
+  // them; stores each head's share of dslopes and dsinks for this task. The heads' slabs sit one
+  // after the other: q_t, do_t, dq_t [head][lane block][D][lanes]; dot, max, sum, slope [head][row].
+  void run_heads(int64_t b, int64_t g, int64_t i0, int64_t task, BackwardWorkspace<T>& ws) const {
+    const int64_t D = p_.dim, G = p_.group();
+    const int64_t rows = std::min(query_rows_, p_.q_len - i0);
     const int64_t padded = (rows + lanes - 1) / lanes * lanes;
     const int64_t first_pos = p_.q_pos0 + i0;
     const int64_t key_lo = c_.window.first_key(first_pos);
     const int64_t key_hi = c_.window.end_key(first_pos + rows - 1);
     const int64_t pairs = c_.angles.pairs();
-    const int64_t stats_at = (b * p_.heads + h) * p_.q_len + i0;
     if (key_lo >= key_hi) {
-      for (int64_t i = 0; i < rows; ++i) {
-        T* out = c_.io.dq.at(b, i0 + i, h);
-        for (int64_t d = 0; d < D; ++d) out[d * c_.io.dq.stride[3]] = T(0);
-        if (Gradient::normalises) c_.stats.lse[stats_at + i] = c_.stats.dot[stats_at + i] = T(0);
+      for (int64_t hh = 0; hh < G; ++hh) {
+        const int64_t h = g * G + hh, stats_at = (b * p_.heads + h) * p_.q_len + i0;
+        for (int64_t i = 0; i < rows; ++i) {
+          T* out = c_.io.dq.at(b, i0 + i, h);
+          for (int64_t d = 0; d < D; ++d) out[d * c_.io.dq.stride[3]] = T(0);
+          if (Gradient::normalises) c_.stats.lse[stats_at + i] = c_.stats.dot[stats_at + i] = T(0);
+        }
+        Partials out;  // a row without keys puts all its weight on the sink: P_sink = 1
+        if (p_.sinks && Gradient::normalises)
+          for (int64_t i = 0; i < rows; ++i) out.sink -= row_dot(b, i0 + i, h);
+        store_partials(task, hh, out);
       }
-      Partials out;  // a row without keys puts all its weight on the sink: P_sink = 1
-      if (p_.sinks && Gradient::normalises)
-        for (int64_t i = 0; i < rows; ++i) out.sink -= row_dot(b, i0 + i, h);
-      return out;
+      return;
     }
     BackwardWorkspace<T>::fit(ws.row, D);
-    BackwardWorkspace<T>::fit(ws.q_t, D * padded);
-    BackwardWorkspace<T>::fit(ws.do_t, D * padded);
-    BackwardWorkspace<T>::fit(ws.dq_t, D * padded);
-    BackwardWorkspace<T>::fit(ws.slope, padded);
-    BackwardWorkspace<T>::fit(ws.dot, padded);
-    BackwardWorkspace<T>::fit(ws.max, padded);
-    BackwardWorkspace<T>::fit(ws.sum, padded);
+    BackwardWorkspace<T>::fit(ws.q_t, G * D * padded);
+    BackwardWorkspace<T>::fit(ws.do_t, G * D * padded);
+    BackwardWorkspace<T>::fit(ws.dq_t, G * D * padded);
+    BackwardWorkspace<T>::fit(ws.slope, G * padded);
+    BackwardWorkspace<T>::fit(ws.dot, G * padded);
+    BackwardWorkspace<T>::fit(ws.max, G * padded);
+    BackwardWorkspace<T>::fit(ws.sum, G * padded);
     BackwardWorkspace<T>::fit(ws.scores, key_block * lanes);
     BackwardWorkspace<T>::fit(ws.dp, key_block * lanes);
     BackwardWorkspace<T>::fit(ws.keys, key_block * D);
@@ -219,12 +234,35 @@ class BackwardKernel {
       ws.q_angles.start(c_.angles, first_pos);
       ws.q_angles.fill(rows, ws.q_cos.data(), ws.q_sin.data());
     }
+    for (int64_t hh = 0; hh < G; ++hh) start_head(b, g * G + hh, i0, rows, padded, hh, ws);
 
-    // Q^T (rotated, scaled) and dO^T per lane block; padding lanes are zero.
+    if (pairs > 0) ws.k_angles.start(c_.angles, p_.k_pos0 + key_lo);
+    for (int64_t kb = key_lo; kb < key_hi; kb += key_block) {
+      const int64_t nk = std::min(key_block, key_hi - kb);
+      pack_keys(b, g, kb, nk, ws);
+      for (int64_t hh = 0; hh < G; ++hh) {
+        const int64_t h = g * G + hh;
+        const Bias bias = Bias::make(p_, h);
+        for (int64_t l0 = 0; l0 < rows; l0 += lanes)
+          gradient_block(h, first_pos + l0, std::min(lanes, rows - l0), kb, nk, bias, (hh * padded + l0) * D,
+                         hh * padded + l0, ws);
+      }
+    }
+    for (int64_t hh = 0; hh < G; ++hh) store_partials(task, hh, finish_head(b, g * G + hh, i0, rows, padded, hh, ws));
+  }
+
+  // Head h (slot hh of the task): Q^T (rotated, scaled) and dO^T per lane block, padding lanes
+  // zero; softmax's D_i = <dO_i, O_i> and the running maximum and sum of the online softmax.
+  void start_head(int64_t b, int64_t h, int64_t i0, int64_t rows, int64_t padded, int64_t hh,
+                  BackwardWorkspace<T>& ws) const {
+    const int64_t D = p_.dim, pairs = c_.angles.pairs(), first_pos = p_.q_pos0 + i0;
     T* row = ws.row.data();
-    fill(ws.q_t.data(), ws.q_t.data() + D * padded, T(0));
-    fill(ws.do_t.data(), ws.do_t.data() + D * padded, T(0));
-    fill(ws.dq_t.data(), ws.dq_t.data() + D * padded, T(0));
+    T* q_t = ws.q_t.data() + hh * D * padded;
+    T* do_t = ws.do_t.data() + hh * D * padded;
+    T* dq_t = ws.dq_t.data() + hh * D * padded;
+    fill(q_t, q_t + D * padded, T(0));
+    fill(do_t, do_t + D * padded, T(0));
+    fill(dq_t, dq_t + D * padded, T(0));
     for (int64_t i = 0; i < rows; ++i) {
       if (i + ahead < rows) {
         c_.prefetch(c_.io.q, b, i0 + i + ahead, h);
@@ -233,49 +271,57 @@ class BackwardKernel {
       const int64_t slab = (i / lanes) * D * lanes + (i % lanes);
       c_.load_rotated(row, c_.io.q, b, i0 + i, h, ws.q_cos.data() + i * pairs, ws.q_sin.data() + i * pairs,
                       static_cast<T>(p_.scale));
-      for (int64_t d = 0; d < D; ++d) ws.q_t[slab + d * lanes] = row[d];
+      for (int64_t d = 0; d < D; ++d) q_t[slab + d * lanes] = row[d];
       c_.load_plain(row, c_.io.dout, b, i0 + i, h);
-      for (int64_t d = 0; d < D; ++d) ws.do_t[slab + d * lanes] = row[d];
+      for (int64_t d = 0; d < D; ++d) do_t[slab + d * lanes] = row[d];
     }
-    // Softmax: D_i = <dO_i, O_i>, and the running maximum and sum of the online softmax.
-    fill(ws.dot.data(), ws.dot.data() + padded, T(0));
+    T* dot = ws.dot.data() + hh * padded;
+    T* max = ws.max.data() + hh * padded;
+    T* sum = ws.sum.data() + hh * padded;
+    T* slope = ws.slope.data() + hh * padded;
+    fill(dot, dot + padded, T(0));
     const ReferenceKey key = ReferenceKey::of(p_, h);
-    for (int64_t i = 0; i < padded; ++i) start_row(p_, key, h, first_pos + i, &ws.max[i], &ws.sum[i]);
-    fill(ws.slope.data(), ws.slope.data() + padded, T(0));
+    for (int64_t i = 0; i < padded; ++i) start_row(p_, key, h, first_pos + i, &max[i], &sum[i]);
+    fill(slope, slope + padded, T(0));
     if (Gradient::normalises)
-      for (int64_t i = 0; i < rows; ++i) ws.dot[i] = static_cast<T>(row_dot(b, i0 + i, h));
+      for (int64_t i = 0; i < rows; ++i) dot[i] = static_cast<T>(row_dot(b, i0 + i, h));
+  }
 
-    const Bias bias = Bias::make(p_, h);
-    if (pairs > 0) ws.k_angles.start(c_.angles, p_.k_pos0 + key_lo);
-    for (int64_t kb = key_lo; kb < key_hi; kb += key_block) {
-      const int64_t nk = std::min(key_block, key_hi - kb);
-      pack_keys(b, g, kb, nk, ws);
-      for (int64_t l0 = 0; l0 < rows; l0 += lanes)
-        gradient_block(h, first_pos + l0, std::min(lanes, rows - l0), kb, nk, bias, l0 * D, l0, ws);
-    }
-    // Softmax rows are normalised now, by the final sum; lse and D_i go to the key pass.
+  // Head h's rows after the last key block: softmax rows normalised by their final sum (lse and
+  // D_i go to the key pass), dq stored un-rotated; returns its share of dslopes[h] and dsinks[h].
+  Partials finish_head(int64_t b, int64_t h, int64_t i0, int64_t rows, int64_t padded, int64_t hh,
+                       BackwardWorkspace<T>& ws) const {
+    const int64_t D = p_.dim, pairs = c_.angles.pairs(), first_pos = p_.q_pos0 + i0;
+    const int64_t stats_at = (b * p_.heads + h) * p_.q_len + i0;
+    const ReferenceKey key = ReferenceKey::of(p_, h);
+    const T* dot = ws.dot.data() + hh * padded;
+    const T* max = ws.max.data() + hh * padded;
+    const T* sum_of = ws.sum.data() + hh * padded;
+    const T* slope = ws.slope.data() + hh * padded;
+    const T* dq_t = ws.dq_t.data() + hh * D * padded;
+    T* row = ws.row.data();
     double total = 0.0;
     Partials out;
     for (int64_t i = 0; i < rows; ++i) {
       T factor = T(1);
       if (Gradient::normalises) {
-        const T sum = ws.sum[i];
+        const T sum = sum_of[i];
         factor = sum > T(0) ? T(1) / sum : T(0);
-        const T lse = sum > T(0) ? ws.max[i] + static_cast<T>(std::log(static_cast<double>(sum))) : T(0);
+        const T lse = sum > T(0) ? max[i] + static_cast<T>(std::log(static_cast<double>(sum))) : T(0);
         c_.stats.lse[stats_at + i] = lse;
-        c_.stats.dot[stats_at + i] = ws.dot[i];
+        c_.stats.dot[stats_at + i] = dot[i];
         if (p_.sinks) {  // dsigma_h = -sum_i P_sink_i * D_i (SPEC 8), the sink as the row saw it
           T sink = T(0), one = T(0);
           start_row(p_, key, h, first_pos + i, &sink, &one);
-          const double term = std::exp(static_cast<double>(sink) - static_cast<double>(lse)) * static_cast<double>(ws.dot[i]);
+          const double term = std::exp(static_cast<double>(sink) - static_cast<double>(lse)) * static_cast<double>(dot[i]);
           out.sink -= term;
           // The slope sum counted distances from the reference key; with a sink a row's dS no
           // longer sums to 0 but to P_sink * D_i, so the shift leaves behind * P_sink * D_i.
           out.slope -= static_cast<double>(key.behind(first_pos + i)) * term;
         }
       }
-      total += static_cast<double>(ws.slope[i] * factor);
-      const T* slab = ws.dq_t.data() + (i / lanes) * D * lanes + (i % lanes);
+      total += static_cast<double>(slope[i] * factor);
+      const T* slab = dq_t + (i / lanes) * D * lanes + (i % lanes);
       for (int64_t d = 0; d < D; ++d) row[d] = slab[d * lanes];
       unrotate_row(c_.io.dq.at(b, i0 + i, h), c_.io.dq.stride[3], row, D, p_.rope, p_.rope_dim,
                    ws.q_cos.data() + i * pairs, ws.q_sin.data() + i * pairs, static_cast<T>(p_.scale) * factor);
@@ -561,7 +607,7 @@ class BackwardKernel {
   Cap cap_;
   double* slope_partials_;
   double* sink_partials_;
-  int64_t query_tiles_ = 0, key_tiles_ = 0, dim_panels_ = 0;
+  int64_t query_rows_ = 0, query_tiles_ = 0, key_tiles_ = 0, dim_panels_ = 0;
 };
 
 template <class Kernel, class T, bool KeyPass>
@@ -585,8 +631,8 @@ void run_backward_with(const Problem& p, const BackwardInputs<T>& io, const Rope
   using Common = BackwardCommon<T, Arch>;
   const Common common{p, io, angles, Window{p.window, p.k_pos0, p.k_len}, RowStats<T>{lse.data(), dot.data()}};
 
-  const int64_t query_tile = BackwardTiling<T, Arch>::query_tile;
-  const auto partial_count = static_cast<std::size_t>(p.batch * p.kv_heads * ((p.q_len + query_tile - 1) / query_tile) * p.group());
+  const int64_t query_rows = BackwardTiling<T, Arch>::query_rows(p.group());
+  const auto partial_count = static_cast<std::size_t>(p.batch * p.kv_heads * ((p.q_len + query_rows - 1) / query_rows) * p.group());
   Buffer<double> slope_partials, sink_partials;
   if (dslopes) slope_partials.fit(partial_count);
   if (dsinks) sink_partials.fit(partial_count);
