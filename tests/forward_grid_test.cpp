@@ -95,6 +95,17 @@ TEMPLATE_TEST_CASE("forward with Sq != Sk places the queries at the last positio
           .slopes(swat::balanced_alibi_slopes(4)).rope(RopeLayout::half).isa(isa).test<TestType>();
 }
 
+TEMPLATE_TEST_CASE("forward across several query tiles, short and long windows", "[grid][shape]", float, double) {
+  // Windows up to 512 run tiles of 256 queries, longer and unlimited ones tiles of 512: each
+  // side of the switch over more than two tiles, a last tile cut short, and RoPE tables that
+  // stream (key ranges past the tabled length) or not.
+  const Lengths shapes[] = {{1100, 1100, 512}, {1100, 1100, 513}, {1100, 1100, 0}, {1300, 1400, 700}};
+  const swat::Isa isa = GENERATE(swat_test::isas());
+  for (const Lengths& s : shapes)
+    AttentionTester().q_len(s.q).k_len(s.k).heads(2).kv_heads(1).dim(8).window(s.w)
+        .slopes(swat::balanced_alibi_slopes(2)).rope(RopeLayout::half).isa(isa).test<TestType>();
+}
+
 TEMPLATE_TEST_CASE("forward with one query row (decode) matches the reference", "[grid][shape]", float, double) {
   const swat::Isa isa = GENERATE(swat_test::isas());
   for (Activation act : kActivations)
