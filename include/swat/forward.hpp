@@ -23,13 +23,13 @@ inline Isa best_isa() { return detail::best_path(); }
 
 // Whether forward<bf16> on this path (Isa::automatic: the one a call would take) multiplies in
 // bf16 pairs when Options::bf16_products is set: the avx512 path on a CPU with AVX-512 BF16,
-// and the emulated test paths. Throws swat::Error for a path this build or CPU lacks.
+// and the 16-lane emulated test path. Throws swat::Error for a path this build or CPU lacks.
 inline bool has_bf16_products(Isa isa = Isa::automatic) {
   const Isa path = detail::checked_isa(isa);
 #if defined(__GNUC__) || defined(__clang__)
   if (path == Isa::avx512) return detail::cpu_has_avx512_bf16();
 #endif
-  return detail::is_emulated(path);
+  return path == Isa::emulated16;
 }
 
 // Attention forward pass (SPEC sections 2 and 6): q [B,Sq,H,D], k and v [B,Sk,Hkv,D],

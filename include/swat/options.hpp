@@ -28,7 +28,7 @@ struct Options {
   // forward<bf16> on a CPU with AVX-512 BF16 (path avx512): true multiplies both products in
   // bf16 pairs with float sums (vdpbf16ps; queries and rotated keys rounded to bf16 once, the
   // weights rounded to bf16), about 1.5x faster and within SPEC 4's bf16 bound; false keeps
-  // products in float. Other types, paths and CPUs ignore it (the emulated test paths follow it).
+  // products in float. Other types, paths and CPUs ignore it (the emulated16 test path follows it).
   bool bf16_products = true;
 
   // Score modifiers of today's sliding-window models (SPEC section 8); the defaults change nothing.
