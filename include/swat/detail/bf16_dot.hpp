@@ -145,9 +145,7 @@ inline void round_row_pairs(const float* in, uint32_t* out, int64_t n) {
   int64_t c = 0;
 #if XSIMD_WITH_AVX512F && defined(__AVX512F__)
   if constexpr (is_avx512_arch<Arch>())
-    for (; c + 16 <= n; c += 16)  // 16 values, 8 pairs
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + c / 2),
-                          _mm512_cvtepi32_epi16(_mm512_srli_epi32(bf16_rounded_avx512(_mm512_loadu_ps(in + c)), 16)));
+    for (; c + 16 <= n; c += 16) store_bf16_avx512(out + c / 2, in + c);  // 16 values, 8 pairs
 #endif
   for (; c < n; c += 2)
     out[c / 2] = bf16_pair(float_to_bf16_portable(in[c]), c + 1 < n ? float_to_bf16_portable(in[c + 1]) : uint16_t(0));

@@ -196,6 +196,12 @@ inline __m512i bf16_rounded_avx512(__m512 x) {
       _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
   return _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(u, _mm512_set1_epi32(0x00400000)));
 }
+
+// float_to_bf16_portable of in[0..16) into out[0..16) (16-bit patterns; any destination type).
+inline void store_bf16_avx512(void* out, const float* in) {
+  _mm256_storeu_si256(static_cast<__m256i*>(out),
+                      _mm512_cvtepi32_epi16(_mm512_srli_epi32(bf16_rounded_avx512(_mm512_loadu_ps(in)), 16)));
+}
 #endif
 
 template <class Arch, class S>
@@ -203,9 +209,7 @@ inline void convert_from_float(const float* in, S* out, int64_t n) {
   int64_t i = 0;
 #if defined(__AVX512F__)
   if constexpr (std::is_same<S, bf16>::value && is_avx512_arch<Arch>())
-    for (; i + 16 <= n; i += 16)
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
-                          _mm512_cvtepi32_epi16(_mm512_srli_epi32(bf16_rounded_avx512(_mm512_loadu_ps(in + i)), 16)));
+    for (; i + 16 <= n; i += 16) store_bf16_avx512(out + i, in + i);
 #endif
 #if defined(__F16C__)
   if constexpr (std::is_same<S, f16>::value && (is_avx2_arch<Arch>() || is_avx512_arch<Arch>()))

@@ -137,11 +137,11 @@ class ForwardKernel {
     Workspace::fit(ws.q_t, G * PD * padded);
     Workspace::fit(ws.o_t, G * D * padded);
     Workspace::fit(ws.scores, key_block * lanes);
-    Workspace::fit(ws.weights, key_block * lanes);
+    Workspace::fit(ws.weights, Products::weight_rows(key_block) * lanes);
     Workspace::fit(ws.max, G * padded);
     Workspace::fit(ws.sum, G * padded);
     Workspace::fit(ws.keys, key_block * PD);
-    Workspace::fit(ws.values, key_block * D);
+    Workspace::fit(ws.values, Products::value_rows(key_block) * D);
     if (pairs > 0) {
       ws.q_table.fill(angles_, first_pos, rows);
       if (key_hi - key_lo <= tabled_keys()) {

@@ -27,8 +27,11 @@ struct FloatProducts {
   static constexpr int M = Blocking<T, Arch>::rows;
   static constexpr int64_t lanes = Blocking<T, Arch>::lanes;
 
-  // Packed elements per row of D values (a row of Q^T's depth, of the keys, of the values).
+  // Packed elements per row of D values (a row of Q^T's depth, of the keys).
   static int64_t packed(int64_t D) { return D; }
+  // Rows of D packed values, and rows of `lanes` packed weights, that nk keys take.
+  static int64_t value_rows(int64_t nk) { return nk; }
+  static int64_t weight_rows(int64_t /*nk*/) { return 0; }  // the weights are used in place
 
   // Query `row` (rotated and scaled) into lane `lane` of a Q^T slab [depth][lanes].
   static void put_query(Packed* slab, int64_t lane, const T* row, int64_t D) {
@@ -87,6 +90,8 @@ struct Bf16Products {
   static constexpr int64_t lanes = Blocking<T, Arch>::lanes;
 
   static int64_t packed(int64_t D) { return (D + 1) / 2; }
+  static int64_t value_rows(int64_t nk) { return (nk + 1) / 2; }
+  static int64_t weight_rows(int64_t nk) { return (nk + 1) / 2; }
 
   static void put_query(Packed* slab, int64_t lane, const T* row, int64_t D) {
     for (int64_t p = 0; 2 * p < D; ++p)
