@@ -70,14 +70,16 @@ void check_streams(AttentionTester t, Isa isa, const std::vector<std::string>& p
   t.isa(isa);
   const auto in = t.template inputs<T>();
   const std::vector<double> ref = t.template expected_for<T>(in);
-  for (const std::string& pattern : patterns) {
-    const std::vector<int64_t> sizes = chunks(pattern, t.q_len(), t.options().window);
-    const swat_test::Comparison c = swat_test::compare(stream<T>(t, in, sizes, 1, isa), ref);
-    INFO(t.describe() << " type=" << swat_test::type_name<T>() << " chunks=" << pattern);
-    INFO(swat_test::report(c, t.q_len(), t.heads(), t.dim(), "expected"));
-    CHECK(c.nonfinite == 0);
-    CHECK(c.err <= swat_test::error_bound<T>());
-  }
+  for (bool products : swat_test::product_settings<T>(isa))
+    for (const std::string& pattern : patterns) {
+      t.bf16_products(products);
+      const std::vector<int64_t> sizes = chunks(pattern, t.q_len(), t.options().window);
+      const swat_test::Comparison c = swat_test::compare(stream<T>(t, in, sizes, 1, isa), ref);
+      INFO(t.describe() << " type=" << swat_test::type_name<T>() << " chunks=" << pattern);
+      INFO(swat_test::report(c, t.q_len(), t.heads(), t.dim(), "expected"));
+      CHECK(c.nonfinite == 0);
+      CHECK(c.err <= swat_test::error_bound<T>());
+    }
 }
 
 // The option sets every stream test goes through.
@@ -149,6 +151,35 @@ TEMPLATE_TEST_CASE("streaming over windows longer than one split matches the ref
           .slopes({0.001f, -0.001f});
       check_streams<TestType>(t, isa, {"mixed"});
     }
+}
+
+// bf16 pair products (where the path has them) over several splits: the outputs of the pair
+// dims sit in the state interleaved, and the combine puts them back in order. Dim 56 at 16
+// lanes: 32 dims in pairs, a float vector, a scalar tail; four query heads per kv head take the
+// shared-row path, one the other.
+TEST_CASE("streaming bf16 over several splits at a head dim of pair and float dims matches the reference",
+          "[cache-split]") {
+  const swat::Isa isa = GENERATE(swat_test::isas());
+  for (Activation act : kActivations)
+    for (int64_t heads : {4, 2}) {
+      AttentionTester t;
+      t.q_len(560).heads(heads).kv_heads(heads == 4 ? 1 : 2).dim(56).window(530).activation(act)
+          .rope(RopeLayout::half).slopes(swat::balanced_alibi_slopes(static_cast<int>(heads)));
+      check_streams<swat::bf16>(t, isa, {"mixed"});
+    }
+}
+
+TEST_CASE("the bf16 cache multiplies in bf16 pairs exactly where has_bf16_products says", "[cache]") {
+  const swat::Isa isa = GENERATE(swat_test::isas());
+  AttentionTester t;
+  t.q_len(50).heads(8).kv_heads(2).dim(64).window(20).rope(RopeLayout::half).slopes(swat::balanced_alibi_slopes(8))
+      .isa(isa);
+  const auto in = t.inputs<swat::bf16>();
+  const std::vector<int64_t> sizes = chunks("random", t.q_len(), 20);
+  const auto on = stream<swat::bf16>(t.bf16_products(true), in, sizes, 1, isa);
+  const auto off = stream<swat::bf16>(t.bf16_products(false), in, sizes, 1, isa);
+  INFO("isa=" << swat::isa_name(isa) << " has_bf16_products=" << swat::has_bf16_products(isa));
+  CHECK(swat_test::same_bits(on, off) == !swat::has_bf16_products(isa));
 }
 
 TEMPLATE_TEST_CASE("streaming below the threading threshold gives the same bits whatever threads says, one split "

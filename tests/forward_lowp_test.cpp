@@ -5,17 +5,8 @@
 // where the path has bf16 pair products (Options::bf16_products on and off).
 #include "tester.hpp"
 
-namespace {
-// The settings of Options::bf16_products that run different code on this path for storage S.
-template <class S>
-std::vector<bool> product_settings(swat::Isa isa) {
-  if (std::is_same<S, swat::bf16>::value && swat::has_bf16_products(isa)) return {true, false};
-  return {true};
-}
-}  // namespace
-
 using swat::Activation, swat::Isa, swat::RopeLayout;
-using swat_test::AttentionTester, swat_test::kActivations, swat_test::Layout;
+using swat_test::AttentionTester, swat_test::kActivations, swat_test::Layout, swat_test::product_settings;
 
 TEMPLATE_TEST_CASE("forward in 16-bit storage matches the reference over windows, slopes, RoPE and GQA",
                    "[lowp]", swat::bf16, swat::f16) {

@@ -15,6 +15,7 @@
 #include <optional>
 #include <random>
 #include <sstream>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -217,6 +218,14 @@ class AttentionTester {
 // so a new path (an emulated width, a new ISA) reaches every test without editing any.
 inline Catch::Generators::GeneratorWrapper<swat::Isa> isas() {
   return Catch::Generators::from_range(swat::available_isas());
+}
+
+// The settings of Options::bf16_products that run different code on this path for storage S
+// (forward<bf16> and the bf16 cache's step where has_bf16_products(isa)): both there, else one.
+template <class S>
+std::vector<bool> product_settings(swat::Isa isa) {
+  if (std::is_same<S, swat::bf16>::value && swat::has_bf16_products(isa)) return {true, false};
+  return {true};
 }
 
 constexpr swat::Activation kActivations[] = {swat::Activation::sigmoid, swat::Activation::softmax};

@@ -21,9 +21,9 @@ inline std::vector<Isa> available_isas() { return detail::isa_list(); }
 // The path `Isa::automatic` takes: the best native path, never an emulated one.
 inline Isa best_isa() { return detail::best_path(); }
 
-// Whether forward<bf16> on this path (Isa::automatic: the one a call would take) multiplies in
-// bf16 pairs when Options::bf16_products is set: the avx512 path on a CPU with AVX-512 BF16,
-// and the 16-lane emulated test path. Throws swat::Error for a path this build or CPU lacks.
+// Whether forward<bf16> and SlidingKVCache<bf16>::step on this path (Isa::automatic: the one a
+// call would take) multiply in bf16 pairs when Options::bf16_products is set: the avx512 path on
+// a CPU with AVX-512 BF16, and the 16-lane emulated test path. Throws swat::Error for a path this build or CPU lacks.
 inline bool has_bf16_products(Isa isa = Isa::automatic) {
   const Isa path = detail::checked_isa(isa);
 #if defined(__GNUC__) || defined(__clang__)

@@ -731,9 +731,59 @@ void bf16_pair_gemm_on(Outcome* o) {
         }
 }
 
+// The decode kernel's pair operations: interleave (two bf16 rows into pairs in unpacklo/hi's
+// order, a null second row as zeros) and madd_lanes (two vectors of pairs, lane by lane), with
+// small integers (every sum exact) against the decoded values.
+template <class A = Arch>
+void bf16_pair_lanes_on(Outcome* o) {
+  using Step = swat::detail::Bf16PairStep<A>;
+  constexpr int L = static_cast<int>(swat::detail::Vec<float, A>::width);  // pairs per vector
+  auto value = [](uint32_t pair, int half) { return float_of((half ? pair >> 16 : pair & 0xffffu) << 16); };
+  uint64_t state = 29;
+  auto small = [&]() {
+    return Format<swat::bf16>::encode(static_cast<float>(static_cast<int>(next_random(state) % 17) - 8));
+  };
+  uint16_t first[2 * L], second[2 * L];
+  for (int i = 0; i < 2 * L; ++i) {
+    first[i] = small();
+    second[i] = small();
+  }
+  for (bool null_second : {false, true}) {
+    typename Step::b_vec low, high;
+    Step::interleave(first, null_second ? nullptr : second, low, high);
+    uint32_t lo[L], hi[L];
+    std::memcpy(lo, &low, sizeof lo);
+    std::memcpy(hi, &high, sizeof hi);
+    for (int i = 0; i < L; ++i)
+      for (int half = 0; half < 2; ++half) {
+        const int e = 8 * (i / 4) + 4 * half + i % 4;
+        const uint32_t want = swat::detail::bf16_pair(first[e], null_second ? uint16_t(0) : second[e]);
+        const uint32_t got = half ? hi[i] : lo[i];
+        expect(o, got == want, "interleave(second %s) %s lane %d is 0x%08x, want 0x%08x (elements %d)",
+               null_second ? "null" : "row", half ? "high" : "low", i, got, want, e);
+      }
+  }
+  uint32_t a[L], b[L];
+  float c[L], out[L];
+  for (int i = 0; i < L; ++i) {
+    a[i] = small() | static_cast<uint32_t>(small()) << 16;
+    b[i] = small() | static_cast<uint32_t>(small()) << 16;
+    c[i] = static_cast<float>(static_cast<int>(next_random(state) % 100) - 50);
+  }
+  using V = swat::detail::Vec<float, A>;
+  V::store(out, Step::madd_lanes(Step::load_pairs(a), Step::load_pairs(b), V::load(c)));
+  for (int i = 0; i < L; ++i) {
+    const float want = c[i] + value(a[i], 0) * value(b[i], 0) + value(a[i], 1) * value(b[i], 1);
+    expect(o, out[i] == want, "madd_lanes lane %d is %g, want %g", i, static_cast<double>(out[i]), static_cast<double>(want));
+  }
+}
+
 void bf16_pairs(Outcome* o) {
   if constexpr (swat::detail::Bf16Dot<Arch>::available)
-    if (bf16_pairs_run_here(o)) bf16_pairs_on(o);
+    if (bf16_pairs_run_here(o)) {
+      bf16_pairs_on(o);
+      bf16_pair_lanes_on(o);
+    }
   if constexpr (!swat::detail::Bf16Dot<Arch>::available) bf16_pairs_run_here(o);
 }
 void bf16_pair_gemm(Outcome* o) {

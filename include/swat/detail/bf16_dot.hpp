@@ -1,5 +1,7 @@
-// Dot products of bf16 pairs into float (AVX-512 BF16's vdpbf16ps), for forward<bf16>: the
-// micro-kernel step, the rounding of float rows into pairs, and where the products exist.
+// Dot products of bf16 pairs into float (AVX-512 BF16's vdpbf16ps), for forward<bf16> and the
+// bf16 cache's step: the micro-kernel step (a broadcast pair times a vector of pairs, or two
+// vectors of pairs lane by lane), the rounding of float rows into pairs, and where the products
+// exist.
 //
 // A pair is two bf16 values in one 32-bit word, the first in the low half. One step adds, per
 // float lane, a.lo * b.lo + a.hi * b.hi: each product of two bf16 values is exact in float, so
@@ -76,18 +78,44 @@ struct Bf16PairStep<emulated_arch<N>> {
     return x;
   }
   static b_vec load_b(const b_type* b) { return b_vec::load_unaligned(b); }
-  // vdpbf16ps's order: the high products first, each addition rounded (the products are exact).
+  // N pairs from memory that holds them as 2N bf16 values in order (a bf16 row).
+  static b_vec load_pairs(const void* p) {
+    b_vec r;
+    std::memcpy(r.lane, p, sizeof r.lane);
+    return r;
+  }
   static acc madd(a_vec a, const b_vec& b, const acc& c) {
     acc r;
-    for (int i = 0; i < N; ++i) {
-      const float a_lo = bf16_to_float_portable(static_cast<uint16_t>(a)),
-                  a_hi = bf16_to_float_portable(static_cast<uint16_t>(a >> 16));
-      const float b_lo = bf16_to_float_portable(static_cast<uint16_t>(b.lane[i])),
-                  b_hi = bf16_to_float_portable(static_cast<uint16_t>(b.lane[i] >> 16));
-      const float with_hi = c.lane[i] + a_hi * b_hi;
-      r.lane[i] = with_hi + a_lo * b_lo;
-    }
+    for (int i = 0; i < N; ++i) r.lane[i] = lane(a, b.lane[i], c.lane[i]);
     return r;
+  }
+  // The pairs of two rows of 2N bf16 values (a null `second` reads as zeros), interleaved as
+  // AVX-512's unpacklo/unpackhi_epi16 do within each 128-bit lane: lane 4k + m of `low` is
+  // (first[8k + m], second[8k + m]), of `high` (first[8k + 4 + m], second[8k + 4 + m]).
+  static void interleave(const void* first, const void* second, b_vec& low, b_vec& high) {
+    uint16_t a[2 * N], b[2 * N] = {};
+    std::memcpy(a, first, sizeof a);
+    if (second) std::memcpy(b, second, sizeof b);
+    for (int i = 0; i < N; ++i) {
+      const int e = 8 * (i / 4) + i % 4;
+      low.lane[i] = bf16_pair(a[e], b[e]);
+      high.lane[i] = bf16_pair(a[e + 4], b[e + 4]);
+    }
+  }
+  // Lane by lane: c[i] + a[i].lo * b[i].lo + a[i].hi * b[i].hi.
+  static acc madd_lanes(const b_vec& a, const b_vec& b, const acc& c) {
+    acc r;
+    for (int i = 0; i < N; ++i) r.lane[i] = lane(a.lane[i], b.lane[i], c.lane[i]);
+    return r;
+  }
+  // vdpbf16ps's order: the high products first, each addition rounded (the products are exact).
+  static float lane(uint32_t a, uint32_t b, float c) {
+    const float a_lo = bf16_to_float_portable(static_cast<uint16_t>(a)),
+                a_hi = bf16_to_float_portable(static_cast<uint16_t>(a >> 16));
+    const float b_lo = bf16_to_float_portable(static_cast<uint16_t>(b)),
+                b_hi = bf16_to_float_portable(static_cast<uint16_t>(b >> 16));
+    const float with_hi = c + a_hi * b_hi;
+    return with_hi + a_lo * b_lo;
   }
 };
 
@@ -106,11 +134,20 @@ struct Bf16PairStep<xsimd::avx512f> {
     return _mm512_set1_epi32(x);
   }
   static b_vec load_b(const b_type* b) { return _mm512_loadu_si512(b); }
+  static b_vec load_pairs(const void* p) { return _mm512_loadu_si512(p); }
   static acc madd(const a_vec& a, const b_vec& b, const acc& c) {
     __m512 sum = c;
     // vdpbf16ps sum, a, b (AT&T operand order: b, a, sum).
     __asm__("vdpbf16ps %2, %1, %0" : "+v"(sum) : "v"(a), "v"(b));
     return sum;
+  }
+  // a is a vector of pairs already, so the one instruction serves both.
+  static acc madd_lanes(const b_vec& a, const b_vec& b, const acc& c) { return madd(a, b, c); }
+  // As the emulated step's interleave: unpacklo/unpackhi of 16-bit elements.
+  static void interleave(const void* first, const void* second, b_vec& low, b_vec& high) {
+    const __m512i a = _mm512_loadu_si512(first), b = second ? _mm512_loadu_si512(second) : _mm512_setzero_si512();
+    low = _mm512_unpacklo_epi16(a, b);
+    high = _mm512_unpackhi_epi16(a, b);
   }
 };
 #endif

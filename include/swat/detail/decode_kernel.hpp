@@ -5,8 +5,10 @@
 // Decode is memory-bound, so the loop order serves the memory: keys are visited in blocks of
 // `key_block` rows (a block of K and V sits in L1), and every query of the step (t tokens times
 // the G heads of the group) is applied to a block before the next one is read. Scores are dot
-// products along D (fp32 for 16-bit storage), weights come from the vectorised sigmoid (no
-// state across keys) or an online softmax (running max and sum per query).
+// products along D (fp32 for 16-bit storage; for bf16 where bf16 pair products exist, bf16_dot.hpp,
+// the queries are rounded to bf16 once and multiply the stored key rows as pairs with float sums,
+// as forward<bf16> does), weights come from the vectorised sigmoid (no state across keys) or an
+// online softmax (running max and sum per query).
 //
 // Work is split into tasks (batch, kv head, key split). The window of a step is cut into splits
 // of `split_keys` positions, a count that depends on the window only, never on the thread
@@ -19,9 +21,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "../checks.hpp"
 #include "../view.hpp"
+#include "bf16_dot.hpp"
 #include "buffer.hpp"
 #include "compiler.hpp"
 #include "convert.hpp"
@@ -76,10 +80,16 @@ inline namespace SWAT_ISA_NAMESPACE {
 template <class T>
 struct DecodeWorkspace {
   Buffer<T> queries, scores, row;
+  Buffer<uint32_t> query_pairs;   // Pairs: each query row rounded to bf16, as pairs
+  Buffer<uint32_t> weight_pairs;  // Pairs: a block's weights of up to 4 heads, as pairs
 };
 
-// Score: the composition of the score layer (score/score.hpp).
-template <class S, class Arch, class Score>
+// Score: the composition of the score layer (score/score.hpp). Pairs (S bf16, a path with
+// Bf16Dot): both products in bf16 pairs over the dims in whole pair vectors, as forward<bf16>
+// does: q.k with the queries rounded to bf16 once, p.v with the weights rounded to bf16 and two
+// value rows interleaved into pairs; the outputs of those dims then sit in the state in the
+// interleaved order (state_dim), put back in order when stored.
+template <class S, class Arch, class Score, bool Pairs = false>
 class DecodeKernel {
   using T = compute_t<S>;
   using Bias = typename Score::Bias;
@@ -96,6 +106,9 @@ class DecodeKernel {
     range_ = DecodeRange::of(p.window, c_.first, c_.start, p.q_len);
     if (c_.keys_only) range_.lo = c_.start;
     queries_ = p.q_len * p.group();
+    whole_ = p.dim / W * W;
+    pair_dims_ = Pairs ? p.dim / (2 * W) * (2 * W) : 0;
+    row_pairs_ = (p.dim + 1) / 2;
   }
 
   int64_t tasks() const { return p_.batch * p_.kv_heads * c_.splits; }
@@ -111,6 +124,7 @@ class DecodeKernel {
     const int64_t D = p_.dim, t = p_.q_len, G = p_.group(), pairs = p_.rope != RopeLayout::none ? p_.rope_dim / 2 : 0;
     ws.queries.fit(static_cast<std::size_t>(queries_ * D));
     ws.scores.fit(static_cast<std::size_t>(4 * (key_block + W)));  // up to 4 heads at a time
+    if constexpr (Pairs) ws.weight_pairs.fit(static_cast<std::size_t>(4 * (key_block / 2 + 1)));
     ws.row.fit(static_cast<std::size_t>(D));
 
     // New keys of this split: rotated at their positions and rounded to S, as the cache keeps them.
@@ -132,6 +146,15 @@ class DecodeKernel {
       for (int64_t hh = 0; hh < G; ++hh)
         rotate_row(ws.queries.data() + (i * G + hh) * D, io_.q.at(b, i, g * G + hh), io_.q.stride[3], D, p_.rope,
                    p_.rope_dim, cos_ + i * pairs, sin_ + i * pairs, static_cast<T>(p_.scale));
+    if constexpr (Pairs) {
+      // Rounded to bf16 once: the pairs for the vector dims, the rounded floats for the rest.
+      ws.query_pairs.fit(static_cast<std::size_t>(queries_ * row_pairs_));
+      for (int64_t r = 0; r < queries_; ++r) {
+        T* q = ws.queries.data() + r * D;
+        round_row_pairs<Arch>(q, ws.query_pairs.data() + r * row_pairs_, D);
+        for (int64_t d = 0; d < D; ++d) q[d] = load_scalar(store_scalar<S>(q[d]));
+      }
+    }
 
     T* state = state_of(bg, split);
     for (int64_t r = 0; r < queries_; ++r) {
@@ -208,12 +231,19 @@ class DecodeKernel {
       for (int64_t hh = 0; hh < G; ++hh) {
         const int64_t r = i * G + hh;
         const T* q = ws.queries.data() + r * D;
+        const uint32_t* q_pairs = Pairs ? ws.query_pairs.data() + r * row_pairs_ : nullptr;
         int64_t j = a;
-        for (; j + W <= e; j += W) dot_keys(q, keys + j * D, D, scores + j - a);
-        for (; j < e; ++j) scores[j - a] = dot(q, keys + j * D, D);
+        for (; j + W <= e; j += W) dot_keys(q, q_pairs, keys + j * D, scores + j - a);
+        for (; j < e; ++j) scores[j - a] = dot(q, q_pairs, keys + j * D);
         T* o = state + r * (D + 2);
         weigh(scores, e - a, g * G + hh, qp, pos0 + a, o);
-        accumulate(o, scores, values + a * D, e - a, D);
+        if constexpr (Pairs) {
+          uint32_t* w_pairs = ws.weight_pairs.data();
+          round_row_pairs<Arch>(scores, w_pairs, e - a);
+          accumulate_pairs<1>(&o, &scores, &w_pairs, values + a * D, e - a);
+        } else {
+          accumulate(o, scores, values + a * D, e - a, D);
+        }
       }
     }
   }
@@ -223,13 +253,15 @@ class DecodeKernel {
   void attend_heads(int64_t g, int64_t i, int64_t h0, DecodeWorkspace<T>& ws, const S* keys, const S* values,
                     int64_t pos0, int64_t a, int64_t e, T* state) const {
     constexpr int64_t KP = W / HP;  // keys per step: HP * KP = W accumulators
-    const int64_t D = p_.dim, G = p_.group(), whole = D / W * W, qp = c_.start + i;
+    const int64_t D = p_.dim, G = p_.group(), whole = whole_, qp = c_.start + i;
     T* scores[HP];
     const T* q[HP];
+    const uint32_t* q_pairs[HP];
     T* o[HP];
     for (int hp = 0; hp < HP; ++hp) {
       scores[hp] = ws.scores.data() + hp * (key_block + W);
       q[hp] = ws.queries.data() + (i * G + h0 + hp) * D;
+      q_pairs[hp] = Pairs ? ws.query_pairs.data() + (i * G + h0 + hp) * row_pairs_ : nullptr;
       o[hp] = state + (i * G + h0 + hp) * (D + 2);
     }
     alignas(64) T sums[W];
@@ -242,12 +274,7 @@ class DecodeKernel {
       // Key by key, each row read front to back once for the HP heads (as dot_keys does): reading
       // the KP rows side by side took 1.3x as long a step with GQA 32 over 8 in bf16.
       SWAT_UNROLL
-      for (int64_t u = 0; u < KP; ++u)
-        for (int64_t d = 0; d < whole; d += W) {
-          const vec kv = load_as<T, Arch>(k + u * D + d);
-          SWAT_UNROLL
-          for (int hp = 0; hp < HP; ++hp) acc[hp * KP + u] = V::fma(kv, V::load(q[hp] + d), acc[hp * KP + u]);
-        }
+      for (int64_t u = 0; u < KP; ++u) madd_key<HP>(k + u * D, q, q_pairs, acc + u, KP);
       V::store(sums, transpose_sum<T, Arch>(acc));
       for (int hp = 0; hp < HP; ++hp)
         for (int64_t u = 0; u < KP; ++u) {
@@ -257,9 +284,77 @@ class DecodeKernel {
         }
     }
     for (; j < e; ++j)
-      for (int hp = 0; hp < HP; ++hp) scores[hp][j - a] = dot(q[hp], keys + j * D, D);
+      for (int hp = 0; hp < HP; ++hp) scores[hp][j - a] = dot(q[hp], q_pairs[hp], keys + j * D);
     for (int hp = 0; hp < HP; ++hp) weigh(scores[hp], e - a, g * G + h0 + hp, qp, pos0 + a, o[hp]);
-    accumulate_heads<HP>(o, scores, values + a * D, e - a, D);
+    if constexpr (Pairs) {
+      uint32_t* w_pairs[HP];
+      for (int hp = 0; hp < HP; ++hp) {
+        w_pairs[hp] = ws.weight_pairs.data() + hp * (key_block / 2 + 1);
+        round_row_pairs<Arch>(scores[hp], w_pairs[hp], e - a);
+      }
+      accumulate_pairs<HP>(o, scores, w_pairs, values + a * D, e - a);
+    } else {
+      accumulate_heads<HP>(o, scores, values + a * D, e - a, D);
+    }
+  }
+
+  // Pairs: o[hp] += sum over j < n of w[hp][j] * values[j] for HP heads: the dims below
+  // pair_dims_ from the weights' pairs w_pairs[hp] (weights 2m and 2m + 1, rounded to bf16) and
+  // value rows 2m and 2m + 1 interleaved into pairs (state order), the rest in float from w.
+  template <int HP>
+  void accumulate_pairs(T* const* o, T* const* w, const uint32_t* const* w_pairs, const S* values, int64_t n) const {
+    constexpr int NC = HP >= 4 ? 1 : 4 / HP;  // chunks of 2W dims at a time: 2 * HP * NC accumulators
+    int64_t d = 0;
+    for (; d + NC * 2 * W <= pair_dims_; d += NC * 2 * W) accumulate_pair_chunks<HP, NC>(o, w_pairs, values, n, d);
+    for (; d < pair_dims_; d += 2 * W) accumulate_pair_chunks<HP, 1>(o, w_pairs, values, n, d);
+    if (pair_dims_ < p_.dim)
+      for (int hp = 0; hp < HP; ++hp) accumulate_tail(o[hp], w[hp], values, n, p_.dim, pair_dims_);
+  }
+  // accumulate_pairs() for dims [d, d + NC * 2W).
+  template <int HP, int NC>
+  void accumulate_pair_chunks(T* const* o, const uint32_t* const* w_pairs, const S* values, int64_t n, int64_t d) const {
+    using Step = Bf16PairStep<Arch>;
+    using pairs = typename Step::b_vec;
+    static_assert(std::is_same<typename Step::acc, vec>::value, "pair sums are vectors of T");
+    const int64_t D = p_.dim;
+    vec acc[HP][NC][2];
+    SWAT_UNROLL
+    for (int hp = 0; hp < HP; ++hp)
+      SWAT_UNROLL
+      for (int c = 0; c < NC; ++c)
+        SWAT_UNROLL
+        for (int half = 0; half < 2; ++half) acc[hp][c][half] = V::load(o[hp] + d + c * 2 * W + half * W);
+    const S* row = values + d;
+    for (int64_t j = 0; j < n; j += 2, row += 2 * D) {
+      const S* second = j + 1 < n ? row + D : nullptr;  // an odd count pairs its last row with zeros
+      pairs low[NC], high[NC];
+      SWAT_UNROLL
+      for (int c = 0; c < NC; ++c) Step::interleave(row + c * 2 * W, second ? second + c * 2 * W : nullptr, low[c], high[c]);
+      SWAT_UNROLL
+      for (int hp = 0; hp < HP; ++hp) {
+        const auto wj = Step::broadcast_a(w_pairs[hp] + j / 2);
+        SWAT_UNROLL
+        for (int c = 0; c < NC; ++c) {
+          acc[hp][c][0] = Step::madd(wj, low[c], acc[hp][c][0]);
+          acc[hp][c][1] = Step::madd(wj, high[c], acc[hp][c][1]);
+        }
+      }
+    }
+    SWAT_UNROLL
+    for (int hp = 0; hp < HP; ++hp)
+      SWAT_UNROLL
+      for (int c = 0; c < NC; ++c)
+        SWAT_UNROLL
+        for (int half = 0; half < 2; ++half) V::store(o[hp] + d + c * 2 * W + half * W, acc[hp][c][half]);
+  }
+
+  // Where dim d of an output sits in a state row: with Pairs, the dims below pair_dims_ in the
+  // order of interleave() (bf16_dot.hpp): in each chunk of 2W dims, the low pairs' lanes 4k + m
+  // hold dims 8k + m, the high pairs' lanes dims 8k + 4 + m; the other dims in place.
+  int64_t state_dim(int64_t d) const {
+    if (!Pairs || d >= pair_dims_) return d;
+    const int64_t chunk = d / (2 * W), r = d % (2 * W), k = r / 8, half = r % 8 / 4, m = r % 4;
+    return chunk * 2 * W + half * W + 4 * k + m;
   }
 
   // o[hp][0..D) += sum over j < n of w[hp][j] * values[j][0..D) for HP heads, each value
@@ -295,7 +390,37 @@ class DecodeKernel {
       for (int hp = 0; hp < HP; ++hp) accumulate_tail(o[hp], w[hp], values, n, D, d);
   }
 
-  static T dot(const T* q, const S* k, int64_t D) {
+  // acc[h * stride] += query h's products with key row k over the vector dims [0, whole_), for
+  // NQ queries: the first pair_dims_ in bf16 pairs (Pairs), the rest in T. q: the queries (their
+  // rounded values with Pairs), q_pairs: their pairs.
+  template <int NQ>
+  void madd_key(const S* k, const T* const* q, const uint32_t* const* q_pairs, vec* acc, int64_t stride) const {
+    if constexpr (Pairs) {
+      using Step = Bf16PairStep<Arch>;
+      for (int64_t d = 0; d < pair_dims_; d += 2 * W) {
+        const auto kv = Step::load_pairs(k + d);
+        SWAT_UNROLL
+        for (int h = 0; h < NQ; ++h)
+          acc[h * stride] = Step::madd_lanes(Step::load_pairs(q_pairs[h] + d / 2), kv, acc[h * stride]);
+      }
+    }
+    for (int64_t d = pair_dims_; d < whole_; d += W) {
+      const vec kv = load_as<T, Arch>(k + d);
+      SWAT_UNROLL
+      for (int h = 0; h < NQ; ++h) acc[h * stride] = V::fma(kv, V::load(q[h] + d), acc[h * stride]);
+    }
+  }
+
+  // The score of one key row.
+  T dot(const T* q, const uint32_t* q_pairs, const S* k) const {
+    const int64_t D = p_.dim;
+    if constexpr (Pairs) {
+      vec acc = V::broadcast(T(0));
+      madd_key<1>(k, &q, &q_pairs, &acc, 1);
+      T sum = horizontal_sum<T, Arch>(acc);
+      for (int64_t d = whole_; d < D; ++d) sum += q[d] * load_scalar(k[d]);
+      return sum;
+    }
     vec acc0 = V::broadcast(T(0)), acc1 = acc0, acc2 = acc0, acc3 = acc0;
     int64_t d = 0;
     for (; d + 4 * W <= D; d += 4 * W) {
@@ -313,19 +438,18 @@ class DecodeKernel {
   // Scores of W consecutive keys (rows D apart) at once: one accumulator per key, W
   // independent FMA chains, reduced together by one transposing horizontal add instead of a
   // horizontal sum per key.
-  static void dot_keys(const T* q, const S* k, int64_t D, T* out) {
+  void dot_keys(const T* q, const uint32_t* q_pairs, const S* k, T* out) const {
+    const int64_t D = p_.dim;
     vec acc[W];
     SWAT_UNROLL
     for (int64_t u = 0; u < W; ++u) acc[u] = V::broadcast(T(0));
     // Key by key, each row read front to back as the memory delivers it. Reading the W rows side
     // by side (one vector of each per step) took twice as long per byte as accumulate(): decode
     // ran at half the read bandwidth.
-    const int64_t whole = D / W * W;
     SWAT_UNROLL
-    for (int64_t u = 0; u < W; ++u)
-      for (int64_t d = 0; d < whole; d += W) acc[u] = V::fma(load_as<T, Arch>(k + u * D + d), V::load(q + d), acc[u]);
+    for (int64_t u = 0; u < W; ++u) madd_key<1>(k + u * D, &q, &q_pairs, acc + u, 1);
     V::store(out, transpose_sum<T, Arch>(acc));
-    for (int64_t d = whole; d < D; ++d)
+    for (int64_t d = whole_; d < D; ++d)
       for (int64_t u = 0; u < W; ++u) out[u] += q[d] * load_scalar(k[u * D + d]);
   }
 
@@ -414,13 +538,14 @@ class DecodeKernel {
       }
       const T factor = !Softmax ? T(1) : total > T(0) ? T(1) / total : T(0);
       for (int64_t d = 0; d < D; ++d) {
+        const int64_t sd = state_dim(d);
         T acc = T(0);
         for (int64_t s = 0; s < splits; ++s) {
           const T* o = states + s * stride + r * (D + 2);
           if (!Softmax)
-            acc += o[d];
+            acc += o[sd];
           else if (o[D] != -infinity<T>())
-            acc += o[d] * static_cast<T>(std::exp(o[D] - top));
+            acc += o[sd] * static_cast<T>(std::exp(o[D] - top));
         }
         out[d * ds] = store_scalar<S>(acc * factor);
       }
@@ -434,6 +559,9 @@ class DecodeKernel {
   Cap cap_;
   DecodeRange range_;
   int64_t queries_ = 0;
+  int64_t whole_ = 0;      // dims in whole vectors
+  int64_t pair_dims_ = 0;  // of those, the dims multiplied in bf16 pairs (Pairs)
+  int64_t row_pairs_ = 0;  // pairs per query row in ws.query_pairs
 };
 
 template <class Kernel, class T>
@@ -445,6 +573,20 @@ void run_decode_task(void* kernel, int64_t task) {
 template <class Kernel>
 void run_decode_combine(void* kernel, int64_t task) {
   static_cast<const Kernel*>(kernel)->combine(task);
+}
+
+template <class S, class Arch, bool Pairs>
+void run_decode_with(const Problem& p, const DecodeInputs<S>& io, Parallel parallel, const compute_t<S>* cos,
+                     const compute_t<S>* sin) {
+  using T = compute_t<S>;
+  compose<T, Arch, Biases::alibi>(p, [&](auto score) {
+    using Kernel = DecodeKernel<S, Arch, decltype(score), Pairs>;
+    const Kernel kernel(p, io, cos, sin);
+    void* context = const_cast<Kernel*>(&kernel);
+    parallel(p.threads, kernel.tasks(), &run_decode_task<Kernel, T>, context);
+    if (io.cache.splits > 1 && !io.cache.keys_only)
+      parallel(p.threads, kernel.groups(), &run_decode_combine<Kernel>, context);
+  });
 }
 
 // One step of the cache: p describes the step (q_len = t new tokens at k_pos0 = q_pos0 =
@@ -479,14 +621,13 @@ void run_decode(const Problem& p, const DecodeInputs<S>& io, Parallel parallel) 
     cursor.start(angles, io.cache.start);
     cursor.fill(p.q_len, cos.data(), sin.data());
   }
-  compose<T, Arch, Biases::alibi>(p, [&](auto score) {
-    using Kernel = DecodeKernel<S, Arch, decltype(score)>;
-    const Kernel kernel(p, io, cos.data(), sin.data());
-    void* context = const_cast<Kernel*>(&kernel);
-    parallel(p.threads, kernel.tasks(), &run_decode_task<Kernel, T>, context);
-    if (io.cache.splits > 1 && !io.cache.keys_only)
-      parallel(p.threads, kernel.groups(), &run_decode_combine<Kernel>, context);
-  });
+  if constexpr (std::is_same<S, bf16>::value && Bf16Dot<Arch>::available) {
+    if (p.bf16_products && Bf16Dot<Arch>::runs()) {
+      run_decode_with<S, Arch, true>(p, io, parallel, cos.data(), sin.data());
+      return;
+    }
+  }
+  run_decode_with<S, Arch, false>(p, io, parallel, cos.data(), sin.data());
 }
 
 }  // namespace SWAT_ISA_NAMESPACE
