@@ -153,9 +153,8 @@ TEMPLATE_TEST_CASE("streaming over windows longer than one split matches the ref
     }
 }
 
-// bf16 pair products (where the path has them) over several splits: the outputs of the pair
-// dims sit in the state interleaved, and the combine puts them back in order. Dim 56 at 16
-// lanes: 32 dims in pairs, a float vector, a scalar tail; four query heads per kv head take the
+// bf16 pair products (where the path has them) over several splits. Dim 56 at 16 lanes: 32
+// dims of q.k in pairs, a float vector, a scalar tail; four query heads per kv head take the
 // shared-row path, one the other.
 TEST_CASE("streaming bf16 over several splits at a head dim of pair and float dims matches the reference",
           "[cache-split]") {

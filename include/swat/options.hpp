@@ -25,11 +25,12 @@ struct Options {
   std::optional<int64_t> q_pos0;  // default k_pos0 + Sk - Sq: the queries are the last Sq positions
   int threads = 0;                // 0 -> all hardware threads; 1 -> no threads started
 
-  // forward<bf16> and SlidingKVCache<bf16>::step on a CPU with AVX-512 BF16 (path avx512): true
-  // multiplies both products in bf16 pairs with float sums (vdpbf16ps; queries and rotated keys
-  // rounded to bf16 once, the weights rounded to bf16), within SPEC 4's bf16 bound (forward about
-  // 1.5x faster); false keeps products in float. Other types, paths and CPUs ignore it (the
-  // emulated16 test path follows it). See has_bf16_products().
+  // forward<bf16> on a CPU with AVX-512 BF16 (path avx512): true multiplies both products in
+  // bf16 pairs with float sums (vdpbf16ps; queries and rotated keys rounded to bf16 once, the
+  // weights rounded to bf16), about 1.5x faster and within SPEC 4's bf16 bound; false keeps
+  // products in float. SlidingKVCache<bf16>::step likewise multiplies q.k in pairs (p.v stays in
+  // float there). Other types, paths and CPUs ignore it (the emulated16 test path follows it).
+  // See has_bf16_products().
   bool bf16_products = true;
 
   // Score modifiers of today's sliding-window models (SPEC section 8); the defaults change nothing.

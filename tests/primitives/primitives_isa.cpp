@@ -731,9 +731,8 @@ void bf16_pair_gemm_on(Outcome* o) {
         }
 }
 
-// The decode kernel's pair operations: interleave (two bf16 rows into pairs in unpacklo/hi's
-// order, a null second row as zeros) and madd_lanes (two vectors of pairs, lane by lane), with
-// small integers (every sum exact) against the decoded values.
+// The decode kernel's lane-wise pair product (madd_lanes: two vectors of pairs, each loaded as
+// a row of bf16 values), small integers (every sum exact) against the decoded values.
 template <class A = Arch>
 void bf16_pair_lanes_on(Outcome* o) {
   using Step = swat::detail::Bf16PairStep<A>;
@@ -743,26 +742,6 @@ void bf16_pair_lanes_on(Outcome* o) {
   auto small = [&]() {
     return Format<swat::bf16>::encode(static_cast<float>(static_cast<int>(next_random(state) % 17) - 8));
   };
-  uint16_t first[2 * L], second[2 * L];
-  for (int i = 0; i < 2 * L; ++i) {
-    first[i] = small();
-    second[i] = small();
-  }
-  for (bool null_second : {false, true}) {
-    typename Step::b_vec low, high;
-    Step::interleave(first, null_second ? nullptr : second, low, high);
-    uint32_t lo[L], hi[L];
-    std::memcpy(lo, &low, sizeof lo);
-    std::memcpy(hi, &high, sizeof hi);
-    for (int i = 0; i < L; ++i)
-      for (int half = 0; half < 2; ++half) {
-        const int e = 8 * (i / 4) + 4 * half + i % 4;
-        const uint32_t want = swat::detail::bf16_pair(first[e], null_second ? uint16_t(0) : second[e]);
-        const uint32_t got = half ? hi[i] : lo[i];
-        expect(o, got == want, "interleave(second %s) %s lane %d is 0x%08x, want 0x%08x (elements %d)",
-               null_second ? "null" : "row", half ? "high" : "low", i, got, want, e);
-      }
-  }
   uint32_t a[L], b[L];
   float c[L], out[L];
   for (int i = 0; i < L; ++i) {

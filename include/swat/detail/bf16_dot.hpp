@@ -1,5 +1,5 @@
 // Dot products of bf16 pairs into float (AVX-512 BF16's vdpbf16ps), for forward<bf16> and the
-// bf16 cache's step: the micro-kernel step (a broadcast pair times a vector of pairs, or two
+// bf16 cache's q.k: the micro-kernel step (a broadcast pair times a vector of pairs, or two
 // vectors of pairs lane by lane), the rounding of float rows into pairs, and where the products
 // exist.
 //
@@ -89,19 +89,6 @@ struct Bf16PairStep<emulated_arch<N>> {
     for (int i = 0; i < N; ++i) r.lane[i] = lane(a, b.lane[i], c.lane[i]);
     return r;
   }
-  // The pairs of two rows of 2N bf16 values (a null `second` reads as zeros), interleaved as
-  // AVX-512's unpacklo/unpackhi_epi16 do within each 128-bit lane: lane 4k + m of `low` is
-  // (first[8k + m], second[8k + m]), of `high` (first[8k + 4 + m], second[8k + 4 + m]).
-  static void interleave(const void* first, const void* second, b_vec& low, b_vec& high) {
-    uint16_t a[2 * N], b[2 * N] = {};
-    std::memcpy(a, first, sizeof a);
-    if (second) std::memcpy(b, second, sizeof b);
-    for (int i = 0; i < N; ++i) {
-      const int e = 8 * (i / 4) + i % 4;
-      low.lane[i] = bf16_pair(a[e], b[e]);
-      high.lane[i] = bf16_pair(a[e + 4], b[e + 4]);
-    }
-  }
   // Lane by lane: c[i] + a[i].lo * b[i].lo + a[i].hi * b[i].hi.
   static acc madd_lanes(const b_vec& a, const b_vec& b, const acc& c) {
     acc r;
@@ -143,12 +130,6 @@ struct Bf16PairStep<xsimd::avx512f> {
   }
   // a is a vector of pairs already, so the one instruction serves both.
   static acc madd_lanes(const b_vec& a, const b_vec& b, const acc& c) { return madd(a, b, c); }
-  // As the emulated step's interleave: unpacklo/unpackhi of 16-bit elements.
-  static void interleave(const void* first, const void* second, b_vec& low, b_vec& high) {
-    const __m512i a = _mm512_loadu_si512(first), b = second ? _mm512_loadu_si512(second) : _mm512_setzero_si512();
-    low = _mm512_unpacklo_epi16(a, b);
-    high = _mm512_unpackhi_epi16(a, b);
-  }
 };
 #endif
 

@@ -5,10 +5,10 @@
 // Decode is memory-bound, so the loop order serves the memory: keys are visited in blocks of
 // `key_block` rows (a block of K and V sits in L1), and every query of the step (t tokens times
 // the G heads of the group) is applied to a block before the next one is read. Scores are dot
-// products along D (fp32 for 16-bit storage; for bf16 where bf16 pair products exist, bf16_dot.hpp,
-// the queries are rounded to bf16 once and multiply the stored key rows as pairs with float sums,
-// as forward<bf16> does), weights come from the vectorised sigmoid (no state across keys) or an
-// online softmax (running max and sum per query).
+// products along D (fp32 for 16-bit storage; for bf16 where bf16 pair products exist,
+// bf16_dot.hpp, the queries are rounded to bf16 once and multiply the stored key rows as pairs
+// with float sums, as forward<bf16>'s q.k does), weights come from the vectorised sigmoid (no
+// state across keys) or an online softmax (running max and sum per query).
 //
 // Work is split into tasks (batch, kv head, key split). The window of a step is cut into splits
 // of `split_keys` positions, a count that depends on the window only, never on the thread
@@ -80,15 +80,14 @@ inline namespace SWAT_ISA_NAMESPACE {
 template <class T>
 struct DecodeWorkspace {
   Buffer<T> queries, scores, row;
-  Buffer<uint32_t> query_pairs;   // Pairs: each query row rounded to bf16, as pairs
-  Buffer<uint32_t> weight_pairs;  // Pairs: a block's weights of up to 4 heads, as pairs
+  Buffer<uint32_t> query_pairs;  // Pairs: each query row rounded to bf16, as pairs
 };
 
 // Score: the composition of the score layer (score/score.hpp). Pairs (S bf16, a path with
-// Bf16Dot): both products in bf16 pairs over the dims in whole pair vectors, as forward<bf16>
-// does: q.k with the queries rounded to bf16 once, p.v with the weights rounded to bf16 and two
-// value rows interleaved into pairs; the outputs of those dims then sit in the state in the
-// interleaved order (state_dim), put back in order when stored.
+// Bf16Dot): q.k in bf16 pairs over the dims in whole pair vectors, the queries rounded to bf16
+// once, as forward<bf16> does. p.v stays in float: pairs there (weights rounded to bf16, two
+// value rows interleaved per step) were faster on rows in L2 but up to 1.25x slower on rows
+// streamed from memory, which is where decode reads them.
 template <class S, class Arch, class Score, bool Pairs = false>
 class DecodeKernel {
   using T = compute_t<S>;
@@ -124,7 +123,6 @@ class DecodeKernel {
     const int64_t D = p_.dim, t = p_.q_len, G = p_.group(), pairs = p_.rope != RopeLayout::none ? p_.rope_dim / 2 : 0;
     ws.queries.fit(static_cast<std::size_t>(queries_ * D));
     ws.scores.fit(static_cast<std::size_t>(4 * (key_block + W)));  // up to 4 heads at a time
-    if constexpr (Pairs) ws.weight_pairs.fit(static_cast<std::size_t>(4 * (key_block / 2 + 1)));
     ws.row.fit(static_cast<std::size_t>(D));
 
     // New keys of this split: rotated at their positions and rounded to S, as the cache keeps them.
@@ -237,13 +235,7 @@ class DecodeKernel {
         for (; j < e; ++j) scores[j - a] = dot(q, q_pairs, keys + j * D);
         T* o = state + r * (D + 2);
         weigh(scores, e - a, g * G + hh, qp, pos0 + a, o);
-        if constexpr (Pairs) {
-          uint32_t* w_pairs = ws.weight_pairs.data();
-          round_row_pairs<Arch>(scores, w_pairs, e - a);
-          accumulate_pairs<1>(&o, &scores, &w_pairs, values + a * D, e - a);
-        } else {
-          accumulate(o, scores, values + a * D, e - a, D);
-        }
+        accumulate(o, scores, values + a * D, e - a, D);
       }
     }
   }
@@ -286,75 +278,7 @@ class DecodeKernel {
     for (; j < e; ++j)
       for (int hp = 0; hp < HP; ++hp) scores[hp][j - a] = dot(q[hp], q_pairs[hp], keys + j * D);
     for (int hp = 0; hp < HP; ++hp) weigh(scores[hp], e - a, g * G + h0 + hp, qp, pos0 + a, o[hp]);
-    if constexpr (Pairs) {
-      uint32_t* w_pairs[HP];
-      for (int hp = 0; hp < HP; ++hp) {
-        w_pairs[hp] = ws.weight_pairs.data() + hp * (key_block / 2 + 1);
-        round_row_pairs<Arch>(scores[hp], w_pairs[hp], e - a);
-      }
-      accumulate_pairs<HP>(o, scores, w_pairs, values + a * D, e - a);
-    } else {
-      accumulate_heads<HP>(o, scores, values + a * D, e - a, D);
-    }
-  }
-
-  // Pairs: o[hp] += sum over j < n of w[hp][j] * values[j] for HP heads: the dims below
-  // pair_dims_ from the weights' pairs w_pairs[hp] (weights 2m and 2m + 1, rounded to bf16) and
-  // value rows 2m and 2m + 1 interleaved into pairs (state order), the rest in float from w.
-  template <int HP>
-  void accumulate_pairs(T* const* o, T* const* w, const uint32_t* const* w_pairs, const S* values, int64_t n) const {
-    constexpr int NC = HP >= 4 ? 1 : 4 / HP;  // chunks of 2W dims at a time: 2 * HP * NC accumulators
-    int64_t d = 0;
-    for (; d + NC * 2 * W <= pair_dims_; d += NC * 2 * W) accumulate_pair_chunks<HP, NC>(o, w_pairs, values, n, d);
-    for (; d < pair_dims_; d += 2 * W) accumulate_pair_chunks<HP, 1>(o, w_pairs, values, n, d);
-    if (pair_dims_ < p_.dim)
-      for (int hp = 0; hp < HP; ++hp) accumulate_tail(o[hp], w[hp], values, n, p_.dim, pair_dims_);
-  }
-  // accumulate_pairs() for dims [d, d + NC * 2W).
-  template <int HP, int NC>
-  void accumulate_pair_chunks(T* const* o, const uint32_t* const* w_pairs, const S* values, int64_t n, int64_t d) const {
-    using Step = Bf16PairStep<Arch>;
-    using pairs = typename Step::b_vec;
-    static_assert(std::is_same<typename Step::acc, vec>::value, "pair sums are vectors of T");
-    const int64_t D = p_.dim;
-    vec acc[HP][NC][2];
-    SWAT_UNROLL
-    for (int hp = 0; hp < HP; ++hp)
-      SWAT_UNROLL
-      for (int c = 0; c < NC; ++c)
-        SWAT_UNROLL
-        for (int half = 0; half < 2; ++half) acc[hp][c][half] = V::load(o[hp] + d + c * 2 * W + half * W);
-    const S* row = values + d;
-    for (int64_t j = 0; j < n; j += 2, row += 2 * D) {
-      const S* second = j + 1 < n ? row + D : nullptr;  // an odd count pairs its last row with zeros
-      pairs low[NC], high[NC];
-      SWAT_UNROLL
-      for (int c = 0; c < NC; ++c) Step::interleave(row + c * 2 * W, second ? second + c * 2 * W : nullptr, low[c], high[c]);
-      SWAT_UNROLL
-      for (int hp = 0; hp < HP; ++hp) {
-        const auto wj = Step::broadcast_a(w_pairs[hp] + j / 2);
-        SWAT_UNROLL
-        for (int c = 0; c < NC; ++c) {
-          acc[hp][c][0] = Step::madd(wj, low[c], acc[hp][c][0]);
-          acc[hp][c][1] = Step::madd(wj, high[c], acc[hp][c][1]);
-        }
-      }
-    }
-    SWAT_UNROLL
-    for (int hp = 0; hp < HP; ++hp)
-      SWAT_UNROLL
-      for (int c = 0; c < NC; ++c)
-        SWAT_UNROLL
-        for (int half = 0; half < 2; ++half) V::store(o[hp] + d + c * 2 * W + half * W, acc[hp][c][half]);
-  }
-
-  // Where dim d of an output sits in a state row: with Pairs, the dims below pair_dims_ in the
-  // order of interleave() (bf16_dot.hpp): in each chunk of 2W dims, the low pairs' lanes 4k + m
-  // hold dims 8k + m, the high pairs' lanes dims 8k + 4 + m; the other dims in place.
-  int64_t state_dim(int64_t d) const {
-    if (!Pairs || d >= pair_dims_) return d;
-    const int64_t chunk = d / (2 * W), r = d % (2 * W), k = r / 8, half = r % 8 / 4, m = r % 4;
-    return chunk * 2 * W + half * W + 4 * k + m;
+    accumulate_heads<HP>(o, scores, values + a * D, e - a, D);
   }
 
   // o[hp][0..D) += sum over j < n of w[hp][j] * values[j][0..D) for HP heads, each value
@@ -538,14 +462,13 @@ class DecodeKernel {
       }
       const T factor = !Softmax ? T(1) : total > T(0) ? T(1) / total : T(0);
       for (int64_t d = 0; d < D; ++d) {
-        const int64_t sd = state_dim(d);
         T acc = T(0);
         for (int64_t s = 0; s < splits; ++s) {
           const T* o = states + s * stride + r * (D + 2);
           if (!Softmax)
-            acc += o[sd];
+            acc += o[d];
           else if (o[D] != -infinity<T>())
-            acc += o[sd] * static_cast<T>(std::exp(o[D] - top));
+            acc += o[d] * static_cast<T>(std::exp(o[D] - top));
         }
         out[d * ds] = store_scalar<S>(acc * factor);
       }
