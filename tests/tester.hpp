@@ -228,6 +228,15 @@ std::vector<bool> product_settings(swat::Isa isa) {
   return {true};
 }
 
+// Outputs of one bf16 call with Options::bf16_products on and off: different bits exactly where
+// the path has bf16 pair products (rounding to bf16 moves some outputs by a bf16 step; float
+// products give other bits), the same bits elsewhere (the option changes nothing there).
+template <class T>
+void check_products_change_bits(const std::vector<T>& on, const std::vector<T>& off, swat::Isa isa) {
+  INFO("isa=" << swat::isa_name(isa) << " has_bf16_products=" << swat::has_bf16_products(isa));
+  CHECK(same_bits(on, off) == !swat::has_bf16_products(isa));
+}
+
 constexpr swat::Activation kActivations[] = {swat::Activation::sigmoid, swat::Activation::softmax};
 
 // Slopes of both signs drawn uniformly from [-magnitude, magnitude], fixed seed.
