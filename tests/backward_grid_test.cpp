@@ -114,10 +114,24 @@ TEMPLATE_TEST_CASE("backward is accurate at large absolute positions", "[backwar
 TEMPLATE_TEST_CASE("backward spans several query tiles, key tiles and row chunks", "[backward][bwd-tiles]", float,
                    double) {
   const Isa isa = GENERATE(swat_test::isas());
-  // Longer than every tile of every path (query tile 1024, key tile 64 lane widths), so tasks
-  // meet at tile edges, with a window that cuts across them.
-  for_every_path<TestType>(isa, [&](AttentionTester t) {
-    return t.q_len(1100).k_len(1130).heads(2).kv_heads(1).dim(8).window(300).slopes({0.25f, -0.125f})
-        .rope(RopeLayout::half).sigmoid_bias(-1.f);
-  });
+  // Key tiles of 256 and 512 (odd ones between two even ones: the fused sigmoid pass adds their
+  // share of dq to rows the even tiles on both sides stored), query tiles of 1024 and row chunks
+  // meeting at their edges, with windows that cut across them; the queries the last ones of a
+  // longer key sequence.
+  static_assert(swat::detail::backward_key_tile(70) * 4 < 1130, "five key tiles");
+  static_assert(swat::detail::backward_key_tile(300) * 2 < 1130, "three key tiles");
+  for (int64_t w : {70, 300})
+    for_every_path<TestType>(isa, [&](AttentionTester t) {
+      return t.q_len(1100).k_len(1130).heads(2).kv_heads(1).dim(8).window(w)
+          .slopes({0.25f, -0.125f}).rope(RopeLayout::half).sigmoid_bias(-1.f);
+    });
+  // Windows at the fused pass's limit (the largest tile + 1: the row at the second tile's first
+  // key sees both tiles to their far ends) and one past it (sigmoid in two passes); 40 rows
+  // around it.
+  const int64_t tile = swat::detail::backward_key_tile_max;
+  for (int64_t w : {tile + 1, tile + 2})
+    for_every_path<TestType>(isa, [&](AttentionTester t) {
+      return t.q_len(40).k_len(tile + 20).heads(2).kv_heads(1).dim(8).window(w).slopes({0.5f, -0.25f})
+          .rope(RopeLayout::half);
+    });
 }

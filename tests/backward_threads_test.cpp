@@ -25,10 +25,10 @@ TEMPLATE_TEST_CASE("backward gives bit-identical gradients for 1, 2 and 3 thread
                    "[backward][bwd-threads]", float, double) {
   const swat::Isa isa = GENERATE(swat_test::isas());
   for (Activation act : kActivations) {
-    // 2 batches x 2 kv heads (and several key tiles on narrow paths): more tasks than threads.
-    // Tile edges are covered by the grid's [bwd-tiles] case.
+    // 2 batches x 2 kv heads x 3 key tiles: more tasks than threads in each pass, and rows whose
+    // dq sums two key tiles' shares. Tile edges are covered by the grid's [bwd-tiles] case.
     AttentionTester t;
-    t.batch(2).q_len(300).heads(4).kv_heads(2).dim(8).window(40).activation(act)
+    t.batch(2).q_len(2 * swat::detail::backward_key_tile(40) + 100).heads(4).kv_heads(2).dim(8).window(40).activation(act)
         .slopes(swat::balanced_alibi_slopes(4)).rope(RopeLayout::half).sigmoid_bias(-1.f).isa(isa);
     BackwardTester bt(t);
     bt.dslopes_start({1, 2, 3, 4}).random_output(true);

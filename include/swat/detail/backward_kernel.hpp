@@ -1,5 +1,5 @@
 // The backward kernels (SPEC section 3): gradients recomputed tile by tile from q, k, v, never
-// stored as an n-by-w matrix. Two passes, each writing rows no other task writes:
+// stored as an n-by-w matrix. Each task writes rows no other task of its pass writes:
 //
 //   query pass (tasks: batch, kv head, tile of queries; queries along SIMD lanes, like forward)
 //     for all heads of the GQA group, each key block packed once for them: recomputes S, dP,
@@ -10,11 +10,16 @@
 //     for every query row that sees the tile, all heads of the GQA group: recomputes S, dP, dS
 //     and accumulates dV^T += dO^T P, dK^T += Q^T dS, so dk and dv need no cross-task sum.
 //
-// Why two passes rather than FlashAttention-2's single key pass with dQ partials: a query row's
-// dQ gathers from every key tile of its window, so one pass needs either atomics (not
-// deterministic), per-task partials of O(n * w / tile) memory, or a reduction whose order
-// follows the thread count. Two passes recompute S and dP once more (14 instead of 10 products
-// of D per pair) and give the same bits for any thread count.
+// A query row's dQ gathers from every key tile of its window, so FlashAttention-2's single key
+// pass needs atomics (not deterministic), per-task partials of O(n * w / tile) memory, or a
+// reduction whose order follows the thread count. Two passes recompute S and dP once more (14
+// instead of 10 products of D per pair) and give the same bits for any thread count.
+//
+// Sigmoid with a window of at most one key tile plus one (the SWAT layer) needs neither: no
+// row statistic has to be known first, and a row's window meets at most two consecutive key
+// tiles. So the key pass alone computes all three gradients (fused, 10 products): it runs the
+// even tiles, which store their share of each dq row, then the odd tiles, which add theirs. Every
+// row is one sum of the same two parts, whatever the thread count.
 //
 // All products use the one register-blocked micro-kernel (microkernel.hpp) on rows copied once per tile.
 #pragma once
@@ -31,17 +36,32 @@
 #include "buffer.hpp"
 #include "math.hpp"
 #include "microkernel.hpp"
+#include "reduce.hpp"
 #include "rope.hpp"
 #include "score/score.hpp"
 
 namespace swat {
 namespace detail {
+
+// Keys per task of the key pass for a window w: the multiple of 256 that holds w - 1 keys, at
+// least 256 and at most 2048; 2048 without a window. The fused pass (below) needs tile >= w - 1;
+// a tile no longer than that keeps a task's packed keys in L2 and its rows' pages in the TLB
+// (the 340M layer at w 256 ran about an eighth faster with 256 than with 2048). The same on
+// every path (a multiple of every path's lanes), so tests can put rows across two tiles and
+// windows at the fused pass's limit.
+constexpr int64_t backward_key_tile_max = 2048;
+constexpr int64_t backward_key_tile(int64_t window) {
+  if (window <= 0 || window - 1 >= backward_key_tile_max) return backward_key_tile_max;
+  const int64_t tile = (window - 1 + 255) / 256 * 256;
+  return tile < 256 ? 256 : tile;
+}
+
 inline namespace SWAT_ISA_NAMESPACE {
 
-// Tile sizes, in one place. They are large because every row is re-read and re-rotated once
-// per tile that sees it: at w = 1024 with 128-query and 64-key tiles, packing (cache and TLB
-// misses on rows a head-stride apart) took more time than the arithmetic. Scratch per thread
-// is about 7 * 1024 * D values.
+// Tile sizes, in one place (the key tile is backward_key_tile above). They are large because
+// every row is re-read and re-rotated once per tile that sees it: at w = 1024 with 128-query and
+// 64-key tiles, packing (cache and TLB misses on rows a head-stride apart) took more time than
+// the arithmetic. Scratch per thread is at most about 10 * 2048 * D values.
 template <class T, class Arch>
 struct BackwardTiling {
   static constexpr int64_t lanes = Blocking<T, Arch>::lanes;
@@ -55,7 +75,7 @@ struct BackwardTiling {
     return rows > lanes ? rows : lanes;
   }
   static constexpr int64_t key_block = 16 * M;  // query pass: keys per packed block
-  static constexpr int64_t key_tile = 64 * lanes;  // key pass: keys per task
+  static_assert(256 % lanes == 0, "a key tile (backward_key_tile) is whole lane blocks");
   static constexpr int64_t query_chunk = 32 * M;  // key pass: query rows packed at once
 };
 
@@ -89,8 +109,9 @@ template <class T>
 struct BackwardWorkspace {
   // Query pass: [lane block][D][lanes] slabs; key and value rows; score rows.
   Buffer<T> row, q_t, do_t, dq_t, keys, values, scores, dp, dot, max, sum, slope;
-  // Key pass: [lane block][D][lanes] slabs; query and dO rows.
-  Buffer<T> k_t, v_t, dk_t, dv_t, q_rows, do_rows;
+  // Key pass: [lane block][D][lanes] slabs; query and dO rows; when it also computes dQ, the
+  // keys as [dim panel][key][lanes] and dQ as [dim panel][row][lanes], and one un-rotated row.
+  Buffer<T> k_t, v_t, dk_t, dv_t, q_rows, do_rows, k_rows, dq_rows, unrotated;
   Buffer<T> q_cos, q_sin, k_cos, k_sin;
   RopeAngles::Cursor q_angles, k_angles;
 
@@ -116,11 +137,31 @@ struct BackwardCommon {
       rotate_row(out, view.at(b, s, head), view.stride[3], p.dim, p.rope, p.rope_dim, cos, sin, factor);
   }
   // Asks for row s of `view` ahead of its use: packing walks rows a head-stride apart, which the
-  // hardware prefetchers miss, and it re-reads them once per tile that sees them.
-  void prefetch(const View4<const T>& view, int64_t b, int64_t s, int64_t head) const {
+  // hardware prefetchers miss, and it re-reads them once per tile that sees them. The gradients'
+  // rows are asked for with intent to write (Write = 1): their stores would wait for the lines.
+  template <int Write = 0, class U>
+  void prefetch(const View4<U>& view, int64_t b, int64_t s, int64_t head) const {
     const char* row = reinterpret_cast<const char*>(view.at(b, s, head));
     const int64_t bytes = p.dim * view.stride[3] * static_cast<int64_t>(sizeof(T));
-    for (int64_t at = 0; at < bytes && at < 4096; at += 64) __builtin_prefetch(row + at);
+    for (int64_t at = 0; at < bytes && at < 4096; at += 64) __builtin_prefetch(row + at, Write);
+  }
+  // Row s of `view` = factor * inverse RoPE of in[0..D), or in + that when Add.
+  template <bool Add = false>
+  void store_unrotated(const View4<T>& view, int64_t b, int64_t s, int64_t head, const T* in, const T* cos,
+                       const T* sin, T factor, T* scratch) const {
+    T* out = view.at(b, s, head);
+    const int64_t stride = view.stride[3];
+    if (Add) {
+      unrotate_row(scratch, 1, in, p.dim, p.rope, p.rope_dim, cos, sin, factor);
+      if (stride == 1)
+        for (int64_t d = 0; d < p.dim; ++d) out[d] += scratch[d];
+      else
+        for (int64_t d = 0; d < p.dim; ++d) out[d * stride] += scratch[d];
+    } else if (stride == 1) {  // a literal unit stride lets the rotation vectorise
+      unrotate_row(out, 1, in, p.dim, p.rope, p.rope_dim, cos, sin, factor);
+    } else {
+      unrotate_row(out, stride, in, p.dim, p.rope, p.rope_dim, cos, sin, factor);
+    }
   }
   void load_plain(T* out, const View4<const T>& view, int64_t b, int64_t s, int64_t head) const {
     const T* row = view.at(b, s, head);
@@ -155,9 +196,20 @@ class BackwardKernel {
       : c_(c), p_(c.p), cap_(Cap::make(c.p)), slope_partials_(slope_partials), sink_partials_(sink_partials) {
     query_rows_ = Tiling::query_rows(p_.group());
     query_tiles_ = (p_.q_len + query_rows_ - 1) / query_rows_;
-    key_tiles_ = (p_.k_len + Tiling::key_tile - 1) / Tiling::key_tile;
+    key_tile_ = backward_key_tile(p_.window);
+    key_tiles_ = (p_.k_len + key_tile_ - 1) / key_tile_;
     dim_panels_ = (p_.dim + M - 1) / M;
+    lane_panels_ = (p_.dim + lanes - 1) / lanes;
+    fused_ = fuses(p_);
   }
+
+  // Whether the key pass computes dQ too, with no query pass: when no statistics of a whole row
+  // are needed first (sigmoid) and every row's window spans at most two key tiles, so its dQ
+  // is the sum of two parts, the even tile's stored and the odd tile's added after it.
+  static bool fuses(const Problem& p) {
+    return !Gradient::normalises && p.window > 0 && p.window - 1 <= backward_key_tile(p.window);
+  }
+  bool fused() const { return fused_; }
 
   // ---- the query pass ----
   int64_t query_tasks() const { return p_.batch * p_.kv_heads * query_tiles_; }
@@ -323,8 +375,8 @@ class BackwardKernel {
       total += static_cast<double>(slope[i] * factor);
       const T* slab = dq_t + (i / lanes) * D * lanes + (i % lanes);
       for (int64_t d = 0; d < D; ++d) row[d] = slab[d * lanes];
-      unrotate_row(c_.io.dq.at(b, i0 + i, h), c_.io.dq.stride[3], row, D, p_.rope, p_.rope_dim,
-                   ws.q_cos.data() + i * pairs, ws.q_sin.data() + i * pairs, static_cast<T>(p_.scale) * factor);
+      c_.store_unrotated(c_.io.dq, b, i0 + i, h, row, ws.q_cos.data() + i * pairs, ws.q_sin.data() + i * pairs,
+                         static_cast<T>(p_.scale) * factor, nullptr);
     }
     out.slope -= total;
     return out;
@@ -425,12 +477,27 @@ class BackwardKernel {
 
   // ---- the key pass ----
  public:
-  int64_t key_tasks() const { return p_.batch * p_.kv_heads * key_tiles_; }
+  // Its tasks: every key tile (parity -1), or, fused, the even (0) or the odd (1) tiles.
+  int64_t key_tiles(int parity) const { return parity < 0 ? key_tiles_ : (key_tiles_ + 1 - parity) / 2; }
+  int64_t key_tasks(int parity = -1) const { return p_.batch * p_.kv_heads * key_tiles(parity); }
 
-  void run_key_task(int64_t task, BackwardWorkspace<T>& ws) const {
-    int64_t b, g, first;
-    decode(task, key_tiles_, Tiling::key_tile, &b, &g, &first);
-    run_tile(b, g, first, ws);
+  void run_key_task(int64_t task, int parity, BackwardWorkspace<T>& ws) const {
+    int64_t b, g, tile;
+    decode(task, key_tiles(parity), 1, &b, &g, &tile);
+    if (parity >= 0) tile = 2 * tile + parity;
+    run_tile(b, g, tile, parity, ws);
+  }
+
+  // Rows of dq no key tile sees (none see a key) are zero; fused, no query pass writes them.
+  void zero_unseen_rows() const {
+    const int64_t lo = p_.k_len > 0 ? first_query(0) : p_.q_len, hi = p_.k_len > 0 ? end_query(p_.k_len - 1) : p_.q_len;
+    for (int64_t b = 0; b < p_.batch; ++b)
+      for (int64_t i = 0; i < p_.q_len; ++i)
+        if (i < lo || i >= hi)
+          for (int64_t h = 0; h < p_.heads; ++h) {
+            T* out = c_.io.dq.at(b, i, h);
+            for (int64_t d = 0; d < p_.dim; ++d) out[d * c_.io.dq.stride[3]] = T(0);
+          }
   }
 
  private:
@@ -443,10 +510,14 @@ class BackwardKernel {
     return std::clamp<int64_t>(p_.k_pos0 + j_last + p_.window - p_.q_pos0, 0, p_.q_len);
   }
 
-  void run_tile(int64_t b, int64_t g, int64_t j0, BackwardWorkspace<T>& ws) const {
+  // Key tile `tile` of kv head g; fused (parity 0 or 1), also the tile's share of dQ for the
+  // query heads of the group, and of dslopes in the partials of this (batch, tile, kv head).
+  void run_tile(int64_t b, int64_t g, int64_t tile, int parity, BackwardWorkspace<T>& ws) const {
     const int64_t D = p_.dim, G = p_.group(), pairs = c_.angles.pairs();
-    const int64_t nk = std::min(Tiling::key_tile, p_.k_len - j0);
+    const int64_t j0 = tile * key_tile_;
+    const int64_t nk = std::min(key_tile_, p_.k_len - j0);
     const int64_t blocks = (nk + lanes - 1) / lanes;
+    const int64_t key_stride = key_tile_ * lanes;  // one dim panel of k_rows
     BackwardWorkspace<T>::fit(ws.row, D);
     BackwardWorkspace<T>::fit(ws.k_t, blocks * D * lanes);
     BackwardWorkspace<T>::fit(ws.v_t, blocks * D * lanes);
@@ -456,6 +527,12 @@ class BackwardKernel {
     BackwardWorkspace<T>::fit(ws.do_rows, chunk * D);
     BackwardWorkspace<T>::fit(ws.scores, chunk * lanes);
     BackwardWorkspace<T>::fit(ws.dp, chunk * lanes);
+    if (fused_) {
+      BackwardWorkspace<T>::fit(ws.k_rows, lane_panels_ * key_stride);
+      BackwardWorkspace<T>::fit(ws.dq_rows, lane_panels_ * chunk * lanes);
+      BackwardWorkspace<T>::fit(ws.unrotated, D);
+      fill(ws.k_rows.data(), ws.k_rows.data() + lane_panels_ * key_stride, T(0));
+    }
     if (pairs > 0) {
       BackwardWorkspace<T>::fit(ws.k_cos, nk * pairs);
       BackwardWorkspace<T>::fit(ws.k_sin, nk * pairs);
@@ -478,29 +555,71 @@ class BackwardKernel {
       const int64_t slab = (j / lanes) * D * lanes + (j % lanes);
       c_.load_rotated(row, c_.io.k, b, j0 + j, g, ws.k_cos.data() + j * pairs, ws.k_sin.data() + j * pairs, T(1));
       for (int64_t d = 0; d < D; ++d) ws.k_t[slab + d * lanes] = row[d];
+      if (fused_)
+        for (int64_t d = 0; d < D; ++d) ws.k_rows[(d / lanes) * key_stride + j * lanes + d % lanes] = row[d];
       c_.load_plain(row, c_.io.v, b, j0 + j, g);
       for (int64_t d = 0; d < D; ++d) ws.v_t[slab + d * lanes] = row[d];
     }
     const int64_t i_lo = first_query(j0), i_hi = end_query(j0 + nk - 1);
+    const bool slopes = fused_ && slope_partials_ != nullptr;
     for (int64_t hh = 0; hh < G; ++hh) {
       const int64_t h = g * G + hh;
       const Bias bias = Bias::make(p_, h);
+      double slope = 0.0;  // sum of dS * distance over this tile's pairs
       if (pairs > 0 && i_lo < i_hi) ws.q_angles.start(c_.angles, p_.q_pos0 + i_lo);
       for (int64_t c0 = i_lo; c0 < i_hi; c0 += chunk) {
         const int64_t rows = std::min(chunk, i_hi - c0);
         pack_queries(b, h, c0, rows, ws);
+        if (fused_) fill(ws.dq_rows.data(), ws.dq_rows.data() + lane_panels_ * chunk * lanes, T(0));
         for (int64_t block = 0; block < blocks; ++block)
-          gradient_block(b, h, c0, rows, j0 + block * lanes, std::min(lanes, nk - block * lanes), block * D * lanes,
-                         bias, ws);
+          gradient_block(b, h, c0, rows, j0 + block * lanes, std::min(lanes, nk - block * lanes), block,
+                         bias, slopes ? &slope : nullptr, ws);
+        if (fused_) store_dq(b, h, c0, rows, j0, nk, parity, ws);
       }
+      if (slopes) slope_partials_[((b * key_tiles_ + tile) * p_.kv_heads + g) * G + hh] = -slope;
     }
+    const int64_t dv_stride = c_.io.dv.stride[3];
     for (int64_t j = 0; j < nk; ++j) {
+      if (j + ahead < nk) {
+        c_.template prefetch<1>(c_.io.dk, b, j0 + j + ahead, g);
+        c_.template prefetch<1>(c_.io.dv, b, j0 + j + ahead, g);
+      }
       const int64_t slab = (j / lanes) * D * lanes + (j % lanes);
       for (int64_t d = 0; d < D; ++d) row[d] = ws.dk_t[slab + d * lanes];
-      unrotate_row(c_.io.dk.at(b, j0 + j, g), c_.io.dk.stride[3], row, D, p_.rope, p_.rope_dim,
-                   ws.k_cos.data() + j * pairs, ws.k_sin.data() + j * pairs, T(1));
+      c_.store_unrotated(c_.io.dk, b, j0 + j, g, row, ws.k_cos.data() + j * pairs, ws.k_sin.data() + j * pairs, T(1),
+                         nullptr);
       T* out = c_.io.dv.at(b, j0 + j, g);
-      for (int64_t d = 0; d < D; ++d) out[d * c_.io.dv.stride[3]] = ws.dv_t[slab + d * lanes];
+      if (dv_stride == 1)
+        for (int64_t d = 0; d < D; ++d) out[d] = ws.dv_t[slab + d * lanes];
+      else
+        for (int64_t d = 0; d < D; ++d) out[d * dv_stride] = ws.dv_t[slab + d * lanes];
+    }
+  }
+
+  // Rows [c0, c0 + rows) of head h's dQ, this tile's share: un-rotated and scaled into dq,
+  // stored, or added to what the even tile before or after stored (odd tiles; run_backward_with
+  // runs the even tiles first, so each row is one sum of two parts, whatever the thread count).
+  void store_dq(int64_t b, int64_t h, int64_t c0, int64_t rows, int64_t j0, int64_t nk, int parity,
+                BackwardWorkspace<T>& ws) const {
+    const int64_t D = p_.dim, pairs = c_.angles.pairs();
+    const int64_t shared_below = parity == 1 ? end_query(j0 - 1) : 0;
+    const int64_t shared_from = parity == 1 && j0 + nk < p_.k_len ? first_query(j0 + nk) : p_.q_len;
+    T* row = ws.row.data();
+    T* part = ws.unrotated.data();
+    const T scale = static_cast<T>(p_.scale);
+    for (int64_t r = 0; r < rows; ++r) {
+      if (r + ahead < rows) c_.template prefetch<1>(c_.io.dq, b, c0 + r + ahead, h);
+      for (int64_t panel = 0; panel < lane_panels_; ++panel) {
+        const T* from = ws.dq_rows.data() + (panel * chunk + r) * lanes;
+        for (int64_t d = panel * lanes; d < std::min(D, (panel + 1) * lanes); ++d) row[d] = from[d - panel * lanes];
+      }
+      const int64_t i = c0 + r;
+      const T* cos = ws.q_cos.data() + r * pairs;
+      const T* sin = ws.q_sin.data() + r * pairs;
+      if (i < shared_below || i >= shared_from)
+        c_.template store_unrotated<true>(c_.io.dq, b, i, h, row, cos, sin, scale, part);
+      else
+        c_.store_unrotated(c_.io.dq, b, i, h, row, cos, sin, scale, nullptr);
     }
   }
 
@@ -525,11 +644,12 @@ class BackwardKernel {
     fill(ws.do_rows.data() + rows * D, ws.do_rows.data() + padded * D, T(0));
   }
 
-  // Keys [jb, jb + nl) (one lane block) against the packed rows of [c0, c0 + rows) that see them:
-  // S, dP, then P and dS in their place, then dV^T += dO^T P and dK^T += Q^T dS.
-  void gradient_block(int64_t b, int64_t h, int64_t c0, int64_t rows, int64_t jb, int64_t nl, int64_t slab,
-                      const Bias& bias, BackwardWorkspace<T>& ws) const {
-    const int64_t D = p_.dim;
+  // Keys [jb, jb + nl) (lane block `block` of the tile) against the packed rows of [c0, c0 + rows)
+  // that see them: S, dP, then P and dS in their place, then dV^T += dO^T P and dK^T += Q^T dS;
+  // fused, also dQ += dS K and, when slope is not null, *slope += sum of dS * distance.
+  void gradient_block(int64_t b, int64_t h, int64_t c0, int64_t rows, int64_t jb, int64_t nl, int64_t block,
+                      const Bias& bias, double* slope, BackwardWorkspace<T>& ws) const {
+    const int64_t D = p_.dim, slab = block * D * lanes;
     const int64_t r_lo = std::max(first_query(jb), c0) - c0;
     const int64_t r_hi = std::min(end_query(jb + nl - 1), c0 + rows) - c0;
     if (r_lo >= r_hi) return;
@@ -546,6 +666,7 @@ class BackwardKernel {
     const vec iota = V::iota(), zero = V::broadcast(T(0));
     const int64_t stats_at = (b * p_.heads + h) * p_.q_len + c0;
     const ReferenceKey reference = ReferenceKey::of(p_, h);
+    vec slope_sum = zero;
     for (int64_t r = p_lo * M; r < p_hi * M; ++r) {
       T* s_row = scores + r * lanes;
       T* dp_row = dp + r * lanes;
@@ -567,9 +688,9 @@ class BackwardKernel {
       for (int v = 0; v < NV; ++v) {
         const vec lane = iota + V::broadcast(static_cast<T>(v * W));
         const vec content = cap_.value(V::load(s_row + v * W));
+        const vec bias_distance = V::broadcast(shifted) - lane;
         vec pv, ds;
-        Gradient::gradient(bias.apply(content, V::broadcast(shifted) - lane), V::load(dp_row + v * W), lse, dot, pv, ds);
-        if constexpr (Cap::active) ds = ds * cap_.gradient(content);
+        Gradient::gradient(bias.apply(content, bias_distance), V::load(dp_row + v * W), lse, dot, pv, ds);
         if (masked) {
           const vec distance = V::broadcast(base) - lane, beyond = V::broadcast(past) - lane;
           const vec keys = V::broadcast(static_cast<T>(nl));
@@ -577,6 +698,8 @@ class BackwardKernel {
           pv = V::select(visible, pv, zero);
           ds = V::select(visible, ds, zero);
         }
+        if (slope) slope_sum = V::fma(ds, bias_distance, slope_sum);  // the gradient of the biased logit
+        if constexpr (Cap::active) ds = ds * cap_.gradient(content);
         V::store(s_row + v * W, pv);
         V::store(dp_row + v * W, ds);
       }
@@ -591,6 +714,15 @@ class BackwardKernel {
       gemm_rows<T, Arch, ALayout::m_adjacent>(panel_rows, depth, ws.q_rows.data() + at, D, dp + p_lo * M * lanes,
                                               ws.dk_t.data() + slab + panel * M * lanes, true);
     }
+    if (!fused_) return;
+    if (slope) *slope += static_cast<double>(horizontal_sum<T, Arch>(slope_sum));
+    // dQ[row][d] += sum over the block's keys of dS[row][key] K[key][d], `lanes` dims at a time.
+    const int64_t key_stride = key_tile_ * lanes;  // one dim panel of k_rows
+    for (int64_t panel = 0; panel < lane_panels_; ++panel)
+      for (int64_t rp = p_lo; rp < p_hi; ++rp)
+        gemm_rows<T, Arch, ALayout::k_adjacent>(M, nl, dp + rp * M * lanes, lanes,
+                                                ws.k_rows.data() + panel * key_stride + block * lanes * lanes,
+                                                ws.dq_rows.data() + (panel * chunk + rp * M) * lanes, true);
   }
 
   // Task t is (batch, tile, kv head) in row-major order.
@@ -607,14 +739,17 @@ class BackwardKernel {
   Cap cap_;
   double* slope_partials_;
   double* sink_partials_;
-  int64_t query_rows_ = 0, query_tiles_ = 0, key_tiles_ = 0, dim_panels_ = 0;
+  int64_t query_rows_ = 0, query_tiles_ = 0, key_tile_ = 0, key_tiles_ = 0, dim_panels_ = 0, lane_panels_ = 0;
+  bool fused_ = false;
 };
 
-template <class Kernel, class T, bool KeyPass>
+// Pass -2: the query pass; -1: the key pass over every tile; 0 and 1: the fused key pass over
+// the even and the odd tiles.
+template <class Kernel, class T, int Pass>
 void run_backward_task(void* kernel, int64_t task) {
   thread_local BackwardWorkspace<T> workspace;
-  if (KeyPass)
-    static_cast<const Kernel*>(kernel)->run_key_task(task, workspace);
+  if (Pass >= -1)
+    static_cast<const Kernel*>(kernel)->run_key_task(task, Pass, workspace);
   else
     static_cast<const Kernel*>(kernel)->run_query_task(task, workspace);
 }
@@ -631,19 +766,32 @@ void run_backward_with(const Problem& p, const BackwardInputs<T>& io, const Rope
   using Common = BackwardCommon<T, Arch>;
   const Common common{p, io, angles, Window{p.window, p.k_pos0, p.k_len}, RowStats<T>{lse.data(), dot.data()}};
 
-  const int64_t query_rows = BackwardTiling<T, Arch>::query_rows(p.group());
-  const auto partial_count = static_cast<std::size_t>(p.batch * p.kv_heads * ((p.q_len + query_rows - 1) / query_rows) * p.group());
+  // Slope and sink partials, one per head of each task of the pass that computes dS for dQ.
+  using Tiling = BackwardTiling<T, Arch>;
+  const bool fused = Kernel::fuses(p);
+  const int64_t query_rows = Tiling::query_rows(p.group());
+  const int64_t key_tile = backward_key_tile(p.window);
+  const int64_t tiles = fused ? (p.k_len + key_tile - 1) / key_tile : (p.q_len + query_rows - 1) / query_rows;
+  const auto partial_count = static_cast<std::size_t>(p.batch * p.kv_heads * tiles * p.group());
   Buffer<double> slope_partials, sink_partials;
   if (dslopes) slope_partials.fit(partial_count);
   if (dsinks) sink_partials.fit(partial_count);
+  if (dsinks && fused) std::fill(sink_partials.data(), sink_partials.data() + partial_count, 0.0);  // no sinks
   const Kernel kernel(common, dslopes ? slope_partials.data() : nullptr, dsinks ? sink_partials.data() : nullptr);
   Kernel* context = const_cast<Kernel*>(&kernel);
-  // The query pass writes the softmax statistics the key pass reads.
-  parallel(p.threads, kernel.query_tasks(), &run_backward_task<Kernel, T, false>, context);
-  parallel(p.threads, kernel.key_tasks(), &run_backward_task<Kernel, T, true>, context);
+  if (fused) {
+    // Even tiles store their dQ rows, then odd tiles add theirs: two parts per row, one order.
+    kernel.zero_unseen_rows();
+    parallel(p.threads, kernel.key_tasks(0), &run_backward_task<Kernel, T, 0>, context);
+    parallel(p.threads, kernel.key_tasks(1), &run_backward_task<Kernel, T, 1>, context);
+  } else {
+    // The query pass writes the softmax statistics the key pass reads.
+    parallel(p.threads, kernel.query_tasks(), &run_backward_task<Kernel, T, -2>, context);
+    parallel(p.threads, kernel.key_tasks(), &run_backward_task<Kernel, T, -1>, context);
+  }
 
   // Per-task slope and sink gradients, summed in task order: the same bits for any thread count.
-  for (int64_t task = 0; task < kernel.query_tasks(); ++task)
+  for (int64_t task = 0; task < p.batch * p.kv_heads * tiles; ++task)
     for (int64_t hh = 0; hh < p.group(); ++hh) {
       const int64_t g = task % p.kv_heads;  // as BackwardKernel::decode
       const auto at = static_cast<std::size_t>(task * p.group() + hh);
