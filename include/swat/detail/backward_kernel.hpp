@@ -30,6 +30,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "../checks.hpp"
 #include "../view.hpp"
@@ -88,20 +89,33 @@ struct RowStats {
 };
 
 // out[0..D) = factor * inverse RoPE of in[0..D) (the rotation by the opposite angle), written
-// at element stride out_stride. cos/sin hold the pairs of this row's position.
+// at element stride out_stride. cos/sin hold the pairs of this row's position. Each layout has
+// its own loop, and a unit stride its own copy of them, so the compiler can vectorise them.
 template <class T, class Tout>
 inline void unrotate_row(Tout* out, int64_t out_stride, const T* in, int64_t dim, RopeLayout layout, int64_t rope_dim,
                          const T* cos, const T* sin, T factor) {
-  const int64_t P = rope_dim / 2;
-  if (layout != RopeLayout::none)
-    for (int64_t k = 0; k < P; ++k) {
-      const int64_t a = layout == RopeLayout::half ? k : 2 * k, b = layout == RopeLayout::half ? k + P : 2 * k + 1;
-      const T x1 = in[a], x2 = in[b];
-      out[a * out_stride] = static_cast<Tout>((x1 * cos[k] + x2 * sin[k]) * factor);
-      out[b * out_stride] = static_cast<Tout>((x2 * cos[k] - x1 * sin[k]) * factor);
+  const auto body = [&](auto stride) {
+    const int64_t P = rope_dim / 2;
+    if (layout == RopeLayout::half) {
+      for (int64_t k = 0; k < P; ++k) {
+        const T x1 = in[k], x2 = in[k + P];
+        out[k * stride] = static_cast<Tout>((x1 * cos[k] + x2 * sin[k]) * factor);
+        out[(k + P) * stride] = static_cast<Tout>((x2 * cos[k] - x1 * sin[k]) * factor);
+      }
+    } else if (layout == RopeLayout::interleaved) {
+      for (int64_t k = 0; k < P; ++k) {
+        const T x1 = in[2 * k], x2 = in[2 * k + 1];
+        out[2 * k * stride] = static_cast<Tout>((x1 * cos[k] + x2 * sin[k]) * factor);
+        out[(2 * k + 1) * stride] = static_cast<Tout>((x2 * cos[k] - x1 * sin[k]) * factor);
+      }
     }
-  const int64_t first_plain = layout == RopeLayout::none ? 0 : rope_dim;
-  for (int64_t d = first_plain; d < dim; ++d) out[d * out_stride] = static_cast<Tout>(in[d] * factor);
+    const int64_t first_plain = layout == RopeLayout::none ? 0 : rope_dim;
+    for (int64_t d = first_plain; d < dim; ++d) out[d * stride] = static_cast<Tout>(in[d] * factor);
+  };
+  if (out_stride == 1)
+    body(std::integral_constant<int64_t, 1>{});
+  else
+    body(out_stride);
 }
 
 // Per-thread scratch of both passes, grown on first use and reused.
@@ -151,17 +165,12 @@ struct BackwardCommon {
                        const T* sin, T factor, T* scratch) const {
     T* out = view.at(b, s, head);
     const int64_t stride = view.stride[3];
-    if (Add) {
-      unrotate_row(scratch, 1, in, p.dim, p.rope, p.rope_dim, cos, sin, factor);
-      if (stride == 1)
-        for (int64_t d = 0; d < p.dim; ++d) out[d] += scratch[d];
-      else
-        for (int64_t d = 0; d < p.dim; ++d) out[d * stride] += scratch[d];
-    } else if (stride == 1) {  // a literal unit stride lets the rotation vectorise
-      unrotate_row(out, 1, in, p.dim, p.rope, p.rope_dim, cos, sin, factor);
-    } else {
-      unrotate_row(out, stride, in, p.dim, p.rope, p.rope_dim, cos, sin, factor);
-    }
+    if (!Add) return unrotate_row(out, stride, in, p.dim, p.rope, p.rope_dim, cos, sin, factor);
+    unrotate_row(scratch, 1, in, p.dim, p.rope, p.rope_dim, cos, sin, factor);
+    if (stride == 1)  // a literal unit stride lets the sum vectorise
+      for (int64_t d = 0; d < p.dim; ++d) out[d] += scratch[d];
+    else
+      for (int64_t d = 0; d < p.dim; ++d) out[d * stride] += scratch[d];
   }
   void load_plain(T* out, const View4<const T>& view, int64_t b, int64_t s, int64_t head) const {
     const T* row = view.at(b, s, head);
@@ -528,6 +537,7 @@ class BackwardKernel {
     BackwardWorkspace<T>::fit(ws.scores, chunk * lanes);
     BackwardWorkspace<T>::fit(ws.dp, chunk * lanes);
     if (fused_) {
+      BackwardWorkspace<T>::fit(ws.row, lane_panels_ * lanes);
       BackwardWorkspace<T>::fit(ws.k_rows, lane_panels_ * key_stride);
       BackwardWorkspace<T>::fit(ws.dq_rows, lane_panels_ * chunk * lanes);
       BackwardWorkspace<T>::fit(ws.unrotated, D);
@@ -608,10 +618,9 @@ class BackwardKernel {
     T* part = ws.unrotated.data();
     const T scale = static_cast<T>(p_.scale);
     for (int64_t r = 0; r < rows; ++r) {
-      if (r + ahead < rows) c_.template prefetch<1>(c_.io.dq, b, c0 + r + ahead, h);
-      for (int64_t panel = 0; panel < lane_panels_; ++panel) {
+      for (int64_t panel = 0; panel < lane_panels_; ++panel) {  // whole panels: row holds lane_panels_ * lanes
         const T* from = ws.dq_rows.data() + (panel * chunk + r) * lanes;
-        for (int64_t d = panel * lanes; d < std::min(D, (panel + 1) * lanes); ++d) row[d] = from[d - panel * lanes];
+        for (int64_t l = 0; l < lanes; ++l) row[panel * lanes + l] = from[l];
       }
       const int64_t i = c0 + r;
       const T* cos = ws.q_cos.data() + r * pairs;
@@ -633,6 +642,8 @@ class BackwardKernel {
       if (r + ahead < rows) {
         c_.prefetch(c_.io.q, b, c0 + r + ahead, h);
         c_.prefetch(c_.io.dout, b, c0 + r + ahead, h);
+        // The chunk's dq rows, which store_dq writes after the chunk's products: there by then.
+        if (fused_) c_.template prefetch<1>(c_.io.dq, b, c0 + r + ahead, h);
       }
       c_.load_rotated(ws.q_rows.data() + r * D, c_.io.q, b, c0 + r, h, ws.q_cos.data() + r * pairs,
                       ws.q_sin.data() + r * pairs, static_cast<T>(p_.scale));
