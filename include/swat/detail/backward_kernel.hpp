@@ -35,6 +35,7 @@
 #include "../checks.hpp"
 #include "../view.hpp"
 #include "buffer.hpp"
+#include "compiler.hpp"
 #include "math.hpp"
 #include "microkernel.hpp"
 #include "reduce.hpp"
@@ -152,12 +153,17 @@ struct BackwardCommon {
   }
   // Asks for row s of `view` ahead of its use: packing walks rows a head-stride apart, which the
   // hardware prefetchers miss, and it re-reads them once per tile that sees them. The gradients'
-  // rows are asked for with intent to write (Write = 1): their stores would wait for the lines.
-  template <int Write = 0, class U>
+  // rows are asked for with intent to write (Write): their stores would wait for the lines.
+  template <bool Write = false, class U>
   void prefetch(const View4<U>& view, int64_t b, int64_t s, int64_t head) const {
     const char* row = reinterpret_cast<const char*>(view.at(b, s, head));
     const int64_t bytes = p.dim * view.stride[3] * static_cast<int64_t>(sizeof(T));
-    for (int64_t at = 0; at < bytes && at < 4096; at += 64) __builtin_prefetch(row + at, Write);
+    for (int64_t at = 0; at < bytes && at < 4096; at += 64) {
+      if (Write)
+        SWAT_PREFETCH_WRITE(row + at);
+      else
+        SWAT_PREFETCH(row + at);
+    }
   }
   // Row s of `view` = factor * inverse RoPE of in[0..D), or in + that when Add.
   template <bool Add = false>
@@ -591,8 +597,8 @@ class BackwardKernel {
     const int64_t dv_stride = c_.io.dv.stride[3];
     for (int64_t j = 0; j < nk; ++j) {
       if (j + ahead < nk) {
-        c_.template prefetch<1>(c_.io.dk, b, j0 + j + ahead, g);
-        c_.template prefetch<1>(c_.io.dv, b, j0 + j + ahead, g);
+        c_.template prefetch<true>(c_.io.dk, b, j0 + j + ahead, g);
+        c_.template prefetch<true>(c_.io.dv, b, j0 + j + ahead, g);
       }
       const int64_t slab = (j / lanes) * D * lanes + (j % lanes);
       for (int64_t d = 0; d < D; ++d) row[d] = ws.dk_t[slab + d * lanes];
@@ -643,7 +649,7 @@ class BackwardKernel {
         c_.prefetch(c_.io.q, b, c0 + r + ahead, h);
         c_.prefetch(c_.io.dout, b, c0 + r + ahead, h);
         // The chunk's dq rows, which store_dq writes after the chunk's products: there by then.
-        if (fused_) c_.template prefetch<1>(c_.io.dq, b, c0 + r + ahead, h);
+        if (fused_) c_.template prefetch<true>(c_.io.dq, b, c0 + r + ahead, h);
       }
       c_.load_rotated(ws.q_rows.data() + r * D, c_.io.q, b, c0 + r, h, ws.q_cos.data() + r * pairs,
                       ws.q_sin.data() + r * pairs, static_cast<T>(p_.scale));

@@ -21,9 +21,12 @@
 
 // SWAT_PREFETCH(address): a hint to fetch the cache line holding `address`. Rows of K, V, Q and O
 // are often a page apart or more (one head of many), where hardware prefetchers stop, so the
-// packing loops ask for the rows they will need a few iterations ahead.
+// packing loops ask for the rows they will need a few iterations ahead. SWAT_PREFETCH_WRITE asks
+// for a line about to be written (an output row), so the store need not wait for it.
 #if defined(__GNUC__) || defined(__clang__)
 #define SWAT_PREFETCH(address) __builtin_prefetch(address)
+#define SWAT_PREFETCH_WRITE(address) __builtin_prefetch(address, 1)
 #else
 #define SWAT_PREFETCH(address) ((void)0)
+#define SWAT_PREFETCH_WRITE(address) ((void)0)
 #endif

@@ -64,12 +64,18 @@ struct ForwardWorkspace {
   }
 };
 
-// Asks for the cache lines of one row of `count` elements `step` apart, ahead of its use.
-template <class T>
+// Asks for the cache lines of one row of `count` elements `step` apart, ahead of its use (to
+// be written, when Write: the output rows).
+template <bool Write = false, class T>
 inline void prefetch_row(const T* row, int64_t count, int64_t step) {
   constexpr int64_t line = 64 / static_cast<int64_t>(sizeof(T));
   if (step != 1) count = 1;  // scattered elements: the first one only
-  for (int64_t e = 0; e < count; e += line) SWAT_PREFETCH(row + e);
+  for (int64_t e = 0; e < count; e += line) {
+    if (Write)
+      SWAT_PREFETCH_WRITE(row + e);
+    else
+      SWAT_PREFETCH(row + e);
+  }
 }
 
 // Rows are asked for this many iterations before they are read.
@@ -253,12 +259,17 @@ class ForwardKernel {
   void store_rows(int64_t b, int64_t h, int64_t i0, int64_t rows, const T* o_t, const T* sum) const {
     const int64_t D = p_.dim;
     for (int64_t i = 0; i < rows; ++i) {
-      if (i + prefetch_rows_ahead < rows) prefetch_row(io_.o.at(b, i0 + i + prefetch_rows_ahead, h), D, io_.o.stride[3]);
+      if (i + prefetch_rows_ahead < rows)
+        prefetch_row<true>(io_.o.at(b, i0 + i + prefetch_rows_ahead, h), D, io_.o.stride[3]);
       T factor = T(1);
       if (Activation::normalises) factor = sum[i] > T(0) ? T(1) / sum[i] : T(0);
       const T* slab = o_t + (i / lanes) * D * lanes + (i % lanes);
       S* out = io_.o.at(b, i0 + i, h);
-      for (int64_t d = 0; d < D; ++d) out[d * io_.o.stride[3]] = store_scalar<S>(slab[d * lanes] * factor);
+      const int64_t os = io_.o.stride[3];
+      if (os == 1)  // a literal unit stride: no multiply per element
+        for (int64_t d = 0; d < D; ++d) out[d] = store_scalar<S>(slab[d * lanes] * factor);
+      else
+        for (int64_t d = 0; d < D; ++d) out[d * os] = store_scalar<S>(slab[d * lanes] * factor);
     }
   }
 
