@@ -7,12 +7,14 @@
 #include <swat/detail/math.hpp>
 #include <swat/detail/microkernel.hpp>
 #include <swat/detail/reduce.hpp>
+#include <swat/detail/transpose.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
+#include <vector>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -495,6 +497,28 @@ void transpose_sum_of(Outcome* o) {
 void transpose_sum(Outcome* o) {
   transpose_sum_of<float>(o);
   transpose_sum_of<double>(o);
+}
+
+// A W x W block read at one stride and written at another, each element a distinct value, the
+// elements around the block (the strides' gaps) left as they were.
+template <class T>
+void transpose_block_of(Outcome* o) {
+  constexpr int in_stride = W<T> + 3, out_stride = W<T> + 5;
+  std::vector<T> in(static_cast<std::size_t>(W<T> * in_stride)), out(static_cast<std::size_t>(W<T> * out_stride));
+  for (std::size_t n = 0; n < in.size(); ++n) in[n] = static_cast<T>(1000 + n);
+  for (T& x : out) x = T(-1);
+  swat::detail::transpose_block<T, Arch>(in.data(), in_stride, out.data(), out_stride);
+  for (int j = 0; j < W<T>; ++j)
+    for (int c = 0; c < out_stride; ++c) {
+      const T got = out[static_cast<std::size_t>(j * out_stride + c)];
+      const T want = c < W<T> ? in[static_cast<std::size_t>(c * in_stride + j)] : T(-1);
+      expect(o, got == want, "%s: transpose_block out[%d][%d] is %g, want %g", type_name(T()), j, c,
+             static_cast<double>(got), static_cast<double>(want));
+    }
+}
+void transpose_block(Outcome* o) {
+  transpose_block_of<float>(o);
+  transpose_block_of<double>(o);
 }
 
 // ---- exp and sigmoid, in ulps against long double ------------------------------------------------

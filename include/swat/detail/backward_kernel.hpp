@@ -41,6 +41,7 @@
 #include "reduce.hpp"
 #include "rope.hpp"
 #include "score/score.hpp"
+#include "transpose.hpp"
 
 namespace swat {
 namespace detail {
@@ -594,21 +595,30 @@ class BackwardKernel {
       }
       if (slopes) slope_partials_[((b * key_tiles_ + tile) * p_.kv_heads + g) * G + hh] = -slope;
     }
+    // dK^T and dV^T back into rows a lane block at a time (q_rows and do_rows are free now and
+    // hold chunk >= lanes rows), then stored.
     const int64_t dv_stride = c_.io.dv.stride[3];
-    for (int64_t j = 0; j < nk; ++j) {
-      if (j + ahead < nk) {
-        c_.template prefetch<true>(c_.io.dk, b, j0 + j + ahead, g);
-        c_.template prefetch<true>(c_.io.dv, b, j0 + j + ahead, g);
+    T* dk_rows = ws.q_rows.data();
+    T* dv_rows = ws.do_rows.data();
+    for (int64_t block = 0; block < blocks; ++block) {
+      transpose_matrix<T, Arch>(ws.dk_t.data() + block * D * lanes, D, lanes, dk_rows);
+      transpose_matrix<T, Arch>(ws.dv_t.data() + block * D * lanes, D, lanes, dv_rows);
+      const int64_t first = block * lanes, count = std::min(lanes, nk - first);
+      for (int64_t l = 0; l < count; ++l) {
+        const int64_t j = first + l;
+        if (j + ahead < nk) {
+          c_.template prefetch<true>(c_.io.dk, b, j0 + j + ahead, g);
+          c_.template prefetch<true>(c_.io.dv, b, j0 + j + ahead, g);
+        }
+        c_.store_unrotated(c_.io.dk, b, j0 + j, g, dk_rows + l * D, ws.k_cos.data() + j * pairs,
+                           ws.k_sin.data() + j * pairs, T(1), nullptr);
+        const T* from = dv_rows + l * D;
+        T* out = c_.io.dv.at(b, j0 + j, g);
+        if (dv_stride == 1)
+          for (int64_t d = 0; d < D; ++d) out[d] = from[d];
+        else
+          for (int64_t d = 0; d < D; ++d) out[d * dv_stride] = from[d];
       }
-      const int64_t slab = (j / lanes) * D * lanes + (j % lanes);
-      for (int64_t d = 0; d < D; ++d) row[d] = ws.dk_t[slab + d * lanes];
-      c_.store_unrotated(c_.io.dk, b, j0 + j, g, row, ws.k_cos.data() + j * pairs, ws.k_sin.data() + j * pairs, T(1),
-                         nullptr);
-      T* out = c_.io.dv.at(b, j0 + j, g);
-      if (dv_stride == 1)
-        for (int64_t d = 0; d < D; ++d) out[d] = ws.dv_t[slab + d * lanes];
-      else
-        for (int64_t d = 0; d < D; ++d) out[d * dv_stride] = ws.dv_t[slab + d * lanes];
     }
   }
 

@@ -25,6 +25,7 @@
 #include "microkernel.hpp"
 #include "rope.hpp"
 #include "score/score.hpp"
+#include "transpose.hpp"
 
 namespace swat {
 namespace detail {
@@ -51,9 +52,10 @@ struct ForwardTiling {
 //   keys      [key][D]                       rotated rows: the score kernel broadcasts along them
 //   values    [key][D]                       rows: the output kernel broadcasts M dims of one row
 //   weights                                  the weights repacked for the output product, if at all
+//   rows_out  [lanes][D]                      one lane block of queries before Q^T, of O^T after
 template <class T, class Packed>
 struct ForwardWorkspace {
-  Buffer<T> row, o_t, scores, max, sum, k_cos, k_sin;
+  Buffer<T> row, o_t, scores, max, sum, k_cos, k_sin, rows_out;
   Buffer<Packed> q_t, keys, values, weights;
   RopeTable<T> q_table, k_table;  // the tile's queries; its keys, when they are few enough
   RopeAngles::Cursor k_angles;    // the tile's keys block by block, when they are not
@@ -159,21 +161,27 @@ class ForwardKernel {
       }
     }
 
-    // Q^T per head and lane block, rotated and scaled; padding lanes are zero.
-    T* row = ws.row.data();
+    // Q^T per head and lane block, rotated and scaled, a lane block of rows at a time (in
+    // rows_out, free until the outputs); padding lanes are zero.
+    Workspace::fit(ws.rows_out, lanes * D);
+    T* block_rows = ws.rows_out.data();
     for (int64_t hh = 0; hh < G; ++hh) {
       Packed* qt = ws.q_t.data() + hh * PD * padded;
-      fill(qt, qt + PD * padded, Packed(0));
-      for (int64_t i = 0; i < rows; ++i) {
-        if (i + prefetch_rows_ahead < rows)
-          prefetch_row(io_.q.at(b, i0 + i + prefetch_rows_ahead, g * G + hh), D, io_.q.stride[3]);
-        const S* stored = io_.q.at(b, i0 + i, g * G + hh);
-        const T *cos = ws.q_table.cos(i, pairs), *sin = ws.q_table.sin(i, pairs);
-        if (io_.q.stride[3] == 1)  // a literal unit stride lets the rotation vectorise
-          rotate_row(row, stored, 1, D, p_.rope, p_.rope_dim, cos, sin, static_cast<T>(p_.scale));
-        else
-          rotate_row(row, stored, io_.q.stride[3], D, p_.rope, p_.rope_dim, cos, sin, static_cast<T>(p_.scale));
-        Products::put_query(qt + (i / lanes) * PD * lanes, i % lanes, row, D);
+      for (int64_t l0 = 0; l0 < rows; l0 += lanes) {
+        const int64_t count = std::min(lanes, rows - l0);
+        for (int64_t i = l0; i < l0 + count; ++i) {
+          if (i + prefetch_rows_ahead < rows)
+            prefetch_row(io_.q.at(b, i0 + i + prefetch_rows_ahead, g * G + hh), D, io_.q.stride[3]);
+          const S* stored = io_.q.at(b, i0 + i, g * G + hh);
+          const T *cos = ws.q_table.cos(i, pairs), *sin = ws.q_table.sin(i, pairs);
+          T* row = block_rows + (i - l0) * D;
+          if (io_.q.stride[3] == 1)  // a literal unit stride lets the rotation vectorise
+            rotate_row(row, stored, 1, D, p_.rope, p_.rope_dim, cos, sin, static_cast<T>(p_.scale));
+          else
+            rotate_row(row, stored, io_.q.stride[3], D, p_.rope, p_.rope_dim, cos, sin, static_cast<T>(p_.scale));
+        }
+        fill(block_rows + count * D, block_rows + lanes * D, T(0));
+        Products::put_queries(qt + l0 * PD, block_rows, D);
       }
     }
     fill(ws.o_t.data(), ws.o_t.data() + G * D * padded, T(0));
@@ -194,7 +202,8 @@ class ForwardKernel {
                  ws.scores.data(), ws.weights.data(), ws.max.data() + hh * padded + l0, ws.sum.data() + hh * padded + l0);
     }
     for (int64_t hh = 0; hh < G; ++hh)
-      store_rows(b, g * G + hh, i0, rows, ws.o_t.data() + hh * D * padded, ws.sum.data() + hh * padded);
+      store_rows(b, g * G + hh, i0, rows, ws.o_t.data() + hh * D * padded, ws.sum.data() + hh * padded,
+                 ws.rows_out.data());
   }
 
   // keys[j][d] = RoPE(k[kb + j])[d] for j < nk. Rows stay rows: the score kernel reads M of
@@ -256,20 +265,23 @@ class ForwardKernel {
     Products::outputs(lo, hi, scores, weights, values, D, o_t);
   }
 
-  void store_rows(int64_t b, int64_t h, int64_t i0, int64_t rows, const T* o_t, const T* sum) const {
-    const int64_t D = p_.dim;
-    for (int64_t i = 0; i < rows; ++i) {
-      if (i + prefetch_rows_ahead < rows)
-        prefetch_row<true>(io_.o.at(b, i0 + i + prefetch_rows_ahead, h), D, io_.o.stride[3]);
-      T factor = T(1);
-      if (Activation::normalises) factor = sum[i] > T(0) ? T(1) / sum[i] : T(0);
-      const T* slab = o_t + (i / lanes) * D * lanes + (i % lanes);
-      S* out = io_.o.at(b, i0 + i, h);
-      const int64_t os = io_.o.stride[3];
-      if (os == 1)  // a literal unit stride: no multiply per element
-        for (int64_t d = 0; d < D; ++d) out[d] = store_scalar<S>(slab[d * lanes] * factor);
-      else
-        for (int64_t d = 0; d < D; ++d) out[d * os] = store_scalar<S>(slab[d * lanes] * factor);
+  // O^T back into rows a lane block at a time (`rows_out`: lanes rows of D), then stored.
+  void store_rows(int64_t b, int64_t h, int64_t i0, int64_t rows, const T* o_t, const T* sum, T* rows_out) const {
+    const int64_t D = p_.dim, os = io_.o.stride[3];
+    for (int64_t l0 = 0; l0 < rows; l0 += lanes) {
+      transpose_matrix<T, Arch>(o_t + l0 * D, D, lanes, rows_out);
+      for (int64_t i = l0; i < std::min(rows, l0 + lanes); ++i) {
+        if (i + prefetch_rows_ahead < rows)
+          prefetch_row<true>(io_.o.at(b, i0 + i + prefetch_rows_ahead, h), D, os);
+        T factor = T(1);
+        if (Activation::normalises) factor = sum[i] > T(0) ? T(1) / sum[i] : T(0);
+        const T* from = rows_out + (i - l0) * D;
+        S* out = io_.o.at(b, i0 + i, h);
+        if (os == 1)  // a literal unit stride: no multiply per element
+          for (int64_t d = 0; d < D; ++d) out[d] = store_scalar<S>(from[d] * factor);
+        else
+          for (int64_t d = 0; d < D; ++d) out[d * os] = store_scalar<S>(from[d] * factor);
+      }
     }
   }
 

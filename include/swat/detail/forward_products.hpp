@@ -16,6 +16,7 @@
 #include "bf16_dot.hpp"
 #include "convert.hpp"
 #include "microkernel.hpp"
+#include "transpose.hpp"
 
 namespace swat {
 namespace detail {
@@ -33,10 +34,9 @@ struct FloatProducts {
   static int64_t value_rows(int64_t nk) { return nk; }
   static int64_t weight_rows(int64_t /*nk*/) { return 0; }  // the weights are used in place
 
-  // Query `row` (rotated and scaled) into lane `lane` of a Q^T slab [depth][lanes].
-  static void put_query(Packed* slab, int64_t lane, const T* row, int64_t D) {
-    for (int64_t d = 0; d < D; ++d) slab[d * lanes + lane] = row[d];
-  }
+  // The `lanes` queries of one lane block (rows [lanes][D], rotated and scaled) into a Q^T slab
+  // [depth][lanes], transposed W x W blocks at a time.
+  static void put_queries(Packed* slab, const T* rows, int64_t D) { transpose_matrix<T, Arch>(rows, lanes, D, slab); }
   // A key row: `fill(T* out)` writes its D values (rotated); scratch is unused here.
   template <class Fill>
   static void put_key(Packed* dst, T* /*scratch*/, int64_t /*D*/, Fill&& fill) {
@@ -93,10 +93,13 @@ struct Bf16Products {
   static int64_t value_rows(int64_t nk) { return (nk + 1) / 2; }
   static int64_t weight_rows(int64_t nk) { return (nk + 1) / 2; }
 
-  static void put_query(Packed* slab, int64_t lane, const T* row, int64_t D) {
-    for (int64_t p = 0; 2 * p < D; ++p)
-      slab[p * lanes + lane] = bf16_pair(float_to_bf16_portable(row[2 * p]),
-                                         2 * p + 1 < D ? float_to_bf16_portable(row[2 * p + 1]) : uint16_t(0));
+  static void put_queries(Packed* slab, const T* rows, int64_t D) {
+    for (int64_t lane = 0; lane < lanes; ++lane) {
+      const T* row = rows + lane * D;
+      for (int64_t p = 0; 2 * p < D; ++p)
+        slab[p * lanes + lane] = bf16_pair(float_to_bf16_portable(row[2 * p]),
+                                           2 * p + 1 < D ? float_to_bf16_portable(row[2 * p + 1]) : uint16_t(0));
+    }
   }
   template <class Fill>
   static void put_key(Packed* dst, T* scratch, int64_t D, Fill&& fill) {
