@@ -225,7 +225,6 @@ class BackwardKernel {
   static bool fuses(const Problem& p) {
     return !Gradient::normalises && p.window > 0 && p.window - 1 <= backward_key_tile(p.window);
   }
-  bool fused() const { return fused_; }
 
   // ---- the query pass ----
   int64_t query_tasks() const { return p_.batch * p_.kv_heads * query_tiles_; }
@@ -802,8 +801,7 @@ void run_backward_with(const Problem& p, const BackwardInputs<T>& io, const Rope
   const auto partial_count = static_cast<std::size_t>(p.batch * p.kv_heads * tiles * p.group());
   Buffer<double> slope_partials, sink_partials;
   if (dslopes) slope_partials.fit(partial_count);
-  if (dsinks) sink_partials.fit(partial_count);
-  if (dsinks && fused) std::fill(sink_partials.data(), sink_partials.data() + partial_count, 0.0);  // no sinks
+  if (dsinks) sink_partials.fit(partial_count);  // zeros (fit), what the fused pass leaves: sigmoid has no sinks
   const Kernel kernel(common, dslopes ? slope_partials.data() : nullptr, dsinks ? sink_partials.data() : nullptr);
   Kernel* context = const_cast<Kernel*>(&kernel);
   if (fused) {
