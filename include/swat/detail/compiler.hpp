@@ -5,18 +5,24 @@
 // at -O2 GCC leaves them rolled, spills the registers and runs at a third of the speed.
 // SWAT_NOINLINE: the micro-kernel stays out of line; inlined into its caller's loops it lost a
 // fifth of its speed to register pressure.
+// SWAT_INLINE: a function whose arguments are arrays of registers (transpose_sum's 16
+// accumulators): called out of line, the array goes through memory.
 #if defined(__clang__)
 #define SWAT_UNROLL _Pragma("unroll")
 #define SWAT_NOINLINE __attribute__((noinline))
+#define SWAT_INLINE inline __attribute__((always_inline))
 #elif defined(__GNUC__)
 #define SWAT_UNROLL _Pragma("GCC unroll 16")
 #define SWAT_NOINLINE __attribute__((noinline))
+#define SWAT_INLINE inline __attribute__((always_inline))
 #elif defined(_MSC_VER)
 #define SWAT_UNROLL
 #define SWAT_NOINLINE __declspec(noinline)
+#define SWAT_INLINE __forceinline
 #else
 #define SWAT_UNROLL
 #define SWAT_NOINLINE
+#define SWAT_INLINE inline
 #endif
 
 // SWAT_PREFETCH(address): a hint to fetch the cache line holding `address`. Rows of K, V, Q and O

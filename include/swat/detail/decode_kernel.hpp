@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "../checks.hpp"
@@ -258,23 +259,36 @@ class DecodeKernel {
     }
     alignas(64) T sums[W];
     int64_t j = a;
-    for (; j + KP <= e; j += KP) {
-      vec acc[W];
-      SWAT_UNROLL
-      for (int64_t u = 0; u < W; ++u) acc[u] = V::broadcast(T(0));
-      const S* k = keys + j * D;
-      // Key by key, each row read front to back once for the HP heads (as dot_keys does): reading
-      // the KP rows side by side took 1.3x as long a step with GQA 32 over 8 in bf16.
-      SWAT_UNROLL
-      for (int64_t u = 0; u < KP; ++u) madd_key<HP>(k + u * D, q, q_pairs, acc + u, KP);
-      V::store(sums, transpose_sum<T, Arch>(acc));
-      for (int hp = 0; hp < HP; ++hp)
-        for (int64_t u = 0; u < KP; ++u) {
-          T sum = sums[hp * KP + u];
-          for (int64_t d = whole; d < D; ++d) sum += q[hp][d] * load_scalar(k[u * D + d]);
-          scores[hp][j - a + u] = sum;
+    const auto scores_of = [&](auto pair_vectors) {
+      for (; j + KP <= e; j += KP) {
+        vec acc[W];
+        SWAT_UNROLL
+        for (int64_t u = 0; u < W; ++u) acc[u] = V::broadcast(T(0));
+        const S* k = keys + j * D;
+        // Key by key, each row read front to back once for the HP heads (as dot_keys does): reading
+        // the KP rows side by side took 1.3x as long a step with GQA 32 over 8 in bf16.
+        madd_keys<HP>(pair_vectors, k, q, q_pairs, acc);
+        V::store(sums, transpose_sum<T, Arch>(acc));
+        if (whole == D) {
+          for (int hp = 0; hp < HP; ++hp) std::memcpy(scores[hp] + j - a, sums + hp * KP, sizeof(T) * KP);
+          continue;
         }
-    }
+        for (int hp = 0; hp < HP; ++hp)
+          for (int64_t u = 0; u < KP; ++u) {
+            T sum = sums[hp * KP + u];
+            for (int64_t d = whole; d < D; ++d) sum += q[hp][d] * load_scalar(k[u * D + d]);
+            scores[hp][j - a + u] = sum;
+          }
+      }
+    };
+    // Rows of 2 or 4 whole pair vectors (bf16 D 64 or 128 on AVX-512) take the straight-line
+    // products; other widths loop over the dims.
+    if (Pairs && pair_dims_ == D && D == 4 * W)
+      scores_of(std::integral_constant<int, 2>());
+    else if (Pairs && pair_dims_ == D && D == 8 * W)
+      scores_of(std::integral_constant<int, 4>());
+    else
+      scores_of(std::integral_constant<int, 0>());
     for (; j < e; ++j)
       for (int hp = 0; hp < HP; ++hp) scores[hp][j - a] = dot(q[hp], q_pairs[hp], keys + j * D);
     for (int hp = 0; hp < HP; ++hp) weigh(scores[hp], e - a, g * G + h0 + hp, qp, pos0 + a, o[hp]);
@@ -347,6 +361,33 @@ class DecodeKernel {
       const vec kv = load_as<T, Arch>(k + d);
       SWAT_UNROLL
       for (int h = 0; h < NQ; ++h) acc[h * stride] = V::fma(kv, V::load(q[h] + d), acc[h * stride]);
+    }
+  }
+
+  // acc[hp * KP + u] += the products of query hp with key row k + u * D, for u < KP = W / HP.
+  // PV > 0 (Pairs): the rows are PV pair vectors exactly, unrolled, so that the W independent
+  // accumulators interleave; looping over the dims per key (madd_key), each key's chain of PV
+  // bf16 products waited on its last one and the accumulators went through memory: GQA 32 over
+  // 8 in bf16 at w 65536 ran 1.15x as long a step (alternated in one process, medians).
+  template <int HP, int PV>
+  SWAT_INLINE void madd_keys(std::integral_constant<int, PV>, const S* k, const T* const* q,
+                             const uint32_t* const* q_pairs, vec* acc) const {
+    constexpr int64_t KP = W / HP;
+    const int64_t D = p_.dim;
+    if constexpr (Pairs && PV > 0) {
+      using Step = Bf16PairStep<Arch>;
+      SWAT_UNROLL
+      for (int64_t u = 0; u < KP; ++u)
+        SWAT_UNROLL
+        for (int v = 0; v < PV; ++v) {
+          const auto kv = Step::load_pairs(k + u * D + v * 2 * W);
+          SWAT_UNROLL
+          for (int hp = 0; hp < HP; ++hp)
+            acc[hp * KP + u] = Step::madd_lanes(Step::load_pairs(q_pairs[hp] + v * W), kv, acc[hp * KP + u]);
+        }
+    } else {
+      SWAT_UNROLL
+      for (int64_t u = 0; u < KP; ++u) madd_key<HP>(k + u * D, q, q_pairs, acc + u, KP);
     }
   }
 
@@ -460,33 +501,34 @@ class DecodeKernel {
     }
   }
 
-  // Outputs of one (batch, kv head) from `splits` consecutive partial states, added in order.
+  // Outputs of one (batch, kv head) from `splits` consecutive partial states, added in order:
+  // split by split into a row of sums (each dim's terms in split order), a vector at a time.
   void store(int64_t b, int64_t g, const T* states, int64_t splits) const {
     const int64_t D = p_.dim, G = p_.group(), stride = queries_ * (D + 2);
+    thread_local Buffer<T> sums;
+    sums.fit(static_cast<std::size_t>(D));
+    T* acc = sums.data();
     for (int64_t r = 0; r < queries_; ++r) {
       const int64_t i = r / G, h = g * G + r % G;
-      S* out = io_.o.at(b, i, h);
-      const int64_t ds = io_.o.stride[3];
       T top = -infinity<T>();
       if (Softmax)
         for (int64_t s = 0; s < splits; ++s) top = std::max(top, states[s * stride + r * (D + 2) + D]);
+      fill(acc, acc + D, T(0));
       T total = T(0);
       for (int64_t s = 0; s < splits; ++s) {
         const T* o = states + s * stride + r * (D + 2);
-        if (Softmax && o[D] != -infinity<T>()) total += o[D + 1] * static_cast<T>(std::exp(o[D] - top));
+        if (Softmax && o[D] == -infinity<T>()) continue;  // a split that saw no key
+        const T scale = Softmax ? static_cast<T>(std::exp(o[D] - top)) : T(1);
+        if (Softmax) total += o[D + 1] * scale;
+        const vec vscale = V::broadcast(scale);
+        int64_t d = 0;
+        for (; d + W <= D; d += W) V::store(acc + d, V::load(acc + d) + (Softmax ? V::load(o + d) * vscale : V::load(o + d)));
+        for (; d < D; ++d) acc[d] += Softmax ? o[d] * scale : o[d];
       }
       const T factor = !Softmax ? T(1) : total > T(0) ? T(1) / total : T(0);
-      for (int64_t d = 0; d < D; ++d) {
-        T acc = T(0);
-        for (int64_t s = 0; s < splits; ++s) {
-          const T* o = states + s * stride + r * (D + 2);
-          if (!Softmax)
-            acc += o[d];
-          else if (o[D] != -infinity<T>())
-            acc += o[d] * static_cast<T>(std::exp(o[D] - top));
-        }
-        out[d * ds] = store_scalar<S>(acc * factor);
-      }
+      S* out = io_.o.at(b, i, h);
+      const int64_t ds = io_.o.stride[3];
+      for (int64_t d = 0; d < D; ++d) out[d * ds] = store_scalar<S>(acc[d] * factor);
     }
   }
 

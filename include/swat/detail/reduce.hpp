@@ -47,7 +47,7 @@ inline T horizontal_sum(const typename Vec<T, Arch>::type& x) {
 // halving the span each source occupies: 512 -> 256 -> 128 -> 64 -> 32 bits. Done that way, the
 // lanes come out with index bits b0<->b1 and b2<->b3 swapped; that swap is its own inverse, so
 // feeding the inputs through it once puts every sum in its own lane.
-inline __m512 transpose_sum_avx512(const __m512* acc) {
+SWAT_INLINE __m512 transpose_sum_avx512(const __m512* acc) {
   constexpr auto swap = [](int s) { return ((s & 1) << 1) | ((s >> 1) & 1) | ((s & 4) << 1) | ((s >> 1) & 4); };
   __m512 r1[8], r2[4], r3[2];
   SWAT_UNROLL
@@ -93,7 +93,7 @@ inline __m512d transpose_sum_avx512(const __m512d* acc) {
 
 // out lane u = sum of the lanes of acc[u], for u < width.
 template <class T, class Arch>
-inline typename Vec<T, Arch>::type transpose_sum(const typename Vec<T, Arch>::type* acc) {
+SWAT_INLINE typename Vec<T, Arch>::type transpose_sum(const typename Vec<T, Arch>::type* acc) {
   using V = Vec<T, Arch>;
   if constexpr (V::width == 1) {
     return acc[0];
