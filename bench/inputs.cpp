@@ -23,7 +23,7 @@ class Cache {
     const Key key{count, seed, output};
     auto found = tensors_.find(key);
     if (found != tensors_.end()) return found->second;
-    auto tensor = std::make_shared<std::vector<float>>(static_cast<std::size_t>(count), 0.0f);
+    auto tensor = std::make_shared<Tensor::element_type>(static_cast<std::size_t>(count), 0.0f);
     if (!output) {
       uint64_t state = seed * 0x2545F4914F6CDD1Dull + static_cast<uint64_t>(count);
       for (float& x : *tensor)
