@@ -426,8 +426,7 @@ class DecodeKernel {
     // Key by key, each row read front to back as the memory delivers it. Reading the W rows side
     // by side (one vector of each per step) took twice as long per byte as accumulate(): decode
     // ran at half the read bandwidth.
-    SWAT_UNROLL
-    for (int64_t u = 0; u < W; ++u) madd_key<1>(k + u * D, &q, &q_pairs, acc + u, 1);
+    madd_keys<1>(std::integral_constant<int, 0>(), k, &q, &q_pairs, acc);
     V::store(out, transpose_sum<T, Arch>(acc));
     for (int64_t d = whole_; d < D; ++d)
       for (int64_t u = 0; u < W; ++u) out[u] += q[d] * load_scalar(k[u * D + d]);
