@@ -4,11 +4,11 @@
 #
 #   swat_add_dispatch_library()
 #
-# Each copy is the header swat/detail/dispatch_instance.hpp, compiled from a one-line source
-# generated in the build tree. The source tree and the installed swatConfig.cmake both call
-# this, so a find_package(swat) consumer compiles the kernels in its own build tree with its own
-# compiler; the installed package holds no sources and no binaries and stays
-# architecture-independent. Nothing is compiled unless something links the target:
+# Each copy is the header swat/detail/dispatch_instance.hpp, compiled from two sources generated
+# in the build tree (one per part of the kernel table). The source tree and the installed
+# swatConfig.cmake both call this, so a find_package(swat) consumer compiles the kernels in its
+# own build tree with its own compiler; the installed package holds no sources and no binaries
+# and stays architecture-independent. Nothing is compiled unless something links the target:
 #
 #   target_link_libraries(app PRIVATE swat::dispatch)
 #
@@ -127,9 +127,16 @@ int main() { return 0; }" SWAT_DISPATCH_COMPILES_${ISA})
   set(has_definitions "")
   foreach(isa IN LISTS isas)
     set(object_target swat_dispatch_${isa})
-    set(source "${CMAKE_CURRENT_BINARY_DIR}/swat_dispatch/${isa}.cpp")
-    file(GENERATE OUTPUT "${source}" CONTENT "#include <swat/detail/dispatch_instance.hpp>\n")
-    add_library(${object_target} OBJECT EXCLUDE_FROM_ALL "${source}")
+    # The path's table in its two parts (kernel_table.hpp): forward and backward, then decode,
+    # one source each, so that one path's kernels compile on two cores at once.
+    set(sources "")
+    foreach(part IN ITEMS 0 1)
+      set(source "${CMAKE_CURRENT_BINARY_DIR}/swat_dispatch/${isa}_${part}.cpp")
+      file(GENERATE OUTPUT "${source}"
+           CONTENT "#define SWAT_DISPATCH_PART ${part}\n#include <swat/detail/dispatch_instance.hpp>\n")
+      list(APPEND sources "${source}")
+    endforeach()
+    add_library(${object_target} OBJECT EXCLUDE_FROM_ALL ${sources})
     target_compile_options(${object_target} PRIVATE ${_swat_FLAGS_${isa}})
     # Each copy's inline kernel code lives in its own namespace, so the linker never merges
     # an AVX-512 instantiation into code that an older CPU runs.

@@ -13,6 +13,7 @@
 
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "../checks.hpp"
@@ -36,22 +37,45 @@ using BackwardFn = void (*)(const Problem&, const BackwardInputs<T>&, double* ds
 template <class S>
 using DecodeFn = void (*)(const Problem&, const DecodeInputs<S>&, Parallel);
 
+template <class Kernel, class... Kernels>
+constexpr bool tuple_holds(std::tuple<Kernels...>* /*list*/) {
+  return (std::is_same<Kernel, Kernels>::value || ...);
+}
+
 // Every kernel of one path, as function pointers: they cross between translation units built
 // with different flags. Entries are told apart by type: a new kernel (or a new signature) is one
-// more entry here and, for a new kind of kernel, one more kernel_for below.
-using KernelList = std::tuple<ForwardFn<float>, ForwardFn<double>, ForwardFn<bf16>, ForwardFn<f16>,  //
-                              BackwardFn<float>, BackwardFn<double>,                                 //
-                              DecodeFn<float>, DecodeFn<double>, DecodeFn<bf16>, DecodeFn<f16>,      //
-                              Converters<bf16>, Converters<f16>>;
+// more entry here and, for a new kind of kernel, one more kernel_for below. The table comes in
+// two parts of about equal compile time, each compiled in an object of its own
+// (dispatch_instance.hpp), so that a path's kernels compile on two cores side by side: in one
+// object (62 s for AVX-512 at -O3, against 32 s and 28 s now) the path held up builds whose
+// other core had finished.
+using KernelLists = std::tuple<std::tuple<ForwardFn<float>, ForwardFn<double>, ForwardFn<bf16>, ForwardFn<f16>,  //
+                                          BackwardFn<float>, BackwardFn<double>>,
+                               std::tuple<DecodeFn<float>, DecodeFn<double>, DecodeFn<bf16>, DecodeFn<f16>,  //
+                                          Converters<bf16>, Converters<f16>>>;
+constexpr int kernel_parts = static_cast<int>(std::tuple_size<KernelLists>::value);
+template <int Part>
+using KernelList = std::tuple_element_t<Part, KernelLists>;
 
+template <int Part>
 struct KernelTable {
-  KernelList kernels;
+  KernelList<Part> kernels;
 
   template <class Kernel>
   constexpr Kernel get() const {
     return std::get<Kernel>(kernels);
   }
 };
+
+// The part of the table that holds Kernel.
+template <class Kernel, int Part = 0>
+constexpr int part_of() {
+  static_assert(Part < kernel_parts, "this kernel type is in no part of KernelLists");
+  if constexpr (tuple_holds<Kernel>(static_cast<KernelList<Part>*>(nullptr)))
+    return Part;
+  else
+    return part_of<Kernel, Part + 1>();
+}
 
 template <class Kernel>
 struct KernelType {};
@@ -76,37 +100,37 @@ constexpr Converters<S> kernel_for(KernelType<Converters<S>>) {
   return Converters<S>{&convert_to_float<Arch, S>, &convert_from_float<Arch, S>};
 }
 
-template <class Arch, class... Kernels>
-constexpr KernelTable make_kernel_table(std::tuple<Kernels...>* /*list*/) {
-  return KernelTable{KernelList{kernel_for<Arch>(KernelType<Kernels>{})...}};
+template <class Arch, int Part, class... Kernels>
+constexpr KernelTable<Part> make_kernel_table(std::tuple<Kernels...>* /*list*/) {
+  return KernelTable<Part>{KernelList<Part>{kernel_for<Arch>(KernelType<Kernels>{})...}};
 }
-template <class Arch>
-constexpr KernelTable make_kernel_table() {
-  return make_kernel_table<Arch>(static_cast<KernelList*>(nullptr));
+template <class Arch, int Part>
+constexpr KernelTable<Part> make_kernel_table() {
+  return make_kernel_table<Arch, Part>(static_cast<KernelList<Part>*>(nullptr));
 }
 
 }  // namespace SWAT_ISA_NAMESPACE
 
-// The table of each path swat::dispatch compiles, defined in its object for that path (and
-// declared for every path here, as an explicit specialisation must be before any use).
-template <Isa isa>
-const KernelTable& dispatched_table();
-template <>
-const KernelTable& dispatched_table<Isa::avx512>();
-template <>
-const KernelTable& dispatched_table<Isa::avx2>();
-template <>
-const KernelTable& dispatched_table<Isa::sse2>();
-template <>
-const KernelTable& dispatched_table<Isa::neon>();
-template <>
-const KernelTable& dispatched_table<Isa::portable>();
-template <>
-const KernelTable& dispatched_table<Isa::emulated4>();
-template <>
-const KernelTable& dispatched_table<Isa::emulated8>();
-template <>
-const KernelTable& dispatched_table<Isa::emulated16>();
+// The tables of each path swat::dispatch compiles, each part defined in its own object for
+// that path (and declared for every path here, as an explicit specialisation must be before
+// any use).
+template <Isa isa, int Part>
+const KernelTable<Part>& dispatched_table();
+#define SWAT_DECLARE_DISPATCHED_TABLES(isa)            \
+  template <>                                          \
+  const KernelTable<0>& dispatched_table<isa, 0>();    \
+  template <>                                          \
+  const KernelTable<1>& dispatched_table<isa, 1>();
+static_assert(kernel_parts == 2, "SWAT_DECLARE_DISPATCHED_TABLES declares two parts");
+SWAT_DECLARE_DISPATCHED_TABLES(Isa::avx512)
+SWAT_DECLARE_DISPATCHED_TABLES(Isa::avx2)
+SWAT_DECLARE_DISPATCHED_TABLES(Isa::sse2)
+SWAT_DECLARE_DISPATCHED_TABLES(Isa::neon)
+SWAT_DECLARE_DISPATCHED_TABLES(Isa::portable)
+SWAT_DECLARE_DISPATCHED_TABLES(Isa::emulated4)
+SWAT_DECLARE_DISPATCHED_TABLES(Isa::emulated8)
+SWAT_DECLARE_DISPATCHED_TABLES(Isa::emulated16)
+#undef SWAT_DECLARE_DISPATCHED_TABLES
 
 inline namespace SWAT_API_NAMESPACE {
 
@@ -171,23 +195,23 @@ Kernel kernel_of(Isa isa) {
   switch (isa) {
 #if defined(SWAT_RUNTIME_DISPATCH)
 #if defined(SWAT_DISPATCH_HAS_AVX512)
-    case Isa::avx512: return dispatched_table<Isa::avx512>().get<Kernel>();
+    case Isa::avx512: return dispatched_table<Isa::avx512, part_of<Kernel>()>().template get<Kernel>();
 #endif
 #if defined(SWAT_DISPATCH_HAS_AVX2)
-    case Isa::avx2: return dispatched_table<Isa::avx2>().get<Kernel>();
+    case Isa::avx2: return dispatched_table<Isa::avx2, part_of<Kernel>()>().template get<Kernel>();
 #endif
 #if defined(SWAT_DISPATCH_HAS_SSE2)
-    case Isa::sse2: return dispatched_table<Isa::sse2>().get<Kernel>();
+    case Isa::sse2: return dispatched_table<Isa::sse2, part_of<Kernel>()>().template get<Kernel>();
 #endif
 #if defined(SWAT_DISPATCH_HAS_NEON)
-    case Isa::neon: return dispatched_table<Isa::neon>().get<Kernel>();
+    case Isa::neon: return dispatched_table<Isa::neon, part_of<Kernel>()>().template get<Kernel>();
 #endif
 #if defined(SWAT_DISPATCH_HAS_EMULATED)
-    case Isa::emulated4: return dispatched_table<Isa::emulated4>().get<Kernel>();
-    case Isa::emulated8: return dispatched_table<Isa::emulated8>().get<Kernel>();
-    case Isa::emulated16: return dispatched_table<Isa::emulated16>().get<Kernel>();
+    case Isa::emulated4: return dispatched_table<Isa::emulated4, part_of<Kernel>()>().template get<Kernel>();
+    case Isa::emulated8: return dispatched_table<Isa::emulated8, part_of<Kernel>()>().template get<Kernel>();
+    case Isa::emulated16: return dispatched_table<Isa::emulated16, part_of<Kernel>()>().template get<Kernel>();
 #endif
-    case Isa::portable: return dispatched_table<Isa::portable>().get<Kernel>();
+    case Isa::portable: return dispatched_table<Isa::portable, part_of<Kernel>()>().template get<Kernel>();
 #else
     case Isa::avx512: return header_kernel<Kernel, Isa::avx512>();
     case Isa::avx2: return header_kernel<Kernel, Isa::avx2>();
