@@ -69,7 +69,7 @@ template <class T>
 void check_streams(AttentionTester t, Isa isa, const std::vector<std::string>& patterns) {
   t.isa(isa);
   const auto in = t.template inputs<T>();
-  const std::vector<double> ref = t.template expected<T>();
+  const std::vector<double> ref = t.template expected<T>(in);
   for (bool products : swat_test::product_settings<T>(isa))
     for (const std::string& pattern : patterns) {
       t.bf16_products(products);
@@ -229,7 +229,7 @@ TEMPLATE_TEST_CASE("append then step equals the reference on the stepped positio
       t.q_len(700).heads(4).kv_heads(2).dim(8).window(window).activation(act).rope(RopeLayout::interleaved)
           .slopes(swat::balanced_alibi_slopes(4)).sigmoid_bias(-1.f).isa(isa);
       const auto in = t.template inputs<TestType>();
-      const std::vector<double> ref = t.template expected<TestType>();
+      const std::vector<double> ref = t.template expected<TestType>(in);
       swat::SlidingKVCache<TestType> cache(t.batch(), t.kv_heads(), t.dim(), t.options(), isa);
       const int64_t prompt = 650, rest = t.q_len() - prompt;
       cache.append(rows(in.k.cview(), 0, 100), rows(in.v.cview(), 0, 100));
@@ -293,7 +293,7 @@ TEST_CASE("caches stepped in turn on one thread each match their reference", "[c
       cache->step(rows(in->q.cview(), s, n), rows(in->k.cview(), s, n), rows(in->v.cview(), s, n), rows(o->view, s, n));
     };
     auto check = [t, in, o] {
-      const swat_test::Comparison c = swat_test::compare(o->logical(), t.template expected<T>());
+      const swat_test::Comparison c = swat_test::compare(o->logical(), t.template expected<T>(*in));
       INFO(t.describe() << " type=" << swat_test::type_name<T>());
       INFO(swat_test::report(c, t.q_len(), t.heads(), t.dim(), "expected"));
       CHECK(c.nonfinite == 0);

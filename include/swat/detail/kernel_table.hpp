@@ -47,8 +47,8 @@ constexpr bool tuple_holds(std::tuple<Kernels...>* /*list*/) {
 // more entry here and, for a new kind of kernel, one more kernel_for below. The table comes in
 // two parts of about equal compile time, each compiled in an object of its own
 // (dispatch_instance.hpp), so that a path's kernels compile on two cores side by side: in one
-// object (62 s for AVX-512 at -O3, against 32 s and 28 s now) the path held up builds whose
-// other core had finished.
+// object (62 s for AVX-512 at -O3, against 32 s and 28 s for its two parts) the path held up
+// builds whose other core had finished.
 using KernelLists = std::tuple<std::tuple<ForwardFn<float>, ForwardFn<double>, ForwardFn<bf16>, ForwardFn<f16>,  //
                                           BackwardFn<float>, BackwardFn<double>>,
                                std::tuple<DecodeFn<float>, DecodeFn<double>, DecodeFn<bf16>, DecodeFn<f16>,  //
@@ -192,26 +192,29 @@ Kernel header_kernel() {
 // The one lookup: the kernel of a path this build has (path_compiled).
 template <class Kernel>
 Kernel kernel_of(Isa isa) {
+#if defined(SWAT_RUNTIME_DISPATCH)
+  constexpr int part = part_of<Kernel>();
+#endif
   switch (isa) {
 #if defined(SWAT_RUNTIME_DISPATCH)
 #if defined(SWAT_DISPATCH_HAS_AVX512)
-    case Isa::avx512: return dispatched_table<Isa::avx512, part_of<Kernel>()>().template get<Kernel>();
+    case Isa::avx512: return dispatched_table<Isa::avx512, part>().template get<Kernel>();
 #endif
 #if defined(SWAT_DISPATCH_HAS_AVX2)
-    case Isa::avx2: return dispatched_table<Isa::avx2, part_of<Kernel>()>().template get<Kernel>();
+    case Isa::avx2: return dispatched_table<Isa::avx2, part>().template get<Kernel>();
 #endif
 #if defined(SWAT_DISPATCH_HAS_SSE2)
-    case Isa::sse2: return dispatched_table<Isa::sse2, part_of<Kernel>()>().template get<Kernel>();
+    case Isa::sse2: return dispatched_table<Isa::sse2, part>().template get<Kernel>();
 #endif
 #if defined(SWAT_DISPATCH_HAS_NEON)
-    case Isa::neon: return dispatched_table<Isa::neon, part_of<Kernel>()>().template get<Kernel>();
+    case Isa::neon: return dispatched_table<Isa::neon, part>().template get<Kernel>();
 #endif
 #if defined(SWAT_DISPATCH_HAS_EMULATED)
-    case Isa::emulated4: return dispatched_table<Isa::emulated4, part_of<Kernel>()>().template get<Kernel>();
-    case Isa::emulated8: return dispatched_table<Isa::emulated8, part_of<Kernel>()>().template get<Kernel>();
-    case Isa::emulated16: return dispatched_table<Isa::emulated16, part_of<Kernel>()>().template get<Kernel>();
+    case Isa::emulated4: return dispatched_table<Isa::emulated4, part>().template get<Kernel>();
+    case Isa::emulated8: return dispatched_table<Isa::emulated8, part>().template get<Kernel>();
+    case Isa::emulated16: return dispatched_table<Isa::emulated16, part>().template get<Kernel>();
 #endif
-    case Isa::portable: return dispatched_table<Isa::portable, part_of<Kernel>()>().template get<Kernel>();
+    case Isa::portable: return dispatched_table<Isa::portable, part>().template get<Kernel>();
 #else
     case Isa::avx512: return header_kernel<Kernel, Isa::avx512>();
     case Isa::avx2: return header_kernel<Kernel, Isa::avx2>();
