@@ -781,11 +781,69 @@ void bf16_pair_lanes_on(Outcome* o) {
   }
 }
 
+// Decode's p.v in pairs along the keys: interleave_rows makes pairs (x[d], y[d]) of two rows
+// with each lane's dim given by pair_dim, to_pair_order and from_pair_order move floats in dim
+// order into that lane order and back, and one pair step over interleaved rows adds
+// w0 * x[d] + w1 * y[d] to dim d. Small integers, so every sum is exact.
+template <class A = Arch>
+void bf16_row_pairs_on(Outcome* o) {
+  using Step = swat::detail::Bf16PairStep<A>;
+  using V = swat::detail::Vec<float, A>;
+  constexpr int L = static_cast<int>(V::width);  // pairs per vector; rows of 2L values
+  uint64_t state = 41;
+  auto small = [&]() { return static_cast<float>(static_cast<int>(next_random(state) % 17) - 8); };
+  uint16_t x[2 * L], y[2 * L];
+  float xs[2 * L], ys[2 * L], start[2 * L], back[2 * L], out[2 * L];
+  for (int d = 0; d < 2 * L; ++d) {
+    xs[d] = small();
+    ys[d] = small();
+    x[d] = Format<swat::bf16>::encode(xs[d]);
+    y[d] = Format<swat::bf16>::encode(ys[d]);
+    start[d] = static_cast<float>(static_cast<int>(next_random(state) % 100) - 50);
+  }
+  typename Step::b_vec lo, hi;
+  Step::interleave_rows(Step::load_pairs(x), Step::load_pairs(y), lo, hi);
+  uint32_t lanes[2][L];
+  std::memcpy(lanes[0], &lo, sizeof lanes[0]);
+  std::memcpy(lanes[1], &hi, sizeof lanes[1]);
+  bool seen[2 * L] = {};
+  for (int half = 0; half < 2; ++half)
+    for (int l = 0; l < L; ++l) {
+      const int d = Step::pair_dim(l, half);
+      const bool in_range = d >= 0 && d < 2 * L && !seen[d];
+      expect(o, in_range, "pair_dim(%d, %d) = %d is out of range or repeated", l, half, d);
+      if (!in_range) return;
+      seen[d] = true;
+      const uint32_t want = static_cast<uint32_t>(x[d]) | static_cast<uint32_t>(y[d]) << 16;
+      expect(o, lanes[half][l] == want, "interleave_rows %s lane %d is 0x%08x, want 0x%08x (dim %d)", half ? "hi" : "lo", l,
+             lanes[half][l], want, d);
+    }
+  typename Step::acc a, b;
+  Step::to_pair_order(start, a, b);
+  Step::from_pair_order(a, b, back);
+  for (int d = 0; d < 2 * L; ++d)
+    expect(o, back[d] == start[d], "to_pair_order then from_pair_order: dim %d is %g, want %g", d,
+           static_cast<double>(back[d]), static_cast<double>(start[d]));
+  const float w0 = 3, w1 = -5;
+  const uint32_t w = static_cast<uint32_t>(Format<swat::bf16>::encode(w0)) |
+                     static_cast<uint32_t>(Format<swat::bf16>::encode(w1)) << 16;
+  Step::to_pair_order(start, a, b);
+  a = Step::madd(Step::broadcast_a(&w), lo, a);
+  b = Step::madd(Step::broadcast_a(&w), hi, b);
+  Step::from_pair_order(a, b, out);
+  for (int d = 0; d < 2 * L; ++d) {
+    const float want = start[d] + w0 * xs[d] + w1 * ys[d];
+    expect(o, out[d] == want, "pair step over interleaved rows: dim %d is %g, want %g", d, static_cast<double>(out[d]),
+           static_cast<double>(want));
+  }
+}
+
 void bf16_pairs(Outcome* o) {
   if constexpr (swat::detail::Bf16Dot<Arch>::available)
     if (bf16_pairs_run_here(o)) {
       bf16_pairs_on(o);
       bf16_pair_lanes_on(o);
+      bf16_row_pairs_on(o);
     }
   if constexpr (!swat::detail::Bf16Dot<Arch>::available) bf16_pairs_run_here(o);
 }

@@ -95,6 +95,33 @@ struct Bf16PairStep<emulated_arch<N>> {
     for (int i = 0; i < N; ++i) r.lane[i] = lane(a.lane[i], b.lane[i], c.lane[i]);
     return r;
   }
+  // Two rows of 2N bf16 values (x, y, each loaded by load_pairs) as 2N pairs (x[d], y[d]) in two vectors, lanes in the
+  // order AVX-512's word unpacks give them (pair_dim), so that this path tests that order.
+  static void interleave_rows(const b_vec& x, const b_vec& y, b_vec& lo, b_vec& hi) {
+    uint16_t a[2 * N], b[2 * N];
+    std::memcpy(a, x.lane, sizeof a);
+    std::memcpy(b, y.lane, sizeof b);
+    for (int l = 0; l < N; ++l) {
+      lo.lane[l] = static_cast<uint32_t>(a[pair_dim(l, 0)]) | static_cast<uint32_t>(b[pair_dim(l, 0)]) << 16;
+      hi.lane[l] = static_cast<uint32_t>(a[pair_dim(l, 1)]) | static_cast<uint32_t>(b[pair_dim(l, 1)]) << 16;
+    }
+  }
+  // The dim of lane l of interleave_rows' lo (half 0) or hi (half 1) vector: 128-bit blocks of
+  // four pairs, the low four dims of each block of eight in lo, the high four in hi.
+  static int pair_dim(int l, int half) { return 8 * (l / 4) + 4 * half + l % 4; }
+  // 2N floats in dim order <-> two vectors in interleave_rows' lane order.
+  static void to_pair_order(const float* in, acc& lo, acc& hi) {
+    for (int l = 0; l < N; ++l) {
+      lo.lane[l] = in[pair_dim(l, 0)];
+      hi.lane[l] = in[pair_dim(l, 1)];
+    }
+  }
+  static void from_pair_order(const acc& lo, const acc& hi, float* out) {
+    for (int l = 0; l < N; ++l) {
+      out[pair_dim(l, 0)] = lo.lane[l];
+      out[pair_dim(l, 1)] = hi.lane[l];
+    }
+  }
   // vdpbf16ps's order: the high products first, each addition rounded (the products are exact).
   static float lane(uint32_t a, uint32_t b, float c) {
     const float a_lo = bf16_to_float_portable(static_cast<uint16_t>(a)),
@@ -130,6 +157,26 @@ struct Bf16PairStep<xsimd::avx512f> {
   }
   // a is a vector of pairs already, so the one instruction serves both.
   static acc madd_lanes(const b_vec& a, const b_vec& b, const acc& c) { return madd(a, b, c); }
+  // Two rows of 32 bf16 values (loaded by load_pairs) as 32 pairs (x[d], y[d]): the word unpacks work within 128-bit
+  // blocks, so lo holds dims 0-3, 8-11, 16-19, 24-27 and hi the others (pair_dim).
+  static void interleave_rows(const b_vec& x, const b_vec& y, b_vec& lo, b_vec& hi) {
+    lo = _mm512_unpacklo_epi16(x, y);
+    hi = _mm512_unpackhi_epi16(x, y);
+  }
+  static int pair_dim(int l, int half) { return 8 * (l / 4) + 4 * half + l % 4; }
+  // 32 floats in dim order <-> two vectors in interleave_rows' lane order.
+  static void to_pair_order(const float* in, acc& lo, acc& hi) {
+    const __m512 a = _mm512_loadu_ps(in), b = _mm512_loadu_ps(in + 16);
+    lo = _mm512_permutex2var_ps(a, _mm512_setr_epi32(0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27), b);
+    hi = _mm512_permutex2var_ps(a, _mm512_setr_epi32(4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31), b);
+  }
+  static void from_pair_order(const acc& lo, const acc& hi, float* out) {
+    // Lane m of the first half (dim m) is lane 4 (m / 8) + m % 4 of lo (m % 8 < 4) or hi (+ 16).
+    const __m512i first = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const __m512i second = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    _mm512_storeu_ps(out, _mm512_permutex2var_ps(lo, first, hi));
+    _mm512_storeu_ps(out + 16, _mm512_permutex2var_ps(lo, second, hi));
+  }
 };
 #endif
 

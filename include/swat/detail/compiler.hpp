@@ -29,10 +29,14 @@
 // are often a page apart or more (one head of many), where hardware prefetchers stop, so the
 // packing loops ask for the rows they will need a few iterations ahead. SWAT_PREFETCH_WRITE asks
 // for a line about to be written (an output row), so the store need not wait for it.
+// SWAT_PREFETCH_FAR asks for a line needed much later into the outer caches only (locality 1:
+// prefetcht2 on x86), so that a stream read far ahead does not evict what L1 holds now.
 #if defined(__GNUC__) || defined(__clang__)
 #define SWAT_PREFETCH(address) __builtin_prefetch(address)
 #define SWAT_PREFETCH_WRITE(address) __builtin_prefetch(address, 1)
+#define SWAT_PREFETCH_FAR(address) __builtin_prefetch(address, 0, 1)
 #else
 #define SWAT_PREFETCH(address) ((void)0)
 #define SWAT_PREFETCH_WRITE(address) ((void)0)
+#define SWAT_PREFETCH_FAR(address) ((void)0)
 #endif

@@ -81,14 +81,18 @@ inline namespace SWAT_ISA_NAMESPACE {
 template <class T>
 struct DecodeWorkspace {
   Buffer<T> queries, scores, row;
-  Buffer<uint32_t> query_pairs;  // Pairs: each query row rounded to bf16, as pairs
+  Buffer<uint32_t> query_pairs;   // Pairs: each query row rounded to bf16, as pairs
+  Buffer<uint32_t> weight_pairs;  // Pairs: a block's weights of each head, rounded to bf16, as pairs
 };
 
 // Score: the composition of the score layer (score/score.hpp). Pairs (S bf16, a path with
 // Bf16Dot): q.k in bf16 pairs over the dims in whole pair vectors, the queries rounded to bf16
-// once, as forward<bf16> does. p.v stays in float: pairs there (weights rounded to bf16, two
-// value rows interleaved per step) were faster on rows in L2 but up to 1.25x slower on rows
-// streamed from memory, which is where decode reads them.
+// once, as forward<bf16> does. p.v too when two or four query heads share each value row
+// (accumulate_pairs: weights rounded to bf16, two rows interleaved per step), where the compute
+// per row bounds the step once rows are prefetched far ahead (prefetch_ahead). A lone head's
+// p.v stays in float, its rows left to the hardware prefetchers: pairs there were faster on
+// rows in L2 but up to 1.25x slower on rows streamed from memory, and prefetching its rows
+// made a step 1.4x as long.
 template <class S, class Arch, class Score, bool Pairs = false>
 class DecodeKernel {
   using T = compute_t<S>;
@@ -124,6 +128,7 @@ class DecodeKernel {
     const int64_t D = p_.dim, t = p_.q_len, G = p_.group(), pairs = p_.rope != RopeLayout::none ? p_.rope_dim / 2 : 0;
     ws.queries.fit(static_cast<std::size_t>(queries_ * D));
     ws.scores.fit(static_cast<std::size_t>(4 * (key_block + W)));  // up to 4 heads at a time
+    if (Pairs) ws.weight_pairs.fit(static_cast<std::size_t>(4 * key_block / 2));
     ws.row.fit(static_cast<std::size_t>(D));
 
     // New keys of this split: rotated at their positions and rounded to S, as the cache keeps them.
@@ -265,6 +270,7 @@ class DecodeKernel {
         SWAT_UNROLL
         for (int64_t u = 0; u < W; ++u) acc[u] = V::broadcast(T(0));
         const S* k = keys + j * D;
+        prefetch_ahead(k, KP * D);
         // Key by key, each row read front to back once for the HP heads (as dot_keys does): reading
         // the KP rows side by side took 1.3x as long a step with GQA 32 over 8 in bf16.
         madd_keys<HP>(pair_vectors, k, q, q_pairs, acc);
@@ -292,6 +298,14 @@ class DecodeKernel {
     for (; j < e; ++j)
       for (int hp = 0; hp < HP; ++hp) scores[hp][j - a] = dot(q[hp], q_pairs[hp], keys + j * D);
     for (int hp = 0; hp < HP; ++hp) weigh(scores[hp], e - a, g * G + h0 + hp, qp, pos0 + a, o[hp]);
+    if constexpr (Pairs) {
+      if (D % (2 * W * PairPv<HP>::blocks) == 0) {
+        uint32_t* weight_pairs[HP];
+        for (int hp = 0; hp < HP; ++hp) weight_pairs[hp] = ws.weight_pairs.data() + hp * key_block / 2;
+        accumulate_pairs<HP>(o, scores, weight_pairs, values + a * D, e - a, D);
+        return;
+      }
+    }
     // p.v reads value rows best front to back: on AVX-512, where the accumulators hold whole
     // rows of D 128 (or multiples) for two heads but not four, four heads go as two pairs, each
     // reading a row in one pass (GQA 32 over 8, bf16, w 65536: medians 23-26 ms a step against
@@ -324,6 +338,7 @@ class DecodeKernel {
         for (int v = 0; v < NV; ++v) acc[hp][v] = V::load(o[hp] + d + v * W);
       const S* row = values + d;
       for (int64_t j = 0; j < n; ++j, row += D) {
+        prefetch_ahead(row, NV * W);
         vec vv[NV];
         SWAT_UNROLL
         for (int v = 0; v < NV; ++v) vv[v] = load_as<T, Arch>(row + v * W);
@@ -341,6 +356,74 @@ class DecodeKernel {
     }
     if (d < D)
       for (int hp = 0; hp < HP; ++hp) accumulate_tail(o[hp], w[hp], values, n, D, d);
+  }
+
+  // Rows streamed from memory are asked for `prefetch_distance` bytes ahead of their use, into
+  // the outer caches, a row's lines as the row itself is read: the hardware prefetchers alone
+  // kept too few lines in flight once each row costs some compute (GQA 32 over 8 in bf16 at w
+  // 65536 on one thread ran 1.2x as long a step without it). Further ahead than that was level;
+  // into L1, or the lines of a whole block at once, was up to twice as slow.
+  static constexpr std::uintptr_t prefetch_distance = 64 * 1024;
+  static SWAT_INLINE void prefetch_ahead(const S* row, int64_t count) {
+    const std::uintptr_t from = reinterpret_cast<std::uintptr_t>(row) + prefetch_distance;
+    const std::uintptr_t bytes = static_cast<std::uintptr_t>(count) * sizeof(S);
+    for (std::uintptr_t at = 0; at < bytes; at += 64) SWAT_PREFETCH_FAR(reinterpret_cast<const void*>(from + at));
+  }
+
+  // accumulate_heads<HP> in bf16 pairs along the keys (Pairs, GQA): the weights of keys j and
+  // j + 1 rounded to bf16 as one pair, their value rows interleaved into pairs of the same dim,
+  // one pair product per two keys and lane where float took a widening and an FMA per key. The
+  // accumulators hold the dims in the interleaved lane order, loaded and stored through it per
+  // block. `blocks` vectors of 2W dims per head and pass: half the vector registers as
+  // accumulators, as accumulate_heads. An odd last key goes in float.
+  template <int HP>
+  struct PairPv {
+    static constexpr int blocks = pv_accumulators / (2 * HP) > 0 ? pv_accumulators / (2 * HP) : 1;
+  };
+  template <int HP>
+  static void accumulate_pairs(T* const* o, T* const* w, uint32_t* const* wp, const S* values, int64_t n, int64_t D) {
+    using Step = Bf16PairStep<Arch>;
+    using acc_t = typename Step::acc;
+    constexpr int NB = PairPv<HP>::blocks;
+    const int64_t even = n & ~int64_t(1);
+    for (int hp = 0; hp < HP; ++hp) round_row_pairs<Arch>(w[hp], wp[hp], even);
+    for (int64_t d = 0; d < D; d += NB * 2 * W) {
+      acc_t lo[HP][NB], hi[HP][NB];
+      SWAT_UNROLL
+      for (int hp = 0; hp < HP; ++hp)
+        SWAT_UNROLL
+        for (int b = 0; b < NB; ++b) Step::to_pair_order(o[hp] + d + b * 2 * W, lo[hp][b], hi[hp][b]);
+      const S* row = values + d;
+      for (int64_t j = 0; j < even; j += 2, row += 2 * D) {
+        prefetch_ahead(row, NB * 2 * W);
+        prefetch_ahead(row + D, NB * 2 * W);
+        typename Step::b_vec first[NB], second[NB];
+        SWAT_UNROLL
+        for (int b = 0; b < NB; ++b) first[b] = Step::load_pairs(row + b * 2 * W);
+        SWAT_UNROLL
+        for (int b = 0; b < NB; ++b) second[b] = Step::load_pairs(row + D + b * 2 * W);
+        SWAT_UNROLL
+        for (int b = 0; b < NB; ++b) {
+          typename Step::b_vec x, y;
+          Step::interleave_rows(first[b], second[b], x, y);
+          SWAT_UNROLL
+          for (int hp = 0; hp < HP; ++hp) {
+            const auto wj = Step::broadcast_a(wp[hp] + j / 2);
+            lo[hp][b] = Step::madd(wj, x, lo[hp][b]);
+            hi[hp][b] = Step::madd(wj, y, hi[hp][b]);
+          }
+        }
+      }
+      SWAT_UNROLL
+      for (int hp = 0; hp < HP; ++hp)
+        SWAT_UNROLL
+        for (int b = 0; b < NB; ++b) Step::from_pair_order(lo[hp][b], hi[hp][b], o[hp] + d + b * 2 * W);
+    }
+    if (even < n) {
+      T* last[HP];
+      for (int hp = 0; hp < HP; ++hp) last[hp] = w[hp] + even;
+      accumulate_heads<HP>(o, last, values + even * D, 1, D);
+    }
   }
 
   // acc[h * stride] += query h's products with key row k over the vector dims [0, whole_), for
