@@ -221,6 +221,37 @@ TEST_CASE("cache memory stays flat with a window and grows without one", "[cache
   CHECK(long_run > short_run + (300 - 64) * 8 * 2 * sizeof(float));  // every position kept
 }
 
+// The prompt's keys and values appended in pieces (`pieces`: their lengths), the rest of the
+// sequence stepped `chunk` tokens at a time, the stepped outputs against the reference.
+namespace {
+template <class T>
+void check_append_then_step(const AttentionTester& t, swat::Isa isa, const std::vector<int64_t>& pieces,
+                            int64_t chunk) {
+  const auto in = t.template inputs<T>();
+  const std::vector<double> ref = t.template expected<T>(in);
+  swat::SlidingKVCache<T> cache(t.batch(), t.kv_heads(), t.dim(), t.options(), isa);
+  int64_t prompt = 0;
+  for (int64_t piece : pieces) {
+    cache.append(rows(in.k.cview(), prompt, piece), rows(in.v.cview(), prompt, piece));
+    prompt += piece;
+  }
+  CHECK(cache.position() == prompt);
+  const int64_t rest = t.q_len() - prompt;
+  std::vector<T> got(static_cast<std::size_t>(rest * t.heads() * t.dim()));
+  for (int64_t s = prompt; s < t.q_len(); s += chunk) {
+    const int64_t n = std::min(chunk, t.q_len() - s);
+    cache.step(rows(in.q.cview(), s, n), rows(in.k.cview(), s, n), rows(in.v.cview(), s, n),
+               swat::bshd(got.data() + (s - prompt) * t.heads() * t.dim(), 1, n, t.heads(), t.dim()));
+  }
+  const std::vector<double> tail(ref.end() - static_cast<std::ptrdiff_t>(got.size()), ref.end());
+  const swat_test::Comparison c = swat_test::compare(got, tail);
+  INFO(t.describe() << " type=" << swat_test::type_name<T>());
+  INFO(swat_test::report(c, rest, t.heads(), t.dim(), "expected"));
+  CHECK(c.nonfinite == 0);
+  CHECK(c.err <= swat_test::error_bound<T>());
+}
+}  // namespace
+
 // append keeps a prompt without attending (its outputs come from elsewhere, e.g. forward);
 // the steps after it see exactly what they would have seen after stepping the prompt.
 TEMPLATE_TEST_CASE("append then step equals the reference on the stepped positions", "[cache-split]", float,
@@ -231,24 +262,21 @@ TEMPLATE_TEST_CASE("append then step equals the reference on the stepped positio
       AttentionTester t;
       t.q_len(700).heads(4).kv_heads(2).dim(8).window(window).activation(act).rope(RopeLayout::interleaved)
           .slopes(swat::balanced_alibi_slopes(4)).sigmoid_bias(-1.f).isa(isa);
-      const auto in = t.template inputs<TestType>();
-      const std::vector<double> ref = t.template expected<TestType>(in);
-      swat::SlidingKVCache<TestType> cache(t.batch(), t.kv_heads(), t.dim(), t.options(), isa);
-      const int64_t prompt = 650, rest = t.q_len() - prompt;
-      cache.append(rows(in.k.cview(), 0, 100), rows(in.v.cview(), 0, 100));
-      cache.append(rows(in.k.cview(), 100, prompt - 100), rows(in.v.cview(), 100, prompt - 100));
-      CHECK(cache.position() == prompt);
-      std::vector<TestType> got(static_cast<std::size_t>(rest * t.heads() * t.dim()));
-      for (int64_t s = prompt; s < t.q_len(); s += 10)
-        cache.step(rows(in.q.cview(), s, 10), rows(in.k.cview(), s, 10), rows(in.v.cview(), s, 10),
-                   swat::bshd(got.data() + (s - prompt) * t.heads() * t.dim(), 1, 10, t.heads(), t.dim()));
-      const std::vector<double> tail(ref.end() - static_cast<std::ptrdiff_t>(got.size()), ref.end());
-      const swat_test::Comparison c = swat_test::compare(got, tail);
-      INFO(t.describe() << " type=" << swat_test::type_name<TestType>());
-      INFO(swat_test::report(c, rest, t.heads(), t.dim(), "expected"));
-      CHECK(c.nonfinite == 0);
-      CHECK(c.err <= swat_test::error_bound<TestType>());
+      check_append_then_step<TestType>(t, isa, {100, 550}, 10);
     }
+}
+
+// A task of the step kernel takes a run of consecutive splits (about 16 tasks per thread):
+// here 7 kv heads x 5 splits on one thread, 2 splits a task, the third task of each kv head
+// with 1. A long prompt appended, then steps whose windows cover it, against the reference.
+// The runs do not depend on the activation; the reference dominates the test's time.
+TEMPLATE_TEST_CASE("streaming over tasks of several splits, the last one short, matches the reference",
+                   "[cache-split]", float, swat::bf16) {
+  const swat::Isa isa = GENERATE(swat_test::isas());
+  AttentionTester t;
+  t.q_len(2100).heads(7).kv_heads(7).dim(8).window(0).activation(Activation::sigmoid).rope(RopeLayout::half)
+      .slopes(swat_test::random_slopes(7, 0.01f)).isa(isa);
+  check_append_then_step<TestType>(t, isa, {2090}, 5);
 }
 
 // A step runs on several threads only above SlidingKVCache's threshold of 2^20 multiply-adds
