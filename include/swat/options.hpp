@@ -28,8 +28,10 @@ struct Options {
   // forward<bf16> on a CPU with AVX-512 BF16 (path avx512): true multiplies both products in
   // bf16 pairs with float sums (vdpbf16ps; queries and rotated keys rounded to bf16 once, the
   // weights rounded to bf16), about 1.5x faster and within SPEC 4's bf16 bound; false keeps
-  // products in float. SlidingKVCache<bf16>::step likewise multiplies q.k in pairs (p.v stays in
-  // float there). Other types, paths and CPUs ignore it (the emulated16 test path follows it).
+  // products in float. SlidingKVCache<bf16>::step likewise multiplies q.k in pairs, and p.v too
+  // when the query heads of a kv head go four at a time (head dim a multiple of 64) or two at a
+  // time (a multiple of 128); otherwise, and with one head per kv head, p.v stays in float.
+  // Other types, paths and CPUs ignore it (the emulated16 test path follows it).
   // See has_bf16_products().
   bool bf16_products = true;
 
