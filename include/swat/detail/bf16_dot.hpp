@@ -64,6 +64,12 @@ struct Bf16Dot<xsimd::avx512f> {
 template <class Arch>
 struct Bf16PairStep;
 
+// The dim of lane l of Bf16PairStep::interleave_rows' lo (half 0) or hi (half 1) vector, the
+// order AVX-512's word unpacks give (they work within 128-bit blocks of four pairs): the low
+// four dims of each block of eight in lo, the high four in hi. The emulated path keeps it too,
+// so that it tests that order.
+inline int bf16_row_pair_dim(int l, int half) { return 8 * (l / 4) + 4 * half + l % 4; }
+
 template <int N>
 struct Bf16PairStep<emulated_arch<N>> {
   using a_type = uint32_t;
@@ -95,8 +101,8 @@ struct Bf16PairStep<emulated_arch<N>> {
     for (int i = 0; i < N; ++i) r.lane[i] = lane(a.lane[i], b.lane[i], c.lane[i]);
     return r;
   }
-  // Two rows of 2N bf16 values (x, y, each loaded by load_pairs) as 2N pairs (x[d], y[d]) in two vectors, lanes in the
-  // order AVX-512's word unpacks give them (pair_dim), so that this path tests that order.
+  // Two rows of 2N bf16 values (x, y, each loaded by load_pairs) as 2N pairs (x[d], y[d]) in
+  // two vectors, lanes in pair_dim's order.
   static void interleave_rows(const b_vec& x, const b_vec& y, b_vec& lo, b_vec& hi) {
     uint16_t a[2 * N], b[2 * N];
     std::memcpy(a, x.lane, sizeof a);
@@ -106,9 +112,7 @@ struct Bf16PairStep<emulated_arch<N>> {
       hi.lane[l] = static_cast<uint32_t>(a[pair_dim(l, 1)]) | static_cast<uint32_t>(b[pair_dim(l, 1)]) << 16;
     }
   }
-  // The dim of lane l of interleave_rows' lo (half 0) or hi (half 1) vector: 128-bit blocks of
-  // four pairs, the low four dims of each block of eight in lo, the high four in hi.
-  static int pair_dim(int l, int half) { return 8 * (l / 4) + 4 * half + l % 4; }
+  static int pair_dim(int l, int half) { return bf16_row_pair_dim(l, half); }
   // 2N floats in dim order <-> two vectors in interleave_rows' lane order.
   static void to_pair_order(const float* in, acc& lo, acc& hi) {
     for (int l = 0; l < N; ++l) {
@@ -157,13 +161,13 @@ struct Bf16PairStep<xsimd::avx512f> {
   }
   // a is a vector of pairs already, so the one instruction serves both.
   static acc madd_lanes(const b_vec& a, const b_vec& b, const acc& c) { return madd(a, b, c); }
-  // Two rows of 32 bf16 values (loaded by load_pairs) as 32 pairs (x[d], y[d]): the word unpacks work within 128-bit
-  // blocks, so lo holds dims 0-3, 8-11, 16-19, 24-27 and hi the others (pair_dim).
+  // Two rows of 32 bf16 values (loaded by load_pairs) as 32 pairs (x[d], y[d]): lo holds dims
+  // 0-3, 8-11, 16-19, 24-27 and hi the others (pair_dim).
   static void interleave_rows(const b_vec& x, const b_vec& y, b_vec& lo, b_vec& hi) {
     lo = _mm512_unpacklo_epi16(x, y);
     hi = _mm512_unpackhi_epi16(x, y);
   }
-  static int pair_dim(int l, int half) { return 8 * (l / 4) + 4 * half + l % 4; }
+  static int pair_dim(int l, int half) { return bf16_row_pair_dim(l, half); }
   // 32 floats in dim order <-> two vectors in interleave_rows' lane order.
   static void to_pair_order(const float* in, acc& lo, acc& hi) {
     const __m512 a = _mm512_loadu_ps(in), b = _mm512_loadu_ps(in + 16);

@@ -121,8 +121,7 @@ class DecodeKernel {
   int64_t tasks() const { return p_.batch * p_.kv_heads * task_splits(); }
   int64_t groups() const { return p_.batch * p_.kv_heads; }
 
-  // One (batch, kv head, split): its share of the new keys into the scratch, then every query
-  // of the step against the keys of the split.
+  // One (batch, kv head) and a run of its consecutive splits (task_splits).
   void run_task(int64_t task, DecodeWorkspace<T>& ws) const {
     const int64_t per_group = task_splits(), bg = task / per_group, first = task % per_group * splits_per_task_;
     for (int64_t split = first; split < std::min(c_.splits, first + splits_per_task_); ++split) run_split(bg, split, ws);
@@ -142,6 +141,8 @@ class DecodeKernel {
   // depend on it: every split writes its own partial state, combined in split order.
   int64_t task_splits() const { return (c_.splits + splits_per_task_ - 1) / splits_per_task_; }
 
+  // One (batch, kv head, split): its share of the new keys into the scratch, then every query
+  // of the step against the keys of the split.
   void run_split(int64_t bg, int64_t split, DecodeWorkspace<T>& ws) const {
     const int64_t b = bg / p_.kv_heads, g = bg % p_.kv_heads;
     const int64_t lo = range_.lo + split * c_.split_keys;
