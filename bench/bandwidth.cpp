@@ -26,10 +26,12 @@ uint64_t read_slice(const uint64_t* data, std::size_t n) {
 
 }  // namespace
 
-BandwidthMeasurement measure_read_bandwidth(std::size_t bytes, int threads, int repetitions) {
-  const std::size_t words = bytes / sizeof(uint64_t);
-  std::vector<uint64_t> buffer(words);
-  for (std::size_t i = 0; i < words; ++i) buffer[i] = i * 0x9E3779B97F4A7C15ull;  // every page touched
+ReadBandwidthProbe::ReadBandwidthProbe(std::size_t bytes) : buffer_(bytes / sizeof(uint64_t)) {
+  for (std::size_t i = 0; i < buffer_.size(); ++i) buffer_[i] = i * 0x9E3779B97F4A7C15ull;  // every page touched
+}
+
+BandwidthMeasurement ReadBandwidthProbe::measure(int threads, int repetitions) const {
+  const std::size_t words = buffer_.size();
   BandwidthMeasurement out;
   out.threads = threads;
   out.bytes = words * sizeof(uint64_t);
@@ -42,9 +44,9 @@ BandwidthMeasurement measure_read_bandwidth(std::size_t bytes, int threads, int 
     for (int t = 1; t < threads; ++t)
       helpers.emplace_back([&, t] {
         const std::size_t end = t + 1 == threads ? words : (t + 1) * slice;
-        sinks[t] = read_slice(buffer.data() + t * slice, end - t * slice);
+        sinks[t] = read_slice(buffer_.data() + t * slice, end - t * slice);
       });
-    sinks[0] = read_slice(buffer.data(), threads == 1 ? words : slice);
+    sinks[0] = read_slice(buffer_.data(), threads == 1 ? words : slice);
     for (auto& h : helpers) h.join();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double gbps = static_cast<double>(out.bytes) / seconds * 1e-9;
@@ -54,6 +56,10 @@ BandwidthMeasurement measure_read_bandwidth(std::size_t bytes, int threads, int 
   static volatile uint64_t sink;  // keeps the sums, hence the reads, observable
   for (uint64_t s : sinks) sink = sink + s;
   return out;
+}
+
+BandwidthMeasurement measure_read_bandwidth(std::size_t bytes, int threads, int repetitions) {
+  return ReadBandwidthProbe(bytes).measure(threads, repetitions);
 }
 
 }  // namespace swat_bench

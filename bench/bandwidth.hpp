@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <vector>
 
 namespace swat_bench {
 
@@ -13,8 +15,20 @@ struct BandwidthMeasurement {
   std::size_t bytes = 0;
 };
 
-// Streams a `bytes` buffer (much larger than the last-level cache) with `threads` threads
-// reading disjoint slices at once, `repetitions` times; each pass reads every byte once.
+// A buffer of `bytes` (much larger than the last-level cache), every page touched once, kept so
+// that the bandwidth can be taken again and again in one run without allocating each time.
+class ReadBandwidthProbe {
+ public:
+  explicit ReadBandwidthProbe(std::size_t bytes);
+  // `threads` threads read disjoint slices of the buffer at once, `repetitions` times; each pass
+  // reads every byte once.
+  BandwidthMeasurement measure(int threads, int repetitions) const;
+
+ private:
+  std::vector<uint64_t> buffer_;
+};
+
+// A probe of `bytes` made, measured once, and freed.
 BandwidthMeasurement measure_read_bandwidth(std::size_t bytes, int threads, int repetitions);
 
 }  // namespace swat_bench

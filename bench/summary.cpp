@@ -89,6 +89,8 @@ void SummaryReporter::ReportRuns(const std::vector<Run>& runs) {
     row->ns_per_token = counter(run, "ns_per_token");
     row->gbps = counter(run, "GB/s");
     row->pct_bw = counter(run, "pct_bw");
+    row->bw = counter(run, "bw_GB/s");
+    row->pct_bw_startup = counter(run, "pct_bw_startup");
   }
   display_->ReportRuns(runs);
 }
