@@ -109,9 +109,10 @@ class DecodeKernel {
   // head, or an odd group): its q.k reads a burst of K rows, then its p.v a burst of V rows, so
   // the two streams advance in turns. Bursts of 2-4 KB kept one core's reads fastest (two
   // streams read in turns at 30-31 GB/s against 27 in 8-16 KB turns). 16 keys of D 128 against
-  // 32, w 65536, one thread, steps alternated in one process: bf16 1.04-1.09x faster in five
-  // comparisons of seven, 0.96x-level in two; float level (0.91-1.06x); built for AVX2, bf16
-  // 1.03-1.23x and float 1.08-1.10x in every comparison.
+  // 32, w 65536, one thread (steps alternated in one process, each build's cache allocated
+  // afresh every round, medians over 10-16 rounds): bf16 10.1 against 11.3 ms a step, float
+  // level (21.9 against 22.3); built for AVX2, bf16 10.1 against 12.0 ms, float 23.2 against
+  // 25.7. On 2 threads level (bf16 8.9 against 9.1 ms).
   static constexpr int64_t lone_block = 16;
 
  public:
