@@ -571,9 +571,9 @@ void print_report(const swat_bench::SummaryReporter& reporter, std::ostream& out
     const double pct = peak ? row->pct_peak : row->pct_bw;
     char limit[160];
     if (peak)
-      std::snprintf(limit, sizeof limit, "%.0f%% of peak", pct);
+      std::snprintf(limit, sizeof limit, "%.1f%% of peak", pct);
     else  // the bandwidth taken around the row, and how the row compares with the start-up probe
-      std::snprintf(limit, sizeof limit, "%.0f%% of %.1f GB/s (start-up probe: %.0f%%)", pct, row->bw,
+      std::snprintf(limit, sizeof limit, "%.1f%% of %.1f GB/s (start-up probe: %.0f%%)", pct, row->bw,
                     row->pct_bw_startup);
     std::snprintf(line, sizeof line, "| %s | %.1f %s | %s | %.0f%% | %s |\n", bar.label.c_str(),
                   peak ? row->gflops : row->gbps, peak ? "GFLOP/s" : "GB/s", limit, bar.at_least,
