@@ -2,6 +2,9 @@
 // thread count, and a repeated call must give the same bits.
 #include "tester.hpp"
 
+#include <swat/detail/forward_kernel.hpp>
+
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -13,6 +16,29 @@ using swat_test::kActivations;
 using swat_test::Layout;
 using swat_test::Tensor;
 using swat_test::make_tensor;
+
+// The order in which the threads of a call take forward's tiles: a permutation for any task
+// and thread count, stripes dealt out in turn.
+TEST_CASE("stripe_order deals every task out once, a stripe apart", "[threads]") {
+  using swat::detail::stripe_order;
+  for (int64_t threads = 1; threads <= 6; ++threads)
+    for (int64_t all = 0; all <= 40; ++all) {
+      std::vector<int64_t> seen;
+      for (int64_t k = 0; k < all; ++k) seen.push_back(stripe_order(k, all, threads));
+      std::sort(seen.begin(), seen.end());
+      for (int64_t k = 0; k < all; ++k) {
+        INFO("all " << all << ", threads " << threads << ", position " << k);
+        REQUIRE(seen[static_cast<std::size_t>(k)] == k);
+        if (threads == 1) CHECK(stripe_order(k, all, threads) == k);
+      }
+    }
+  // By hand: 10 tasks, 2 threads: stripes [0, 5) and [5, 10) in turn.
+  const std::vector<int64_t> two = {0, 5, 1, 6, 2, 7, 3, 8, 4, 9};
+  // 7 tasks, 3 threads: stripes [0, 3), [3, 5), [5, 7); the longer first stripe ends the order.
+  const std::vector<int64_t> three = {0, 3, 5, 1, 4, 6, 2};
+  for (int64_t k = 0; k < 10; ++k) CHECK(stripe_order(k, 10, 2) == two[static_cast<std::size_t>(k)]);
+  for (int64_t k = 0; k < 7; ++k) CHECK(stripe_order(k, 7, 3) == three[static_cast<std::size_t>(k)]);
+}
 
 TEMPLATE_TEST_CASE("forward gives bit-identical outputs for 1, 2 and 3 threads", "[threads]", float, double) {
   const swat::Isa isa = GENERATE(swat_test::isas());
