@@ -34,7 +34,8 @@ class ReadBandwidthProbe {
   std::size_t words_ = 0;
 };
 
-// A probe of `bytes` made, measured once, and freed.
-BandwidthMeasurement measure_read_bandwidth(std::size_t bytes, int threads, int repetitions);
+// The probe of the run (1 GiB), made on first use: the start-up measurement and every decode
+// row read the same buffer.
+const ReadBandwidthProbe& read_bandwidth_probe();
 
 }  // namespace swat_bench

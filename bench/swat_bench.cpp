@@ -228,7 +228,7 @@ void bench_decode(benchmark::State& state, const DecodeShape& s) {
   // row is compared with the larger. On a shared machine what memory delivers moves by up to
   // 1.5x over the minutes of a run (the neighbours' load), so a probe taken minutes earlier,
   // at start-up, can measure a quieter or a busier machine than the row ran on.
-  static const swat_bench::ReadBandwidthProbe probe(std::size_t(1) << 30);
+  const swat_bench::ReadBandwidthProbe& probe = swat_bench::read_bandwidth_probe();
   double bandwidth = probe.measure(s.threads, 3).gbps;
   for (auto _ : state) {
     cache.step(swat::bshd<const S>(q.data(), kBatch, 1, s.H, s.D), swat::bshd<const S>(k.data(), kBatch, 1, s.Hkv, s.D),
@@ -694,8 +694,8 @@ int main(int argc, char** argv) {
     std::snprintf(line, sizeof line, "%.1f", two.gflops);
     benchmark::AddCustomContext("fp32_peak_gflops_2threads", line);
     benchmark::AddCustomContext("peak_probe", std::string(probe.isa) + ", " + probe.shape);
-    const swat_bench::BandwidthMeasurement bw1 = swat_bench::measure_read_bandwidth(std::size_t(1) << 30, 1, 5);
-    const swat_bench::BandwidthMeasurement bw2 = swat_bench::measure_read_bandwidth(std::size_t(1) << 30, 2, 5);
+    const swat_bench::BandwidthMeasurement bw1 = swat_bench::read_bandwidth_probe().measure(1, 5);
+    const swat_bench::BandwidthMeasurement bw2 = swat_bench::read_bandwidth_probe().measure(2, 5);
     g_bandwidth[1] = bw1.gbps;
     g_bandwidth[2] = bw2.gbps;
     out << "memory bandwidth measured now (streaming read of 1 GiB, best of 5 passes of each pattern):\n";

@@ -4,8 +4,8 @@
 //
 // Decode is memory-bound, so the loop order serves the memory: keys are visited in blocks of
 // `key_block` rows, `lone_block` when heads take a block one at a time (a block of K and V sits
-// in L1), and every query of the step (t tokens times
-// the G heads of the group) is applied to a block before the next one is read. Scores are dot
+// in L1), and every query of the step (t tokens times the G heads of the group) is applied to
+// a block before the next one is read. Scores are dot
 // products along D (fp32 for 16-bit storage; for bf16 where bf16 pair products exist,
 // bf16_dot.hpp, the queries are rounded to bf16 once and multiply the stored key rows as pairs
 // with float sums, as forward<bf16>'s q.k does), weights come from the vectorised sigmoid (no
@@ -129,6 +129,8 @@ class DecodeKernel {
     row_pairs_ = (p.dim + 1) / 2;
     const int64_t threads = std::max(1, p.threads);
     splits_per_task_ = std::max<int64_t>(1, groups() * c_.splits / (16 * threads));
+    const int64_t G = p.group();
+    heads_at_once_ = G % 4 == 0 && W % 4 == 0 ? 4 : G % 2 == 0 && W % 2 == 0 ? 2 : 1;
   }
 
   int64_t tasks() const { return p_.batch * p_.kv_heads * task_splits(); }
@@ -222,18 +224,12 @@ class DecodeKernel {
         keys = c_.new_keys + (bg * t + pos - c_.start) * D;
         values = c_.new_values + (bg * t + pos - c_.start) * D;
       }
-      const int64_t block = heads_at_once() > 1 ? key_block : lone_block;
+      const int64_t block = heads_at_once_ > 1 ? key_block : lone_block;
       for (int64_t j = 0; j < run; j += block)
         attend_block(g, ws, keys + j * D, values + j * D, pos + j, std::min(block, run - j), state);
       pos += run;
     }
     if (c_.splits == 1) store(b, g, state, 1);
-  }
-
-  // Query heads of a group that read each key row together (attend_heads), or 1.
-  int heads_at_once() const {
-    const int64_t G = p_.group();
-    return G % 4 == 0 && W % 4 == 0 ? 4 : G % 2 == 0 && W % 2 == 0 ? 2 : 1;
   }
 
   T* state_of(int64_t bg, int64_t split) const {
@@ -260,11 +256,11 @@ class DecodeKernel {
       if (a >= e) continue;
       // Query heads sharing the kv head: several at a time read each key row once (compute,
       // not memory, bounds decode with GQA), a lone head key by key.
-      if (heads_at_once() == 4) {
+      if (heads_at_once_ == 4) {
         for (int64_t h0 = 0; h0 < G; h0 += 4) attend_heads<4>(g, i, h0, ws, keys, values, pos0, a, e, state);
         continue;
       }
-      if (heads_at_once() == 2) {
+      if (heads_at_once_ == 2) {
         for (int64_t h0 = 0; h0 < G; h0 += 2) attend_heads<2>(g, i, h0, ws, keys, values, pos0, a, e, state);
         continue;
       }
@@ -661,6 +657,7 @@ class DecodeKernel {
   int64_t pair_dims_ = 0;       // of those, the dims multiplied in bf16 pairs (Pairs)
   int64_t row_pairs_ = 0;       // pairs per query row in ws.query_pairs
   int64_t splits_per_task_ = 1; // consecutive splits per task (task_splits)
+  int heads_at_once_ = 1;       // query heads of a group that read each key row together (attend_heads)
 };
 
 template <class Kernel, class T>
