@@ -301,6 +301,23 @@ TEMPLATE_TEST_CASE("streaming above the threading threshold gives the same bits 
   }
 }
 
+// Rings of 4 MiB or more sit on 2 MiB pages with the values 16 KiB past the keys' end
+// (detail/ring_layout.hpp, streamed_memory.hpp): 8 x 8 kv groups of D 128 over a window of 128
+// (float 8 MiB of rings, bf16 4 MiB; the rings wrap), and unlimited over 70 positions (the rings
+// grow from 64 rows, below that size, to 128, above it), against the reference. The layout is
+// the same whatever the heads per kv head, so one head per kv head keeps the reference short.
+// (RingLayout's own test checks that rings of this size get the gap.)
+TEMPLATE_TEST_CASE("streaming with rings large enough for huge pages matches the reference", "[cache-split]", float,
+                   swat::bf16) {
+  const swat::Isa isa = GENERATE(swat_test::isas());
+  for (int64_t window : {int64_t(128), int64_t(0)}) {
+    AttentionTester t;
+    t.batch(8).q_len(window == 0 ? 70 : 130).heads(8).kv_heads(8).dim(128).window(window)
+        .activation(Activation::sigmoid).rope(RopeLayout::half).slopes(swat::balanced_alibi_slopes(8));
+    check_streams<TestType>(t, isa, {"mixed"});
+  }
+}
+
 // Per-thread state (RoPE tables, scratch) must follow each call's options: caches of different
 // types, activations, windows, RoPE bases and dims, stepped in turn on one thread, each match
 // their own reference. A table kept across calls that differ only in rope_base, or only in

@@ -15,6 +15,7 @@
 #include "detail/decode_kernel.hpp"
 #include "detail/kernel_table.hpp"
 #include "detail/schedule.hpp"
+#include "detail/streamed_memory.hpp"
 #include "forward.hpp"
 #include "options.hpp"
 #include "types.hpp"
@@ -32,8 +33,9 @@ inline namespace SWAT_API_NAMESPACE {
 // constructor that takes them, else from opt.alibi_slopes or opt.sinks when given (H = their
 // count), else from the first step; every step must then use the same H.
 //
-// Memory: with window w > 0 the rings (w rows of D per batch, kv head, for K and for V) grow by
-// doubling during the first w positions and never after, so memory stops growing at w positions
+// Memory: with window w > 0 the rings (w rows of D per batch, kv head, for K and for V; from
+// 4 MiB of rings on, 16 KiB more and the whole rounded up to 2 MiB huge pages, as
+// detail/ring_layout.hpp and detail/streamed_memory.hpp say) grow by doubling during the first w positions and never after, so memory stops growing at w positions
 // (and a window longer than the text costs only what the text fills). With w = 0 (unlimited
 // causal attention) the cache keeps every position and keeps growing by doubling: memory is
 // then proportional to position().
@@ -145,14 +147,16 @@ class SlidingKVCache {
   int64_t position() const { return seen_; }  // positions seen so far; the next is k_pos0 + position()
 
   // Memory held by the cache: rings, step scratch and the object itself (not the kernels'
-  // per-thread scratch, which is O(one piece) per thread). With window > 0, independent of
-  // position() once position() >= window. Step scratch is at most
+  // per-thread scratch, which is O(one piece) per thread), rings counted as the Memory note
+  // above says. With window > 0, independent of position() once position() >= window. Step
+  // scratch is at most
   //   2 * B * Hkv * max_step_rows * D * sizeof(T)                    new keys and values, and,
   //   B * H * max_step_rows * splits * (D + 2) * sizeof(Compute)     when splits > 1,
   // with splits = ceil((min(window, positions before the step) + max_step_rows) / 512), the
   // window's pieces, and Compute float (double for T = double).
   std::size_t bytes() const {
-    return sizeof(*this) + (keys_.capacity() + values_.capacity() + new_keys_.capacity() + new_values_.capacity()) * sizeof(T) +
+    return sizeof(*this) + detail::streamed_footprint(rings_.capacity() * sizeof(T)) +
+           (new_keys_.capacity() + new_values_.capacity()) * sizeof(T) +
            partial_.capacity() * sizeof(Compute) +
            (opt_.alibi_slopes.capacity() + opt_.sinks.capacity() + opt_.rope_freqs.capacity()) * sizeof(float);
   }
@@ -219,9 +223,7 @@ class SlidingKVCache {
     if (keys_only) range.lo = start;
 
     detail::DecodeInputs<T> io{q, k, v, o, {}};
-    io.cache.keys = keys_.data();
-    io.cache.values = values_.data();
-    io.cache.capacity = capacity_;
+    io.cache.rings = rings();
     io.cache.first = first();
     io.cache.start = start;
     io.cache.new_keys = new_keys_.data();
@@ -238,13 +240,12 @@ class SlidingKVCache {
 
     // Keep the last min(t, capacity) new rows.
     const std::size_t row_bytes = static_cast<std::size_t>(dim_) * sizeof(T);
+    const detail::RingLayout<T> ring = rings();
     for (int64_t bg = 0; bg < batch_ * kv_heads_; ++bg)
       for (int64_t i = std::max<int64_t>(0, t - capacity_); i < t; ++i) {
         const int64_t slot = (start + i - first()) % capacity_;
-        std::memcpy(&keys_[static_cast<std::size_t>((bg * capacity_ + slot) * dim_)],
-                    &new_keys_[static_cast<std::size_t>((bg * t + i) * dim_)], row_bytes);
-        std::memcpy(&values_[static_cast<std::size_t>((bg * capacity_ + slot) * dim_)],
-                    &new_values_[static_cast<std::size_t>((bg * t + i) * dim_)], row_bytes);
+        std::memcpy(ring.key(bg, slot), &new_keys_[static_cast<std::size_t>((bg * t + i) * dim_)], row_bytes);
+        std::memcpy(ring.value(bg, slot), &new_values_[static_cast<std::size_t>((bg * t + i) * dim_)], row_bytes);
       }
     seen_ += t;
   }
@@ -274,17 +275,18 @@ class SlidingKVCache {
   // only grows before it has wrapped, while the slot of a row is its position - first).
   void resize_ring(int64_t capacity) {
     const int64_t groups = batch_ * kv_heads_;
-    std::vector<T> keys(static_cast<std::size_t>(groups * capacity * dim_));
-    std::vector<T> values(keys.size());
-    const int64_t kept = std::min(capacity_, capacity);
-    for (int64_t bg = 0; bg < groups && kept > 0; ++bg) {
-      std::copy_n(keys_.begin() + bg * capacity_ * dim_, kept * dim_, keys.begin() + bg * capacity * dim_);
-      std::copy_n(values_.begin() + bg * capacity_ * dim_, kept * dim_, values.begin() + bg * capacity * dim_);
-    }
-    keys_.swap(keys);
-    values_.swap(values);
+    Ring grown(static_cast<std::size_t>(detail::RingLayout<T>::elements(groups, capacity, dim_)));
+    const auto from = rings(), to = detail::RingLayout<T>::of(grown.data(), groups, capacity, dim_);
+    const std::size_t row_bytes = static_cast<std::size_t>(dim_) * sizeof(T);
+    for (int64_t bg = 0; bg < groups; ++bg)
+      for (int64_t slot = 0; slot < std::min(capacity_, capacity); ++slot) {
+        std::memcpy(to.key(bg, slot), from.key(bg, slot), row_bytes);
+        std::memcpy(to.value(bg, slot), from.value(bg, slot), row_bytes);
+      }
+    rings_.swap(grown);
     capacity_ = capacity;
   }
+  detail::RingLayout<T> rings() { return detail::RingLayout<T>::of(rings_.data(), batch_ * kv_heads_, capacity_, dim_); }
 
   // Multiply-adds (visible positions x batch x heads x dim) below which a step is not worth
   // a second thread.
@@ -298,7 +300,11 @@ class SlidingKVCache {
   int threads_ = 1;
   Isa isa_ = Isa::portable;
   detail::DecodeFn<T> run_ = nullptr;
-  std::vector<T> keys_, values_, new_keys_, new_values_;
+  // The rings (detail/ring_layout.hpp), which every step reads whole: on huge pages where the
+  // system allows (detail/streamed_memory.hpp).
+  using Ring = std::vector<T, detail::StreamedAllocator<T>>;
+  Ring rings_;
+  std::vector<T> new_keys_, new_values_;
   std::vector<Compute> partial_;
 };
 

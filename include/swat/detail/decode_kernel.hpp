@@ -3,9 +3,8 @@
 // once per step whatever the number of query heads sharing it.
 //
 // Decode is memory-bound, so the loop order serves the memory: keys are visited in blocks of
-// `key_block` rows, `lone_block` when heads take a block one at a time (a block of K and V sits
-// in L1), and every query of the step (t tokens times the G heads of the group) is applied to
-// a block before the next one is read. Scores are dot
+// 4 KB of rows (a block of K and V sits in L1), and every query of the step (t tokens times the
+// G heads of the group) is applied to a block before the next one is read. Scores are dot
 // products along D (fp32 for 16-bit storage; for bf16 where bf16 pair products exist,
 // bf16_dot.hpp, the queries are rounded to bf16 once and multiply the stored key rows as pairs
 // with float sums, as forward<bf16>'s q.k does), weights come from the vectorised sigmoid (no
@@ -34,6 +33,7 @@
 #include "convert.hpp"
 #include "math.hpp"
 #include "reduce.hpp"
+#include "ring_layout.hpp"
 #include "rope.hpp"
 #include "score/score.hpp"
 
@@ -44,9 +44,7 @@ namespace detail {
 // translation units built for different ISAs. Rows of D elements, contiguous.
 template <class S>
 struct CacheMemory {
-  S* keys = nullptr;    // [B][Hkv][capacity][D], keys rotated by RoPE at their positions
-  S* values = nullptr;  // [B][Hkv][capacity][D]
-  int64_t capacity = 0;
+  RingLayout<S> rings;  // [B][Hkv] rings of capacity slots, keys rotated by RoPE at their positions
   int64_t first = 0;  // absolute position of the first token the cache saw
   int64_t start = 0;  // absolute position of the step's first token
   S* new_keys = nullptr;    // [B][Hkv][t][D] scratch: the step's keys, rotated and stored as S
@@ -104,19 +102,15 @@ class DecodeKernel {
   using V = Vec<T, Arch>;
   using vec = typename V::type;
   static constexpr int64_t W = static_cast<int64_t>(V::width);
+  // Keys per block: a block's q.k reads a burst of K rows, then its p.v a burst of V rows, so the
+  // two streams advance in turns, in bursts of `burst` bytes (block_ rows, 1 to key_block).
+  // D 128 at w 65536 on one thread, the rings on 2 MiB pages (steps alternated in one process,
+  // each build's cache allocated afresh every round, medians): bf16 16 rows (4 KB) 9.1 ms a
+  // step against 10.3 for 8 and 9.5 for 32; float 8 rows (4 KB) 18.4 against 23.2 for 16; GQA 32
+  // over 8 in bf16 16 rows 11.9 against 12.6 for 32 (2 threads: 9.0 against 9.5). On 4 KB pages
+  // (huge pages off) GQA's 16 rows ran 13.0 against 14.2 for 32, float's 8 level with 16.
   static constexpr int64_t key_block = 32;
-  // Keys per block when the heads of a group take the block one at a time (a lone head per kv
-  // head, or an odd group): its q.k reads a burst of K rows, then its p.v a burst of V rows, so
-  // the two streams advance in turns. Bursts of 2-4 KB kept one core's reads fastest (two
-  // streams read in turns at 30-31 GB/s against 27 in 8-16 KB turns). 16 keys of D 128 against
-  // 32, w 65536, one thread (steps alternated in one process, each build's cache allocated
-  // afresh every round, medians over 10-16 rounds): bf16 10.1 against 11.3 ms a step, float
-  // level (21.9 against 22.3); built for AVX2, bf16 10.1 against 12.0 ms, float 23.2 against
-  // 25.7. On 2 threads level (bf16 8.9 against 9.1 ms). Short windows whose rows come from
-  // memory gain too (bf16 w 1024 and 2048, caches evicted before each step, as the other
-  // layers of a model do: 0.21 against 0.23 ms, 0.42 against 0.45); the same step repeated
-  // over rows still in L2/L3 is 10-15% slower (0.10 against 0.09 ms at w 1024).
-  static constexpr int64_t lone_block = 16;
+  static constexpr int64_t burst = 4096;
 
  public:
   DecodeKernel(const Problem& p, const DecodeInputs<S>& io, const T* cos, const T* sin)
@@ -131,6 +125,7 @@ class DecodeKernel {
     splits_per_task_ = std::max<int64_t>(1, groups() * c_.splits / (16 * threads));
     const int64_t G = p.group();
     heads_at_once_ = G % 4 == 0 && W % 4 == 0 ? 4 : G % 2 == 0 && W % 2 == 0 ? 2 : 1;
+    block_ = std::clamp<int64_t>(burst / (p.dim * static_cast<int64_t>(sizeof(S))), 1, key_block);
   }
 
   int64_t tasks() const { return p_.batch * p_.kv_heads * task_splits(); }
@@ -215,18 +210,17 @@ class DecodeKernel {
       const S *keys, *values;
       int64_t run;
       if (pos < c_.start) {
-        const int64_t slot = (pos - c_.first) % c_.capacity;
-        run = std::min({hi, c_.start, pos + (c_.capacity - slot)}) - pos;
-        keys = c_.keys + (bg * c_.capacity + slot) * D;
-        values = c_.values + (bg * c_.capacity + slot) * D;
+        const int64_t slot = (pos - c_.first) % c_.rings.capacity;
+        run = std::min({hi, c_.start, pos + (c_.rings.capacity - slot)}) - pos;
+        keys = c_.rings.key(bg, slot);
+        values = c_.rings.value(bg, slot);
       } else {
         run = hi - pos;
         keys = c_.new_keys + (bg * t + pos - c_.start) * D;
         values = c_.new_values + (bg * t + pos - c_.start) * D;
       }
-      const int64_t block = heads_at_once_ > 1 ? key_block : lone_block;
-      for (int64_t j = 0; j < run; j += block)
-        attend_block(g, ws, keys + j * D, values + j * D, pos + j, std::min(block, run - j), state);
+      for (int64_t j = 0; j < run; j += block_)
+        attend_block(g, ws, keys + j * D, values + j * D, pos + j, std::min(block_, run - j), state);
       pos += run;
     }
     if (c_.splits == 1) store(b, g, state, 1);
@@ -658,6 +652,7 @@ class DecodeKernel {
   int64_t row_pairs_ = 0;       // pairs per query row in ws.query_pairs
   int64_t splits_per_task_ = 1; // consecutive splits per task (task_splits)
   int heads_at_once_ = 1;       // query heads of a group that read each key row together (attend_heads)
+  int64_t block_ = 1;           // keys per block
 };
 
 template <class Kernel, class T>
