@@ -35,8 +35,9 @@ inline namespace SWAT_API_NAMESPACE {
 //
 // Memory: with window w > 0 the rings (w rows of D per batch, kv head, for K and for V; from
 // 4 MiB of rings on, 16 KiB more and the whole rounded up to 2 MiB huge pages, as
-// detail/ring_layout.hpp and detail/streamed_memory.hpp say) grow by doubling during the first w positions and never after, so memory stops growing at w positions
-// (and a window longer than the text costs only what the text fills). With w = 0 (unlimited
+// detail/ring_layout.hpp and detail/streamed_memory.hpp say) grow by doubling during the
+// first w positions and never after, so memory stops growing at w positions (and a window
+// longer than the text costs only what the text fills). With w = 0 (unlimited
 // causal attention) the cache keeps every position and keeps growing by doubling: memory is
 // then proportional to position().
 // Steps and appends run in pieces of at most max_step_rows positions, and the cache keeps the
