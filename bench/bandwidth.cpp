@@ -74,12 +74,13 @@ uint64_t read_slice(const uint64_t* data, std::size_t n, std::size_t turn) {
 }  // namespace
 
 ReadBandwidthProbe::ReadBandwidthProbe(std::size_t bytes)
-    : storage_(bytes / sizeof(uint64_t)), data_(storage_.data()), words_(bytes / sizeof(uint64_t)) {
-  for (std::size_t i = 0; i < words_; ++i) data_[i] = i * 0x9E3779B97F4A7C15ull;  // every page touched
+    : storage_(bytes / sizeof(uint64_t)) {
+  for (std::size_t i = 0; i < storage_.size(); ++i) storage_[i] = i * 0x9E3779B97F4A7C15ull;  // every page touched
 }
 
 BandwidthMeasurement ReadBandwidthProbe::measure(int threads, int repetitions) const {
-  const std::size_t words = words_;
+  const std::size_t words = storage_.size();
+  const uint64_t* base = storage_.data();
   BandwidthMeasurement out;
   out.threads = threads;
   out.bytes = words * sizeof(uint64_t);
@@ -97,9 +98,9 @@ BandwidthMeasurement ReadBandwidthProbe::measure(int threads, int repetitions) c
       for (int t = 1; t < threads; ++t)
         helpers.emplace_back([&, t] {
           const std::size_t end = t + 1 == threads ? words : (t + 1) * slice;
-          sinks[t] += read(two_streams, data_ + t * slice, end - t * slice);
+          sinks[t] += read(two_streams, base + t * slice, end - t * slice);
         });
-      sinks[0] += read(two_streams, data_, threads == 1 ? words : slice);
+      sinks[0] += read(two_streams, base, threads == 1 ? words : slice);
       for (auto& h : helpers) h.join();
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const double gbps = static_cast<double>(out.bytes) / seconds * 1e-9;

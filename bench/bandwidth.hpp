@@ -37,8 +37,6 @@ class ReadBandwidthProbe {
   // straddles two lines: with the 16-byte offset of a plain allocation, two streams in turns
   // read at half the speed.
   std::vector<uint64_t, swat::detail::StreamedAllocator<uint64_t>> storage_;
-  uint64_t* data_ = nullptr;
-  std::size_t words_ = 0;
 };
 
 // The probe of the run (1 GiB), made on first use: the start-up measurement and every decode

@@ -278,12 +278,12 @@ class SlidingKVCache {
     const int64_t groups = batch_ * kv_heads_;
     Ring grown(static_cast<std::size_t>(detail::RingLayout<T>::elements(groups, capacity, dim_)));
     const auto from = rings(), to = detail::RingLayout<T>::of(grown.data(), groups, capacity, dim_);
-    const std::size_t row_bytes = static_cast<std::size_t>(dim_) * sizeof(T);
-    for (int64_t bg = 0; bg < groups; ++bg)
-      for (int64_t slot = 0; slot < std::min(capacity_, capacity); ++slot) {
-        std::memcpy(to.key(bg, slot), from.key(bg, slot), row_bytes);
-        std::memcpy(to.value(bg, slot), from.value(bg, slot), row_bytes);
-      }
+    // A group's slots lie one after another in each ring: its kept rows move in one piece.
+    const std::size_t kept_bytes = static_cast<std::size_t>(std::min(capacity_, capacity) * dim_) * sizeof(T);
+    for (int64_t bg = 0; bg < groups && kept_bytes > 0; ++bg) {
+      std::memcpy(to.key(bg, 0), from.key(bg, 0), kept_bytes);
+      std::memcpy(to.value(bg, 0), from.value(bg, 0), kept_bytes);
+    }
     rings_.swap(grown);
     capacity_ = capacity;
   }

@@ -130,6 +130,8 @@ class DecodeKernel {
     const int64_t G = p.group();
     heads_at_once_ = G % 4 == 0 && W % 4 == 0 ? 4 : G % 2 == 0 && W % 2 == 0 ? 2 : 1;
     block_ = std::clamp<int64_t>(burst / (p.dim * static_cast<int64_t>(sizeof(S))), 1, key_block);
+    sums_in_pairs_ = Pairs && heads_at_once_ > 1 &&
+                     p.dim % (2 * W * (heads_at_once_ == 4 ? PairPv<4>::blocks : PairPv<2>::blocks)) == 0;
   }
 
   int64_t tasks() const { return p_.batch * p_.kv_heads * task_splits(); }
@@ -228,7 +230,7 @@ class DecodeKernel {
       pos += run;
     }
     if constexpr (Pairs) {
-      if (sums_in_pairs()) sums_to_natural_order(state);
+      if (sums_in_pairs_) sums_to_natural_order(state);
     }
     if (c_.splits == 1) store(b, g, state, 1);
   }
@@ -332,7 +334,7 @@ class DecodeKernel {
       for (int hp = 0; hp < HP; ++hp) scores[hp][j - a] = dot(q[hp], q_pairs[hp], keys + j * D);
     for (int hp = 0; hp < HP; ++hp) weigh(scores[hp], e - a, g * G + h0 + hp, qp, pos0 + a, o[hp]);
     if constexpr (Pairs) {
-      if (sums_in_pairs()) {
+      if (sums_in_pairs_) {
         uint32_t* weight_pairs[HP];
         for (int hp = 0; hp < HP; ++hp) weight_pairs[hp] = ws.weight_pairs.data() + hp * key_block / 2;
         accumulate_pairs<HP>(o, scores, weight_pairs, values + a * D, e - a, D);
@@ -463,7 +465,8 @@ class DecodeKernel {
       const S* row = values + even * D;
       alignas(64) T natural[2 * W];
       for (int64_t d = 0; d < D; d += 2 * W) {
-        for (int64_t l = 0; l < 2 * W; ++l) natural[l] = load_scalar(row[d + l]);
+        V::store(natural, load_as<T, Arch>(row + d));
+        V::store(natural + W, load_as<T, Arch>(row + d + W));
         acc_t lo, hi;
         Step::to_pair_order(natural, lo, hi);
         for (int hp = 0; hp < HP; ++hp) {
@@ -480,10 +483,6 @@ class DecodeKernel {
   // of once per block of keys (GQA 32 over 8 in bf16, D 128, one thread, steps alternated in one
   // process, medians): 11.3 against 11.9 ms a step at w 65536 (the permutes had held 8% of the
   // kernel's samples), 1.47 against 1.56 at w 8192; 2 threads level (8.3 ms).
-  bool sums_in_pairs() const {
-    return Pairs && heads_at_once_ > 1 &&
-           p_.dim % (2 * W * (heads_at_once_ == 4 ? PairPv<4>::blocks : PairPv<2>::blocks)) == 0;
-  }
   void sums_to_natural_order(T* state) const {
     using Step = Bf16PairStep<Arch>;
     const int64_t D = p_.dim;
@@ -695,6 +694,7 @@ class DecodeKernel {
   int64_t splits_per_task_ = 1; // consecutive splits per task (task_splits)
   int heads_at_once_ = 1;       // query heads of a group that read each key row together (attend_heads)
   int64_t block_ = 1;           // keys per block
+  bool sums_in_pairs_ = false;  // the state rows in pair order while a split runs (accumulate_pairs)
 };
 
 template <class Kernel, class T>

@@ -4,14 +4,15 @@
 //   [K group 0: slots 0 .. capacity-1][K group 1] ... [gap][V group 0][V group 1] ...
 //
 // with a gap of 16 KiB before the values once the rings are large enough for 2 MiB pages
-// (detail/streamed_memory.hpp). A decode step reads a block of key rows, then the value rows of
-// the same slots: two streams a fixed distance apart, and on 2 MiB pages that distance is
-// physical too. With the values a whole number of 2 MiB after the keys, the float cache at w
-// 65536 (D 128, 8 kv heads, steps alternated in one process, medians) took 29.0 ms a step on
-// one thread against 19.6 with the gap (22.8 on 4 KB pages), 18.2 against 15.5 on two; bf16
-// and GQA ran alike with and without it. In an earlier trial (16-row float blocks) gaps of 4-32
-// KiB ran alike, 40, 48 and 80 KiB as slowly as none: the rows meeting in the same cache sets
-// or DRAM banks, presumably (no counters here to tell).
+// (detail/streamed_memory.hpp). A group's slots lie one after another in each ring: the kernel
+// reads runs of them, the cache moves them in one piece when a ring grows. A decode step reads
+// a block of key rows, then the value rows of the same slots: two streams a fixed distance
+// apart, and on 2 MiB pages that distance is physical too. With the values a whole number of
+// 2 MiB after the keys, the float cache at w 65536 (D 128, 8 kv heads, steps alternated in one
+// process, medians) took 29.0 ms a step on one thread against 19.6 with the gap (22.8 on 4 KB
+// pages), 18.2 against 15.5 on two; bf16 and GQA ran alike with and without it. In an earlier
+// trial (16-row float blocks) gaps of 4-32 KiB ran alike, 40, 48 and 80 KiB as slowly as none:
+// the rows meeting in the same cache sets or DRAM banks, presumably (no counters here to tell).
 #pragma once
 
 #include <cstdint>
