@@ -521,6 +521,39 @@ void transpose_block(Outcome* o) {
   transpose_block_of<double>(o);
 }
 
+// N vectors of distinct values as N x N chunks of W / N lanes: vector r's chunk c must come
+// back as vector c's chunk r, lane for lane, for every N that divides the width up to 4 (the
+// decode kernel's heads at once), in registers where the path has them (ChunkTranspose::fast).
+template <class T, int N>
+void transpose_chunks_of(Outcome* o) {
+  if constexpr (W<T> % N == 0) {
+    constexpr int C = W<T> / N;
+    typename V<T>::type v[N];
+    T in[N][W<T>], lanes[W<T>];
+    for (int r = 0; r < N; ++r) {
+      for (int l = 0; l < W<T>; ++l) in[r][l] = static_cast<T>(100 * r + l + 1);
+      v[r] = V<T>::load(in[r]);
+    }
+    swat::detail::ChunkTranspose<T, Arch, N>::apply(v);
+    for (int r = 0; r < N; ++r) {
+      store_lanes(lanes, v[r]);
+      for (int l = 0; l < W<T>; ++l) {
+        const T want = in[l / C][r * C + l % C];
+        expect(o, lanes[l] == want, "%s: transpose_chunks<%d> vector %d lane %d is %g, want %g (fast %d)",
+               type_name(T()), N, r, l, static_cast<double>(lanes[l]), static_cast<double>(want),
+               int(swat::detail::ChunkTranspose<T, Arch, N>::fast));
+      }
+    }
+  }
+}
+void transpose_chunks(Outcome* o) {
+  transpose_chunks_of<float, 1>(o);
+  transpose_chunks_of<float, 2>(o);
+  transpose_chunks_of<float, 4>(o);
+  transpose_chunks_of<double, 2>(o);
+  transpose_chunks_of<double, 4>(o);
+}
+
 // ---- exp and sigmoid, in ulps against long double ------------------------------------------------
 
 // |got - want| in units of the last place of want rounded to T (the spacing just above |want|).

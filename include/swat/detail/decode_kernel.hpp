@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include "../checks.hpp"
 #include "../view.hpp"
@@ -36,6 +37,7 @@
 #include "ring_layout.hpp"
 #include "rope.hpp"
 #include "score/score.hpp"
+#include "transpose.hpp"
 
 namespace swat {
 namespace detail {
@@ -82,7 +84,7 @@ template <class T>
 struct DecodeWorkspace {
   Buffer<T> queries, scores, row;
   Buffer<uint32_t> query_pairs;   // Pairs: each query row rounded to bf16, as pairs
-  Buffer<uint32_t> weight_pairs;  // Pairs: a block's weights of each head, rounded to bf16, as pairs
+  Buffer<uint32_t> weight_pairs;  // Pairs: the weights rounded to bf16, as pairs of keys (weight_pairs_of)
 };
 
 // Score: the composition of the score layer (score/score.hpp). Pairs (S bf16, a path with
@@ -130,6 +132,7 @@ class DecodeKernel {
     const int64_t G = p.group();
     heads_at_once_ = G % 4 == 0 && W % 4 == 0 ? 4 : G % 2 == 0 && W % 2 == 0 ? 2 : 1;
     block_ = std::clamp<int64_t>(burst / (p.dim * static_cast<int64_t>(sizeof(S))), 1, key_block);
+    defer_values_ = !Softmax && heads_at_once_ > 1;
     sums_in_pairs_ = Pairs && heads_at_once_ > 1 &&
                      p.dim % (2 * W * (heads_at_once_ == 4 ? PairPv<4>::blocks : PairPv<2>::blocks)) == 0;
   }
@@ -165,8 +168,8 @@ class DecodeKernel {
     const int64_t hi = std::min(range_.hi, lo + c_.split_keys);
     const int64_t D = p_.dim, t = p_.q_len, G = p_.group(), pairs = p_.rope != RopeLayout::none ? p_.rope_dim / 2 : 0;
     ws.queries.fit(static_cast<std::size_t>(queries_ * D));
-    ws.scores.fit(static_cast<std::size_t>(4 * (key_block + W)));  // up to 4 heads at a time
-    if (Pairs) ws.weight_pairs.fit(static_cast<std::size_t>(4 * key_block / 2));
+    ws.scores.fit(static_cast<std::size_t>(2 * queries_ * weights_row));  // weights_of
+    if (Pairs) ws.weight_pairs.fit(static_cast<std::size_t>(2 * queries_ * weights_row / 2));
     ws.row.fit(static_cast<std::size_t>(D));
 
     // New keys of this split: rotated at their positions and rounded to S, as the cache keeps them.
@@ -211,24 +214,10 @@ class DecodeKernel {
       }
     }
 
-    // Contiguous pieces: ring rows up to the wrap or the step's start, then the new rows.
-    for (int64_t pos = lo; pos < hi;) {
-      const S *keys, *values;
-      int64_t run;
-      if (pos < c_.start) {
-        const int64_t slot = (pos - c_.first) % c_.rings.capacity;
-        run = std::min({hi, c_.start, pos + (c_.rings.capacity - slot)}) - pos;
-        keys = c_.rings.key(bg, slot);
-        values = c_.rings.value(bg, slot);
-      } else {
-        run = hi - pos;
-        keys = c_.new_keys + (bg * t + pos - c_.start) * D;
-        values = c_.new_values + (bg * t + pos - c_.start) * D;
-      }
-      for (int64_t j = 0; j < run; j += block_)
-        attend_block(g, ws, keys + j * D, values + j * D, pos + j, std::min(block_, run - j), state);
-      pos += run;
-    }
+    if (heads_at_once_ == 1)
+      attend_lone(bg, g, lo, hi, ws, state);
+    else
+      attend_groups(bg, g, lo, hi, ws, state);
     if constexpr (Pairs) {
       if (sums_in_pairs_) sums_to_natural_order(state);
     }
@@ -246,98 +235,256 @@ class DecodeKernel {
     return state.data();
   }
 
-  // Every query of the step against keys [pos0, pos0 + n) (rows at `keys`, `values`).
-  void attend_block(int64_t g, DecodeWorkspace<T>& ws, const S* keys, const S* values, int64_t pos0, int64_t n,
-                    T* state) const {
+  // A block of keys: rows at `keys` and `values`, positions [pos0, pos0 + n).
+  struct Block {
+    const S* keys = nullptr;
+    const S* values = nullptr;
+    int64_t pos0 = 0, n = 0;
+  };
+  // Rows of the weights of a block: one per query row (i * G + hh), room for a block and a vector.
+  static constexpr int64_t weights_row = key_block + W;
+  T* weights_of(DecodeWorkspace<T>& ws, int parity) const { return ws.scores.data() + parity * queries_ * weights_row; }
+  // The same rounded to bf16 pairs (Pairs, sums_in_pairs_): keys 2j and 2j + 1 in pair j.
+  uint32_t* weight_pairs_of(DecodeWorkspace<T>& ws, int parity) const {
+    return ws.weight_pairs.data() + parity * queries_ * (weights_row / 2);
+  }
+
+  // The keys [a, e) of the block that query token i sees (a >= e: none).
+  std::pair<int64_t, int64_t> visible(int64_t i, const Block& block) const {
+    const int64_t qp = c_.start + i;
+    const int64_t visible_lo = p_.window == 0 || qp - c_.first < p_.window ? c_.first : qp - p_.window + 1;
+    return {std::max(block.pos0, visible_lo) - block.pos0, std::min(block.pos0 + block.n, qp + 1) - block.pos0};
+  }
+
+  // The weights of every query of the step on the keys of the block it sees, into the weights
+  // of `parity`. Query heads sharing the kv head go 4 or 2 at a time (heads_at_once_), reading
+  // each key row once for all of them: compute, not memory, bounds decode with GQA.
+  void score_block(int64_t g, DecodeWorkspace<T>& ws, const Block& block, int parity, T* state) const {
+    const int64_t G = p_.group();
+    for (int64_t i = 0; i < p_.q_len; ++i) {
+      const auto [a, e] = visible(i, block);
+      if (a >= e) continue;
+      if (heads_at_once_ == 4) {
+        for (int64_t h0 = 0; h0 < G; h0 += 4) score_heads<4>(g, i, h0, ws, block, a, e, parity, state);
+        continue;
+      }
+      for (int64_t h0 = 0; h0 < G; h0 += 2) score_heads<2>(g, i, h0, ws, block, a, e, parity, state);
+    }
+  }
+
+  // f(block) for the blocks of positions [lo, hi) of (batch, kv head) bg in order, in contiguous
+  // pieces: ring rows up to the wrap or the step's start, then the step's new rows.
+  template <class F>
+  SWAT_INLINE void for_each_block(int64_t bg, int64_t lo, int64_t hi, F&& f) const {
+    const int64_t D = p_.dim, t = p_.q_len;
+    for (int64_t pos = lo; pos < hi;) {
+      const S *keys, *values;
+      int64_t run;
+      if (pos < c_.start) {
+        const int64_t slot = (pos - c_.first) % c_.rings.capacity;
+        run = std::min({hi, c_.start, pos + (c_.rings.capacity - slot)}) - pos;
+        keys = c_.rings.key(bg, slot);
+        values = c_.rings.value(bg, slot);
+      } else {
+        run = hi - pos;
+        keys = c_.new_keys + (bg * t + pos - c_.start) * D;
+        values = c_.new_values + (bg * t + pos - c_.start) * D;
+      }
+      for (int64_t j = 0; j < run; j += block_) f(Block{keys + j * D, values + j * D, pos + j, std::min(block_, run - j)});
+      pos += run;
+    }
+  }
+
+  // Lone heads (one query head per kv head, or a group that does not split into pairs): every
+  // query against a block key by key, its p.v right after its weights. Its own function, as
+  // attend_groups: compiled into one, the two loops' code changed each other's speed (a lone
+  // head's float cache 1.04-1.25x slower a step for code the lone path did not run).
+  SWAT_NOINLINE void attend_lone(int64_t bg, int64_t g, int64_t lo, int64_t hi, DecodeWorkspace<T>& ws,
+                                 T* state) const {
     const int64_t D = p_.dim, G = p_.group();
     T* scores = ws.scores.data();
+    for_each_block(bg, lo, hi, [&](const Block& block) {
+      for (int64_t i = 0; i < p_.q_len; ++i) {
+        const auto [a, e] = visible(i, block);
+        if (a >= e) continue;
+        for (int64_t hh = 0; hh < G; ++hh) {
+          const int64_t r = i * G + hh;
+          const T* q = ws.queries.data() + r * D;
+          const uint32_t* q_pairs = Pairs ? ws.query_pairs.data() + r * row_pairs_ : nullptr;
+          int64_t j = a;
+          for (; j + W <= e; j += W) dot_keys(q, q_pairs, block.keys + j * D, scores + j - a);
+          for (; j < e; ++j) scores[j - a] = dot(q, q_pairs, block.keys + j * D);
+          T* o = state + r * (D + 2);
+          weigh(scores, e - a, g * G + hh, c_.start + i, block.pos0 + a, o);
+          accumulate(o, scores, block.values + a * D, e - a, D);
+        }
+      }
+    });
+  }
+
+  // Groups of query heads sharing each key row (score_heads, accumulate_group). A block's scores
+  // become weights (score_block), which its p.v then adds into the sums (accumulate_block). With
+  // the sigmoid, whose weights carry no state from block to block, a block's p.v runs after the
+  // next block's scores (in the weights of the other parity): its products then overlap the
+  // latency of the next block's chain from the products through the transposed sums and the
+  // sigmoid to the weights. The sums still add the blocks in order, so the bits are the same.
+  // GQA 32 over 8 in bf16, D 128, one thread (steps alternated in one process, medians): 1.42
+  // against 1.46 ms a step at w 8192, 12.2 against 12.8 at w 65536.
+  // The softmax's weights rescale the sums whenever the running max grows, so its p.v follows
+  // its scores at once.
+  SWAT_NOINLINE void attend_groups(int64_t bg, int64_t g, int64_t lo, int64_t hi, DecodeWorkspace<T>& ws,
+                                   T* state) const {
+    Block pending;
+    int parity = 0;
+    for_each_block(bg, lo, hi, [&](const Block& block) {
+      score_block(g, ws, block, parity, state);
+      if (!defer_values_) {
+        accumulate_block(ws, block, parity, state);
+        return;
+      }
+      if (pending.n > 0) accumulate_block(ws, pending, parity ^ 1, state);
+      pending = block;
+      parity ^= 1;
+    });
+    if (pending.n > 0) accumulate_block(ws, pending, parity ^ 1, state);
+  }
+
+  // Every query's sums += its weights (score_block's) times the value rows of the block.
+  void accumulate_block(DecodeWorkspace<T>& ws, const Block& block, int parity, T* state) const {
+    const int64_t D = p_.dim, G = p_.group();
     for (int64_t i = 0; i < p_.q_len; ++i) {
-      const int64_t qp = c_.start + i;
-      const int64_t visible_lo = p_.window == 0 || qp - c_.first < p_.window ? c_.first : qp - p_.window + 1;
-      const int64_t a = std::max(pos0, visible_lo) - pos0;
-      const int64_t e = std::min(pos0 + n, qp + 1) - pos0;
+      const auto [a, e] = visible(i, block);
       if (a >= e) continue;
-      // Query heads sharing the kv head: several at a time read each key row once (compute,
-      // not memory, bounds decode with GQA), a lone head key by key.
+      const S* values = block.values + a * D;
       if (heads_at_once_ == 4) {
-        for (int64_t h0 = 0; h0 < G; h0 += 4) attend_heads<4>(g, i, h0, ws, keys, values, pos0, a, e, state);
+        for (int64_t h0 = 0; h0 < G; h0 += 4) accumulate_group<4>(i * G + h0, ws, values, e - a, parity, state);
         continue;
       }
-      if (heads_at_once_ == 2) {
-        for (int64_t h0 = 0; h0 < G; h0 += 2) attend_heads<2>(g, i, h0, ws, keys, values, pos0, a, e, state);
-        continue;
-      }
-      for (int64_t hh = 0; hh < G; ++hh) {
-        const int64_t r = i * G + hh;
-        const T* q = ws.queries.data() + r * D;
-        const uint32_t* q_pairs = Pairs ? ws.query_pairs.data() + r * row_pairs_ : nullptr;
-        int64_t j = a;
-        for (; j + W <= e; j += W) dot_keys(q, q_pairs, keys + j * D, scores + j - a);
-        for (; j < e; ++j) scores[j - a] = dot(q, q_pairs, keys + j * D);
-        T* o = state + r * (D + 2);
-        weigh(scores, e - a, g * G + hh, qp, pos0 + a, o);
-        accumulate(o, scores, values + a * D, e - a, D);
+      for (int64_t h0 = 0; h0 < G; h0 += 2) accumulate_group<2>(i * G + h0, ws, values, e - a, parity, state);
+    }
+  }
+
+  // The weights of query token i's heads h0 .. h0 + HP - 1 of kv head g on keys [a, e) of the
+  // block, into their rows of the weights of `parity`.
+  template <int HP>
+  void score_heads(int64_t g, int64_t i, int64_t h0, DecodeWorkspace<T>& ws, const Block& block, int64_t a,
+                   int64_t e, int parity, T* state) const {
+    const int64_t D = p_.dim, G = p_.group(), r0 = i * G + h0, qp = c_.start + i;
+    const S* keys = block.keys;
+    T* scores = weights_of(ws, parity) + r0 * weights_row;
+    const T* q[HP];
+    const uint32_t* q_pairs[HP];
+    for (int hp = 0; hp < HP; ++hp) {
+      q[hp] = ws.queries.data() + (r0 + hp) * D;
+      q_pairs[hp] = Pairs ? ws.query_pairs.data() + (r0 + hp) * row_pairs_ : nullptr;
+    }
+    // Rows of 2 or 4 whole pair vectors (bf16 D 64 or 128 on AVX-512) take the straight-line
+    // products; other widths loop over the dims.
+    int64_t j = a;
+    if (Pairs && pair_dims_ == D && D == 4 * W)
+      j = score_steps<HP>(std::integral_constant<int, 2>(), keys, a, e, q, q_pairs, scores);
+    else if (Pairs && pair_dims_ == D && D == 8 * W)
+      j = score_steps<HP>(std::integral_constant<int, 4>(), keys, a, e, q, q_pairs, scores);
+    else
+      j = score_steps<HP>(std::integral_constant<int, 0>(), keys, a, e, q, q_pairs, scores);
+    for (; j < e; ++j)
+      for (int hp = 0; hp < HP; ++hp) scores[hp * weights_row + j - a] = dot(q[hp], q_pairs[hp], keys + j * D);
+    for (int hp = 0; hp < HP; ++hp)
+      weigh(scores + hp * weights_row, e - a, g * G + h0 + hp, qp, block.pos0 + a, state + (r0 + hp) * (D + 2));
+    // The pairs for accumulate_pairs, rounded here so that their stores are done long before
+    // the p.v loads them (w 8192: 1.47 against 1.50 ms a step rounded in accumulate_pairs).
+    if constexpr (Pairs) {
+      if (sums_in_pairs_) {
+        uint32_t* pairs = weight_pairs_of(ws, parity) + r0 * (weights_row / 2);
+        for (int hp = 0; hp < HP; ++hp)
+          round_row_pairs<Arch>(scores + hp * weights_row, pairs + hp * (weights_row / 2), (e - a) & ~int64_t(1));
       }
     }
   }
 
-  // Query token i's heads h0 .. h0 + HP - 1 of kv head g against keys [a, e) of the block.
-  template <int HP>
-  void attend_heads(int64_t g, int64_t i, int64_t h0, DecodeWorkspace<T>& ws, const S* keys, const S* values,
-                    int64_t pos0, int64_t a, int64_t e, T* state) const {
+  // The scores of HP query rows (q, q_pairs) on keys a, a + 1, ... of the block, KP = W / HP
+  // keys a step, into their rows of `scores` (weights_row apart) at 0, 1, ...; returns the first
+  // key left (fewer than KP before e). Everything the loop reads lives in locals: a vector store
+  // may alias any memory, so members, and variables a lambda had captured by reference, were
+  // read again after each store (GQA 32 over 8 in bf16, one thread, w 8192: 1.47 against 1.50
+  // ms a step with the loop in a lambda).
+  template <int HP, int PV>
+  int64_t score_steps(std::integral_constant<int, PV> pair_vectors, const S* keys, int64_t a, int64_t e,
+                      const T* const* q_rows, const uint32_t* const* q_pair_rows, T* scores) const {
     constexpr int64_t KP = W / HP;  // keys per step: HP * KP = W accumulators
-    const int64_t D = p_.dim, G = p_.group(), whole = whole_, qp = c_.start + i;
-    T* scores[HP];
+    const int64_t D = p_.dim, whole = whole_;
     const T* q[HP];
     const uint32_t* q_pairs[HP];
-    T* o[HP];
     for (int hp = 0; hp < HP; ++hp) {
-      scores[hp] = ws.scores.data() + hp * (key_block + W);
-      q[hp] = ws.queries.data() + (i * G + h0 + hp) * D;
-      q_pairs[hp] = Pairs ? ws.query_pairs.data() + (i * G + h0 + hp) * row_pairs_ : nullptr;
-      o[hp] = state + (i * G + h0 + hp) * (D + 2);
+      q[hp] = q_rows[hp];
+      q_pairs[hp] = q_pair_rows[hp];
+    }
+    int64_t j = a;
+    // HP steps at a time where their sums transpose in registers: each head's W scores then
+    // leave in one store, which the weights' load takes its value from; stored KP at a time,
+    // that load had to wait for all of them to be written (GQA 32 over 8 in bf16, one thread, w
+    // 8192: 1.42-1.44 against 1.45-1.46 ms a step).
+    if constexpr (ChunkTranspose<T, Arch, HP>::fast) {
+      if (whole == D)
+        for (; j + W <= e; j += W) {
+          vec sums[HP];
+          SWAT_UNROLL
+          for (int step = 0; step < HP; ++step) {
+            vec acc[W];
+            SWAT_UNROLL
+            for (int64_t u = 0; u < W; ++u) acc[u] = V::broadcast(T(0));
+            const S* k = keys + (j + step * KP) * D;
+            prefetch_ahead(k, KP * D);
+            madd_keys<HP>(pair_vectors, k, q, q_pairs, acc);
+            sums[step] = transpose_sum<T, Arch>(acc);
+          }
+          ChunkTranspose<T, Arch, HP>::apply(sums);
+          SWAT_UNROLL
+          for (int hp = 0; hp < HP; ++hp) V::store(scores + hp * weights_row + j - a, sums[hp]);
+        }
     }
     alignas(64) T sums[W];
-    int64_t j = a;
-    const auto scores_of = [&](auto pair_vectors) {
-      for (; j + KP <= e; j += KP) {
-        vec acc[W];
-        SWAT_UNROLL
-        for (int64_t u = 0; u < W; ++u) acc[u] = V::broadcast(T(0));
-        const S* k = keys + j * D;
-        prefetch_ahead(k, KP * D);
-        // Key by key, each row read front to back once for the HP heads (as dot_keys does): reading
-        // the KP rows side by side took 1.3x as long a step with GQA 32 over 8 in bf16.
-        madd_keys<HP>(pair_vectors, k, q, q_pairs, acc);
-        V::store(sums, transpose_sum<T, Arch>(acc));
-        if (whole == D) {
-          for (int hp = 0; hp < HP; ++hp) std::memcpy(scores[hp] + j - a, sums + hp * KP, sizeof(T) * KP);
-          continue;
-        }
-        for (int hp = 0; hp < HP; ++hp)
-          for (int64_t u = 0; u < KP; ++u) {
-            T sum = sums[hp * KP + u];
-            for (int64_t d = whole; d < D; ++d) sum += q[hp][d] * load_scalar(k[u * D + d]);
-            scores[hp][j - a + u] = sum;
-          }
+    for (; j + KP <= e; j += KP) {
+      vec acc[W];
+      SWAT_UNROLL
+      for (int64_t u = 0; u < W; ++u) acc[u] = V::broadcast(T(0));
+      const S* k = keys + j * D;
+      prefetch_ahead(k, KP * D);
+      // Key by key, each row read front to back once for the HP heads (as dot_keys does): reading
+      // the KP rows side by side took 1.3x as long a step with GQA 32 over 8 in bf16.
+      madd_keys<HP>(pair_vectors, k, q, q_pairs, acc);
+      V::store(sums, transpose_sum<T, Arch>(acc));
+      T* out = scores + j - a;
+      if (whole == D) {
+        for (int hp = 0; hp < HP; ++hp) std::memcpy(out + hp * weights_row, sums + hp * KP, sizeof(T) * KP);
+        continue;
       }
-    };
-    // Rows of 2 or 4 whole pair vectors (bf16 D 64 or 128 on AVX-512) take the straight-line
-    // products; other widths loop over the dims.
-    if (Pairs && pair_dims_ == D && D == 4 * W)
-      scores_of(std::integral_constant<int, 2>());
-    else if (Pairs && pair_dims_ == D && D == 8 * W)
-      scores_of(std::integral_constant<int, 4>());
-    else
-      scores_of(std::integral_constant<int, 0>());
-    for (; j < e; ++j)
-      for (int hp = 0; hp < HP; ++hp) scores[hp][j - a] = dot(q[hp], q_pairs[hp], keys + j * D);
-    for (int hp = 0; hp < HP; ++hp) weigh(scores[hp], e - a, g * G + h0 + hp, qp, pos0 + a, o[hp]);
+      for (int hp = 0; hp < HP; ++hp)
+        for (int64_t u = 0; u < KP; ++u) {
+          T sum = sums[hp * KP + u];
+          for (int64_t d = whole; d < D; ++d) sum += q[hp][d] * load_scalar(k[u * D + d]);
+          out[hp * weights_row + u] = sum;
+        }
+    }
+    return j;
+  }
+
+  // The sums of query rows r0 .. r0 + HP - 1 += their weights times the n value rows at `values`.
+  template <int HP>
+  void accumulate_group(int64_t r0, DecodeWorkspace<T>& ws, const S* values, int64_t n, int parity,
+                        T* state) const {
+    const int64_t D = p_.dim;
+    T* weights = weights_of(ws, parity);
+    T* scores[HP];
+    T* o[HP];
+    for (int hp = 0; hp < HP; ++hp) {
+      scores[hp] = weights + (r0 + hp) * weights_row;
+      o[hp] = state + (r0 + hp) * (D + 2);
+    }
     if constexpr (Pairs) {
       if (sums_in_pairs_) {
-        uint32_t* weight_pairs[HP];
-        for (int hp = 0; hp < HP; ++hp) weight_pairs[hp] = ws.weight_pairs.data() + hp * key_block / 2;
-        accumulate_pairs<HP>(o, scores, weight_pairs, values + a * D, e - a, D);
+        accumulate_pairs<HP>(state + r0 * (D + 2), D + 2, weights + r0 * weights_row,
+                             weight_pairs_of(ws, parity) + r0 * (weights_row / 2), values, n, D);
         return;
       }
     }
@@ -347,12 +494,12 @@ class DecodeKernel {
     // 28 ms for four heads in two passes of half a row; alternated in one process).
     if constexpr (HP == 4 && is_avx512_arch<Arch>()) {
       if (D % (W * (pv_accumulators / 2)) == 0) {
-        accumulate_heads<2>(o, scores, values + a * D, e - a, D);
-        accumulate_heads<2>(o + 2, scores + 2, values + a * D, e - a, D);
+        accumulate_heads<2>(o, scores, values, n, D);
+        accumulate_heads<2>(o + 2, scores + 2, values, n, D);
         return;
       }
     }
-    accumulate_heads<HP>(o, scores, values + a * D, e - a, D);
+    accumulate_heads<HP>(o, scores, values, n, D);
   }
 
   // o[hp][0..D) += sum over j < n of w[hp][j] * values[j][0..D) for HP heads, each value
@@ -415,38 +562,37 @@ class DecodeKernel {
   struct PairPv {
     static constexpr int blocks = pv_accumulators / (2 * HP) > 0 ? pv_accumulators / (2 * HP) : 1;
   };
+  // o: HP rows of sums, o_stride apart; w: their weights (rows weights_row apart), wp: the
+  // same as pairs (rows weights_row / 2 apart). Base pointers and strides rather than arrays of
+  // pointers keep the loop's registers for the accumulators.
   template <int HP>
-  static void accumulate_pairs(T* const* o, T* const* w, uint32_t* const* wp, const S* values, int64_t n, int64_t D) {
+  static void accumulate_pairs(T* o, int64_t o_stride, const T* w, const uint32_t* wp, const S* values, int64_t n,
+                               int64_t D) {
     using Step = Bf16PairStep<Arch>;
     using acc_t = typename Step::acc;
     constexpr int NB = PairPv<HP>::blocks;
+    constexpr int64_t wp_stride = weights_row / 2;
     const int64_t even = n & ~int64_t(1);
-    for (int hp = 0; hp < HP; ++hp) round_row_pairs<Arch>(w[hp], wp[hp], even);
     for (int64_t d = 0; d < D; d += NB * 2 * W) {
       acc_t lo[HP][NB], hi[HP][NB];
       SWAT_UNROLL
       for (int hp = 0; hp < HP; ++hp)
         SWAT_UNROLL
         for (int b = 0; b < NB; ++b) {
-          lo[hp][b] = V::load(o[hp] + d + b * 2 * W);
-          hi[hp][b] = V::load(o[hp] + d + b * 2 * W + W);
+          lo[hp][b] = V::load(o + hp * o_stride + d + b * 2 * W);
+          hi[hp][b] = V::load(o + hp * o_stride + d + b * 2 * W + W);
         }
       const S* row = values + d;
       for (int64_t j = 0; j < even; j += 2, row += 2 * D) {
         prefetch_ahead(row, NB * 2 * W);
         prefetch_ahead(row + D, NB * 2 * W);
-        typename Step::b_vec first[NB], second[NB];
-        SWAT_UNROLL
-        for (int b = 0; b < NB; ++b) first[b] = Step::load_pairs(row + b * 2 * W);
-        SWAT_UNROLL
-        for (int b = 0; b < NB; ++b) second[b] = Step::load_pairs(row + D + b * 2 * W);
         SWAT_UNROLL
         for (int b = 0; b < NB; ++b) {
           typename Step::b_vec x, y;
-          Step::interleave_rows(first[b], second[b], x, y);
+          Step::interleave_rows(Step::load_pairs(row + b * 2 * W), Step::load_pairs(row + D + b * 2 * W), x, y);
           SWAT_UNROLL
           for (int hp = 0; hp < HP; ++hp) {
-            const auto wj = Step::broadcast_a(wp[hp] + j / 2);
+            const auto wj = Step::broadcast_a(wp + hp * wp_stride + j / 2);
             lo[hp][b] = Step::madd(wj, x, lo[hp][b]);
             hi[hp][b] = Step::madd(wj, y, hi[hp][b]);
           }
@@ -456,8 +602,8 @@ class DecodeKernel {
       for (int hp = 0; hp < HP; ++hp)
         SWAT_UNROLL
         for (int b = 0; b < NB; ++b) {
-          V::store(o[hp] + d + b * 2 * W, lo[hp][b]);
-          V::store(o[hp] + d + b * 2 * W + W, hi[hp][b]);
+          V::store(o + hp * o_stride + d + b * 2 * W, lo[hp][b]);
+          V::store(o + hp * o_stride + d + b * 2 * W + W, hi[hp][b]);
         }
     }
     // An odd last key in float, its row brought into the pair order of the sums.
@@ -470,9 +616,10 @@ class DecodeKernel {
         acc_t lo, hi;
         Step::to_pair_order(natural, lo, hi);
         for (int hp = 0; hp < HP; ++hp) {
-          const vec wj = V::broadcast(w[hp][even]);
-          V::store(o[hp] + d, V::fma(wj, lo, V::load(o[hp] + d)));
-          V::store(o[hp] + d + W, V::fma(wj, hi, V::load(o[hp] + d + W)));
+          T* out = o + hp * o_stride + d;
+          const vec wj = V::broadcast(w[hp * weights_row + even]);
+          V::store(out, V::fma(wj, lo, V::load(out)));
+          V::store(out + W, V::fma(wj, hi, V::load(out + W)));
         }
       }
     }
@@ -518,7 +665,10 @@ class DecodeKernel {
   // PV > 0 (Pairs): the rows are PV pair vectors exactly, unrolled, so that the W independent
   // accumulators interleave; looping over the dims per key (madd_key), each key's chain of PV
   // bf16 products waited on its last one and the accumulators went through memory: GQA 32 over
-  // 8 in bf16 at w 65536 ran 1.15x as long a step (alternated in one process, medians).
+  // 8 in bf16 at w 65536 ran 1.15x as long a step (alternated in one process, medians). The
+  // queries' pairs are held in registers C pair vectors at a time (8 vectors of queries, 16
+  // accumulators, a key vector), so a key takes PV loads instead of PV * (HP + 1); on this CPU,
+  // whose products are not load-bound at that count, the step took as long either way.
   template <int HP, int PV>
   SWAT_INLINE void madd_keys(std::integral_constant<int, PV>, const S* k, const T* const* q,
                              const uint32_t* const* q_pairs, vec* acc) const {
@@ -526,15 +676,23 @@ class DecodeKernel {
     const int64_t D = p_.dim;
     if constexpr (Pairs && PV > 0) {
       using Step = Bf16PairStep<Arch>;
+      constexpr int C = PV < 8 / HP ? PV : 8 / HP;
       SWAT_UNROLL
-      for (int64_t u = 0; u < KP; ++u)
+      for (int v0 = 0; v0 < PV; v0 += C) {
+        typename Step::b_vec qv[HP][C];
         SWAT_UNROLL
-        for (int v = 0; v < PV; ++v) {
-          const auto kv = Step::load_pairs(k + u * D + v * 2 * W);
+        for (int hp = 0; hp < HP; ++hp)
           SWAT_UNROLL
-          for (int hp = 0; hp < HP; ++hp)
-            acc[hp * KP + u] = Step::madd_lanes(Step::load_pairs(q_pairs[hp] + v * W), kv, acc[hp * KP + u]);
-        }
+          for (int c = 0; c < C; ++c) qv[hp][c] = Step::load_pairs(q_pairs[hp] + (v0 + c) * W);
+        SWAT_UNROLL
+        for (int64_t u = 0; u < KP; ++u)
+          SWAT_UNROLL
+          for (int c = 0; c < C; ++c) {
+            const auto kv = Step::load_pairs(k + u * D + (v0 + c) * 2 * W);
+            SWAT_UNROLL
+            for (int hp = 0; hp < HP; ++hp) acc[hp * KP + u] = Step::madd_lanes(qv[hp][c], kv, acc[hp * KP + u]);
+          }
+      }
     } else {
       SWAT_UNROLL
       for (int64_t u = 0; u < KP; ++u) madd_key<HP>(k + u * D, q, q_pairs, acc + u, KP);
@@ -593,8 +751,9 @@ class DecodeKernel {
     const ReferenceKey key = reference_key(h);
     const vec distance0 = V::broadcast(static_cast<T>(key.k_pos0 + key.at(qp) - key_pos)) - V::iota();
     const Bias bias = Bias::make(p_, h);
-    const auto logits = [&](int64_t j) {
-      return bias.apply(cap_.value(V::load(scores + j)), distance0 - V::broadcast(static_cast<T>(j)));
+    const Cap cap = cap_;
+    const auto logits = [bias, cap, distance0, scores](int64_t j) {
+      return bias.apply(cap.value(V::load(scores + j)), distance0 - V::broadcast(static_cast<T>(j)));
     };
     const int64_t D = p_.dim;
     if constexpr (!Softmax) {
@@ -692,9 +851,10 @@ class DecodeKernel {
   int64_t pair_dims_ = 0;       // of those, the dims multiplied in bf16 pairs (Pairs)
   int64_t row_pairs_ = 0;       // pairs per query row in ws.query_pairs
   int64_t splits_per_task_ = 1; // consecutive splits per task (task_splits)
-  int heads_at_once_ = 1;       // query heads of a group that read each key row together (attend_heads)
+  int heads_at_once_ = 1;       // query heads of a group that read each key row together (score_heads)
   int64_t block_ = 1;           // keys per block
   bool sums_in_pairs_ = false;  // the state rows in pair order while a split runs (accumulate_pairs)
+  bool defer_values_ = false;   // a block's p.v after the next block's scores (run_split)
 };
 
 template <class Kernel, class T>

@@ -76,6 +76,54 @@ inline void transpose_block(const T* in, int64_t in_stride, T* out, int64_t out_
     for (int64_t j = 0; j < W; ++j) out[j * out_stride + i] = in[i * in_stride + j];
 }
 
+// N vectors as an N x N matrix of chunks of W / N lanes (chunk c of vector r: lanes c * W / N
+// and on), transposed in place: chunk c of vector r and chunk r of vector c trade places. The
+// decode kernel's scores come out of transpose_sum a step of W / N keys at a time for N heads
+// (head c in chunk c); N steps so transposed give each head's W keys in one vector. AVX-512
+// float for N = 2 and 4 in registers (2 and 8 shuffles); every other case through memory.
+// `fast` says which.
+template <class T, class Arch, int N>
+struct ChunkTranspose {
+  using V = Vec<T, Arch>;
+  using vec = typename V::type;
+  static constexpr int W = static_cast<int>(V::width);
+  static constexpr bool fast = N == 1 || (std::is_same<Arch, xsimd::avx512f>::value && std::is_same<T, float>::value &&
+                                          (N == 2 || N == 4));
+  static SWAT_INLINE void apply(vec* v) {
+    static_assert(W % N == 0, "the chunks must divide the vector");
+    if constexpr (N == 1) return;
+#if defined(__AVX512F__) && XSIMD_WITH_AVX512F
+    if constexpr (fast && N == 2) {
+      // 256-bit chunks: [v0.lo, v1.lo], [v0.hi, v1.hi].
+      const __m512 a = v[0], b = v[1];
+      v[0] = _mm512_maskz_shuffle_f32x4(0xFFFF, a, b, _MM_SHUFFLE(1, 0, 1, 0));
+      v[1] = _mm512_maskz_shuffle_f32x4(0xFFFF, a, b, _MM_SHUFFLE(3, 2, 3, 2));
+      return;
+    } else if constexpr (fast && N == 4) {
+      // 128-bit chunks: pairs of vectors' chunks 0, 1 and 2, 3 side by side, then every other.
+      const __m512 t0 = _mm512_maskz_shuffle_f32x4(0xFFFF, v[0], v[1], _MM_SHUFFLE(1, 0, 1, 0));
+      const __m512 t1 = _mm512_maskz_shuffle_f32x4(0xFFFF, v[0], v[1], _MM_SHUFFLE(3, 2, 3, 2));
+      const __m512 t2 = _mm512_maskz_shuffle_f32x4(0xFFFF, v[2], v[3], _MM_SHUFFLE(1, 0, 1, 0));
+      const __m512 t3 = _mm512_maskz_shuffle_f32x4(0xFFFF, v[2], v[3], _MM_SHUFFLE(3, 2, 3, 2));
+      v[0] = _mm512_maskz_shuffle_f32x4(0xFFFF, t0, t2, _MM_SHUFFLE(2, 0, 2, 0));
+      v[1] = _mm512_maskz_shuffle_f32x4(0xFFFF, t0, t2, _MM_SHUFFLE(3, 1, 3, 1));
+      v[2] = _mm512_maskz_shuffle_f32x4(0xFFFF, t1, t3, _MM_SHUFFLE(2, 0, 2, 0));
+      v[3] = _mm512_maskz_shuffle_f32x4(0xFFFF, t1, t3, _MM_SHUFFLE(3, 1, 3, 1));
+      return;
+    }
+#endif
+    if constexpr (N > 1 && !fast) {
+      constexpr int C = W / N;
+      alignas(64) T in[N][W], out[N][W];
+      for (int r = 0; r < N; ++r) V::store(in[r], v[r]);
+      for (int r = 0; r < N; ++r)
+        for (int c = 0; c < N; ++c)
+          for (int l = 0; l < C; ++l) out[c][r * C + l] = in[r][c * C + l];
+      for (int r = 0; r < N; ++r) v[r] = V::load(out[r]);
+    }
+  }
+};
+
 // out[c][r] = in[r][c] for r < R, c < C (in's rows C apart, out's R apart): W x W blocks, the
 // edges of R and C past the last whole block one by one. The kernels turn a [D][lanes] slab
 // into `lanes` rows of D with it (R = D, C = lanes), and rows into a slab (R = lanes, C = D).
