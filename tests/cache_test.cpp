@@ -137,6 +137,18 @@ TEMPLATE_TEST_CASE("streaming shares kv heads like forward (MHA, GQA, MQA) at he
       check_streams<TestType>(stream_case(act, kPositional[5], 9, heads, kv_heads, dim), isa, {"1", "random"});
 }
 
+// Windows that fill whole blocks: with four (or two) query heads per kv head the scores of 16
+// keys of a block leave per head through the chunk transpose (transpose.hpp) on AVX-512, and with
+// the sigmoid a block's p.v runs after the next block's scores. Dim 64 gives blocks of at least
+// 16 keys in float and bf16.
+TEMPLATE_TEST_CASE("streaming with GQA over windows of whole key blocks matches the reference", "[cache]", float,
+                   swat::bf16) {
+  const swat::Isa isa = GENERATE(swat_test::isas());
+  for (Activation act : kActivations)
+    for (auto [heads, kv_heads] : {std::pair<int64_t, int64_t>{8, 2}, {4, 2}})
+      check_streams<TestType>(stream_case(act, kPositional[5], 45, heads, kv_heads, 64), isa, {"1", "random"});
+}
+
 TEMPLATE_TEST_CASE("streaming keeps RoPE and ALiBi accurate near position 2^40", "[cache]", float, swat::bf16) {
   const swat::Isa isa = GENERATE(swat_test::isas());
   for (Activation act : kActivations) {
