@@ -132,7 +132,6 @@ class DecodeKernel {
     const int64_t G = p.group();
     heads_at_once_ = G % 4 == 0 && W % 4 == 0 ? 4 : G % 2 == 0 && W % 2 == 0 ? 2 : 1;
     block_ = std::clamp<int64_t>(burst / (p.dim * static_cast<int64_t>(sizeof(S))), 1, key_block);
-    defer_values_ = !Softmax && heads_at_once_ > 1;
     sums_in_pairs_ = Pairs && heads_at_once_ > 1 &&
                      p.dim % (2 * W * (heads_at_once_ == 4 ? PairPv<4>::blocks : PairPv<2>::blocks)) == 0;
   }
@@ -169,7 +168,7 @@ class DecodeKernel {
     const int64_t D = p_.dim, t = p_.q_len, G = p_.group(), pairs = p_.rope != RopeLayout::none ? p_.rope_dim / 2 : 0;
     ws.queries.fit(static_cast<std::size_t>(queries_ * D));
     ws.scores.fit(static_cast<std::size_t>(2 * queries_ * weights_row));  // weights_of
-    if (Pairs) ws.weight_pairs.fit(static_cast<std::size_t>(2 * queries_ * weights_row / 2));
+    if (Pairs) ws.weight_pairs.fit(static_cast<std::size_t>(2 * queries_ * (weights_row / 2)));  // weight_pairs_of
     ws.row.fit(static_cast<std::size_t>(D));
 
     // New keys of this split: rotated at their positions and rounded to S, as the cache keeps them.
@@ -290,7 +289,8 @@ class DecodeKernel {
         keys = c_.new_keys + (bg * t + pos - c_.start) * D;
         values = c_.new_values + (bg * t + pos - c_.start) * D;
       }
-      for (int64_t j = 0; j < run; j += block_) f(Block{keys + j * D, values + j * D, pos + j, std::min(block_, run - j)});
+      for (int64_t j = 0; j < run; j += block_)
+        f(Block{keys + j * D, values + j * D, pos + j, std::min(block_, run - j)});
       pos += run;
     }
   }
@@ -338,13 +338,13 @@ class DecodeKernel {
     int parity = 0;
     for_each_block(bg, lo, hi, [&](const Block& block) {
       score_block(g, ws, block, parity, state);
-      if (!defer_values_) {
+      if constexpr (Softmax) {
         accumulate_block(ws, block, parity, state);
-        return;
+      } else {
+        if (pending.n > 0) accumulate_block(ws, pending, parity ^ 1, state);
+        pending = block;
+        parity ^= 1;
       }
-      if (pending.n > 0) accumulate_block(ws, pending, parity ^ 1, state);
-      pending = block;
-      parity ^= 1;
     });
     if (pending.n > 0) accumulate_block(ws, pending, parity ^ 1, state);
   }
@@ -429,15 +429,8 @@ class DecodeKernel {
         for (; j + W <= e; j += W) {
           vec sums[HP];
           SWAT_UNROLL
-          for (int step = 0; step < HP; ++step) {
-            vec acc[W];
-            SWAT_UNROLL
-            for (int64_t u = 0; u < W; ++u) acc[u] = V::broadcast(T(0));
-            const S* k = keys + (j + step * KP) * D;
-            prefetch_ahead(k, KP * D);
-            madd_keys<HP>(pair_vectors, k, q, q_pairs, acc);
-            sums[step] = transpose_sum<T, Arch>(acc);
-          }
+          for (int step = 0; step < HP; ++step)
+            sums[step] = step_sums<HP>(pair_vectors, keys + (j + step * KP) * D, q, q_pairs);
           ChunkTranspose<T, Arch, HP>::apply(sums);
           SWAT_UNROLL
           for (int hp = 0; hp < HP; ++hp) V::store(scores + hp * weights_row + j - a, sums[hp]);
@@ -445,15 +438,8 @@ class DecodeKernel {
     }
     alignas(64) T sums[W];
     for (; j + KP <= e; j += KP) {
-      vec acc[W];
-      SWAT_UNROLL
-      for (int64_t u = 0; u < W; ++u) acc[u] = V::broadcast(T(0));
       const S* k = keys + j * D;
-      prefetch_ahead(k, KP * D);
-      // Key by key, each row read front to back once for the HP heads (as dot_keys does): reading
-      // the KP rows side by side took 1.3x as long a step with GQA 32 over 8 in bf16.
-      madd_keys<HP>(pair_vectors, k, q, q_pairs, acc);
-      V::store(sums, transpose_sum<T, Arch>(acc));
+      V::store(sums, step_sums<HP>(pair_vectors, k, q, q_pairs));
       T* out = scores + j - a;
       if (whole == D) {
         for (int hp = 0; hp < HP; ++hp) std::memcpy(out + hp * weights_row, sums + hp * KP, sizeof(T) * KP);
@@ -468,6 +454,20 @@ class DecodeKernel {
     }
     return j;
   }
+  // One step of score_steps: lane hp * KP + u of the result is query hp's product with key row
+  // k + u * D over the vector dims. Key by key, each row read front to back once for the HP heads
+  // (as dot_keys does): reading the KP rows side by side took 1.3x as long a step with GQA 32
+  // over 8 in bf16.
+  template <int HP, int PV>
+  SWAT_INLINE vec step_sums(std::integral_constant<int, PV> pair_vectors, const S* k, const T* const* q,
+                            const uint32_t* const* q_pairs) const {
+    vec acc[W];
+    SWAT_UNROLL
+    for (int64_t u = 0; u < W; ++u) acc[u] = V::broadcast(T(0));
+    prefetch_ahead(k, W / HP * p_.dim);
+    madd_keys<HP>(pair_vectors, k, q, q_pairs, acc);
+    return transpose_sum<T, Arch>(acc);
+  }
 
   // The sums of query rows r0 .. r0 + HP - 1 += their weights times the n value rows at `values`.
   template <int HP>
@@ -475,18 +475,18 @@ class DecodeKernel {
                         T* state) const {
     const int64_t D = p_.dim;
     T* weights = weights_of(ws, parity);
-    T* scores[HP];
-    T* o[HP];
-    for (int hp = 0; hp < HP; ++hp) {
-      scores[hp] = weights + (r0 + hp) * weights_row;
-      o[hp] = state + (r0 + hp) * (D + 2);
-    }
     if constexpr (Pairs) {
       if (sums_in_pairs_) {
         accumulate_pairs<HP>(state + r0 * (D + 2), D + 2, weights + r0 * weights_row,
                              weight_pairs_of(ws, parity) + r0 * (weights_row / 2), values, n, D);
         return;
       }
+    }
+    T* scores[HP];
+    T* o[HP];
+    for (int hp = 0; hp < HP; ++hp) {
+      scores[hp] = weights + (r0 + hp) * weights_row;
+      o[hp] = state + (r0 + hp) * (D + 2);
     }
     // p.v reads value rows best front to back: on AVX-512, where the accumulators hold whole
     // rows of D 128 (or multiples) for two heads but not four, four heads go as two pairs, each
@@ -854,7 +854,6 @@ class DecodeKernel {
   int heads_at_once_ = 1;       // query heads of a group that read each key row together (score_heads)
   int64_t block_ = 1;           // keys per block
   bool sums_in_pairs_ = false;  // the state rows in pair order while a split runs (accumulate_pairs)
-  bool defer_values_ = false;   // a block's p.v after the next block's scores (run_split)
 };
 
 template <class Kernel, class T>
