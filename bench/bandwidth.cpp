@@ -1,6 +1,7 @@
 #include "bandwidth.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <thread>
@@ -71,6 +72,44 @@ uint64_t read_slice(const uint64_t* data, std::size_t n, std::size_t turn) {
   return read_baseline(data, n, turn);
 }
 
+// Seconds for `threads` threads to read `words` words from `data` at once, each its own slice, in
+// one pattern (turn 0: one stream a thread; else two in turns of `turn` words). Timed from a
+// common start, given once every thread is running, to the last thread's end: starting threads
+// is not reading, and a short slice would count it.
+double timed_read(const uint64_t* data, std::size_t words, int threads, std::size_t turn, uint64_t* sinks) {
+  using Clock = std::chrono::steady_clock;
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::vector<Clock::time_point> ends(static_cast<std::size_t>(threads));
+  const std::size_t slice = words / static_cast<std::size_t>(threads);
+  const auto read = [&](int t) {
+    const std::size_t begin = static_cast<std::size_t>(t) * slice, end = t + 1 == threads ? words : begin + slice;
+    sinks[t] += read_slice(data + begin, end - begin, turn);
+    ends[static_cast<std::size_t>(t)] = Clock::now();
+  };
+  std::vector<std::thread> helpers;
+  for (int t = 1; t < threads; ++t)
+    helpers.emplace_back([&, t] {
+      ready.fetch_add(1);
+      while (!go.load()) std::this_thread::yield();
+      read(t);
+    });
+  while (ready.load() < threads - 1) std::this_thread::yield();
+  const Clock::time_point start = Clock::now();
+  go.store(true);
+  read(0);
+  for (auto& h : helpers) h.join();
+  return std::chrono::duration<double>(*std::max_element(ends.begin(), ends.end()) - start).count();
+}
+
+constexpr std::size_t kTurn = 4096 / sizeof(uint64_t);
+
+// The sums are kept, so that the reads cannot be dropped.
+void keep(const std::vector<uint64_t>& sinks) {
+  static volatile uint64_t sink;
+  for (uint64_t s : sinks) sink = sink + s;
+}
+
 }  // namespace
 
 ReadBandwidthProbe::ReadBandwidthProbe(std::size_t bytes)
@@ -79,38 +118,37 @@ ReadBandwidthProbe::ReadBandwidthProbe(std::size_t bytes)
 }
 
 BandwidthMeasurement ReadBandwidthProbe::measure(int threads, int repetitions) const {
-  const std::size_t words = storage_.size();
-  const uint64_t* base = storage_.data();
   BandwidthMeasurement out;
   out.threads = threads;
-  out.bytes = words * sizeof(uint64_t);
+  out.bytes = storage_.size() * sizeof(uint64_t);
   out.gbps_min = 1e300;
   std::vector<uint64_t> sinks(static_cast<std::size_t>(threads));
-  constexpr std::size_t turn = 4096 / sizeof(uint64_t);
-  const auto read = [&](bool two_streams, const uint64_t* data, std::size_t n) {
-    return read_slice(data, n, two_streams ? turn : 0);
-  };
   for (int r = 0; r < repetitions; ++r)
     for (bool two_streams : {false, true}) {
-      const auto start = std::chrono::steady_clock::now();
-      std::vector<std::thread> helpers;
-      const std::size_t slice = words / static_cast<std::size_t>(threads);
-      for (int t = 1; t < threads; ++t)
-        helpers.emplace_back([&, t] {
-          const std::size_t end = t + 1 == threads ? words : (t + 1) * slice;
-          sinks[t] += read(two_streams, base + t * slice, end - t * slice);
-        });
-      sinks[0] += read(two_streams, base, threads == 1 ? words : slice);
-      for (auto& h : helpers) h.join();
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double seconds = timed_read(storage_.data(), storage_.size(), threads, two_streams ? kTurn : 0, sinks.data());
       const double gbps = static_cast<double>(out.bytes) / seconds * 1e-9;
       double& best = two_streams ? out.gbps_two_streams : out.gbps_one_stream;
       best = std::max(best, gbps);
       out.gbps_min = std::min(out.gbps_min, gbps);
     }
   out.gbps = std::max(out.gbps_one_stream, out.gbps_two_streams);
-  static volatile uint64_t sink;  // keeps the sums, hence the reads, observable
-  for (uint64_t s : sinks) sink = sink + s;
+  keep(sinks);
+  return out;
+}
+
+BandwidthMeasurement ReadBandwidthProbe::measure_part(int threads, std::size_t bytes, std::size_t part) const {
+  const std::size_t words = std::min(bytes / sizeof(uint64_t), storage_.size() / 2);
+  const std::size_t parts = storage_.size() / (2 * words);
+  const uint64_t* at = storage_.data() + part % parts * 2 * words;
+  BandwidthMeasurement out;
+  out.threads = threads;
+  out.bytes = words * sizeof(uint64_t);
+  std::vector<uint64_t> sinks(static_cast<std::size_t>(threads));
+  out.gbps_one_stream = static_cast<double>(out.bytes) / timed_read(at, words, threads, 0, sinks.data()) * 1e-9;
+  out.gbps_two_streams = static_cast<double>(out.bytes) / timed_read(at + words, words, threads, kTurn, sinks.data()) * 1e-9;
+  out.gbps = std::max(out.gbps_one_stream, out.gbps_two_streams);
+  out.gbps_min = std::min(out.gbps_one_stream, out.gbps_two_streams);
+  keep(sinks);
   return out;
 }
 

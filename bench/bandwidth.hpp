@@ -29,6 +29,10 @@ class ReadBandwidthProbe {
   // the machine's state (one core: 27.5 against 27.9 GB/s in one run, 25 against 30 with other
   // loads in another), so the bandwidth is the best of both. Each pass reads every byte once.
   BandwidthMeasurement measure(int threads, int repetitions) const;
+  // One short sample for pairing with a step (swat_bench's decode rows): `bytes` read in each
+  // pattern, once, from the `part`-th stretch of 2 * bytes of the buffer (parts in turn, so that
+  // consecutive samples read different memory).
+  BandwidthMeasurement measure_part(int threads, std::size_t bytes, std::size_t part) const;
 
  private:
   // On the memory the cache's rings get (2 MiB pages where the system gives them: they read
