@@ -195,7 +195,8 @@ class SlidingKVCache {
     // Rings grow by doubling until they hold the window (or, unlimited, every position), so a
     // window far longer than the text costs only what the text fills.
     if (seen_ + t > capacity_ && (opt_.window == 0 || capacity_ < opt_.window)) {
-      int64_t capacity = std::max({2 * capacity_, seen_ + t, int64_t(16)});
+      // Two-argument maxes, not the initializer_list form (see for_each_block in decode_kernel.hpp).
+      int64_t capacity = std::max(std::max(2 * capacity_, seen_ + t), int64_t(16));
       if (opt_.window > 0) capacity = std::min(capacity, opt_.window);
       resize_ring(capacity);
     }

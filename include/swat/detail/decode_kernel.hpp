@@ -290,7 +290,9 @@ class DecodeKernel {
       int64_t run;
       if (pos < c_.start) {
         const int64_t slot = (pos - c_.first) % c_.rings.capacity;
-        run = std::min({hi, c_.start, pos + (c_.rings.capacity - slot)}) - pos;
+        // Two-argument mins: std::min of an initializer_list is an out-of-line template that every
+        // ISA's copy of the kernel shares, and the AVX-512 copy's was vectorised (dispatch_isolation).
+        run = std::min(hi, std::min(c_.start, pos + (c_.rings.capacity - slot))) - pos;
         keys = c_.rings.key(bg, slot);
         values = c_.rings.value(bg, slot);
       } else {
