@@ -15,8 +15,8 @@
 // D 128, sigmoid, balanced ALiBi, RoPE half): tokens/s, GB/s = SPEC 5's cache bytes per step
 // (2 * B * Hkv * min(w, pos) * D * sizeof(storage)) / time. At w 65536 (the bandwidth bars) each
 // step is paired with the read bandwidth taken right after it with the same thread count, as
-// many bytes read in each of the probe's patterns (bandwidth.hpp: one stream a thread, two in
-// turns; the faster), outside the timing: bw_GB/s is the median of those, pct_bw the median over
+// many bytes as the step read, half in each of the probe's patterns (bandwidth.hpp: one stream a
+// thread, two in turns; the faster), outside the timing: bw_GB/s is the median of those, pct_bw the median over
 // the steps of step GB/s / bandwidth * 100. Smaller windows (caches partly in the caches) are
 // compared with the bandwidth measured at start-up; pct_bw_startup is that for every row.
 //
@@ -231,16 +231,16 @@ void bench_decode(benchmark::State& state, const DecodeShape& s) {
   const std::vector<S> q = rounded(s.H * s.D, 13), k = rounded(s.Hkv * s.D, 14), v = rounded(s.Hkv * s.D, 15);
   std::vector<S> o(q.size());
   const double gb = 2.0 * kBatch * s.Hkv * s.w * s.D * sizeof(S) * 1e-9;  // SPEC 5, pos >= w
-  // Rows over caches far beyond the last-level cache (decode_paired_from) are paired with the
-  // read bandwidth step by step: after each step, outside the timing, the probe reads as many
-  // bytes in each of its patterns (bandwidth.hpp, measure_part) with the row's thread count,
-  // and pct_bw is the median over the steps of the step's GB/s over the bandwidth read right
+  // Rows over caches far beyond the last-level cache (decode_paired_from) are paired with the read
+  // bandwidth step by step: after each step, outside the timing, the probe reads as many bytes as
+  // the step, half in each of its patterns (bandwidth.hpp, measure_part), with the row's thread
+  // count, and pct_bw is the median over the steps of the step's GB/s over the bandwidth read right
   // after it. On a shared machine what memory delivers moves by up to 2x within a minute (the
-  // neighbours' load), so a probe taken before and after a row can measure a quieter or a
-  // busier machine than the row ran on: float on 2 threads read 34 GB/s in one pass, with 60 read
-  // by a probe around it, and 56 against 61 in the next. Smaller rows keep part of the cache in
-  // the caches between steps, which the probe's reads would evict: they are compared with the
-  // start-up bandwidth only.
+  // neighbours' load), so a probe taken before and after a row can measure a quieter or a busier
+  // machine than the row ran on: float on 2 threads read 34 GB/s in one pass, with 60 read by a
+  // probe around it, and 56 against 61 in the next. Smaller rows keep part of the cache in the
+  // caches between steps, which the probe's reads would evict: they are compared with the start-up
+  // bandwidth only.
   const bool paired = s.w >= decode_paired_from;
   const swat_bench::ReadBandwidthProbe& probe = swat_bench::read_bandwidth_probe();
   std::vector<double> bandwidths, ratios;
