@@ -34,7 +34,7 @@ class SummaryReporter : public benchmark::BenchmarkReporter {
     bool median = false;
     double gflops = -1, pct_peak = -1, ns_per_token = -1;
     double gbps = -1, pct_bw = -1;  // decode rows: cache bytes read per second, % of bandwidth
-    double bw = -1, pct_bw_startup = -1;  // decode rows: the bandwidth paired with the steps (median); % of start-up's
+    double bw = -1, pct_bw_startup = -1;  // decode rows: the paired bandwidth (median); % of start-up's
     std::string error;
   };
   // The row of a benchmark by name, or nullptr when it did not run.

@@ -16,9 +16,10 @@
 // (2 * B * Hkv * min(w, pos) * D * sizeof(storage)) / time. At w 65536 (the bandwidth bars) each
 // step is paired with the read bandwidth taken right after it with the same thread count, as
 // many bytes as the step read, half in each of the probe's patterns (bandwidth.hpp: one stream a
-// thread, two in turns; the faster), outside the timing: bw_GB/s is the median of those, pct_bw the median over
-// the steps of step GB/s / bandwidth * 100. Smaller windows (caches partly in the caches) are
-// compared with the bandwidth measured at start-up; pct_bw_startup is that for every row.
+// thread, two in turns; the faster), outside the timing: bw_GB/s is the median of those, pct_bw
+// the median over the steps of step GB/s / bandwidth * 100. Smaller windows (caches partly in
+// the caches) are compared with the bandwidth measured at start-up; pct_bw_startup is that for
+// every row.
 //
 // modifiers/ rows: the bar shape (D 128, w 1024, n 16384, 1 thread) plain, with soft-capping
 // at 50 and (softmax) with sinks, side by side in one run: SPEC 8's cost.
@@ -604,8 +605,9 @@ void print_report(const swat_bench::SummaryReporter& reporter, std::ostream& out
     if (peak)
       std::snprintf(limit, sizeof limit, "%.1f%% of peak", pct);
     else  // against the bandwidth paired with its steps, and against the start-up probe
-      std::snprintf(limit, sizeof limit, "%.1f%% of the bandwidth paired with its steps (median %.1f GB/s; start-up probe: %.0f%%)",
-                    pct, row->bw, row->pct_bw_startup);
+      std::snprintf(limit, sizeof limit,
+                    "%.1f%% of the bandwidth paired with its steps (median %.1f GB/s; start-up probe: %.0f%%)", pct,
+                    row->bw, row->pct_bw_startup);
     std::snprintf(line, sizeof line, "| %s | %.1f %s | %s | %.0f%% | %s |\n", bar.label.c_str(),
                   peak ? row->gflops : row->gbps, peak ? "GFLOP/s" : "GB/s", limit, bar.at_least,
                   pct >= bar.at_least ? "yes" : "**no**");

@@ -211,7 +211,8 @@ class DecodeKernel {
   }
 
   // The queries of (batch, kv head) bg into the workspace: rotated and scaled, row r = i * G + hh.
-  // A task's splits share them: prepared once per split, they took 7-8% of a GQA step.
+  // A task's splits share them (prepared once per split instead: level at one token a step,
+  // GQA 32 over 8 in bf16 at w 65536; the work grows with the tokens of a step).
   void prepare_queries(int64_t bg, DecodeWorkspace<T>& ws) const {
     if (c_.keys_only) return;
     const int64_t b = bg / p_.kv_heads, g = bg % p_.kv_heads;
