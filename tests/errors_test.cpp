@@ -192,6 +192,67 @@ TEMPLATE_TEST_CASE("forward rejects forcing an isa this machine cannot run", "[e
 #endif
 }
 
+TEST_CASE("a native x86 path runs only where the CPU has all its features and the OS saves its registers",
+          "[errors][isa]") {
+  using swat::detail::X86Features;
+  using swat::detail::x86_features_run;
+  // CPUID.1:ECX FMA, OSXSAVE, AVX, F16C; CPUID.(7,0):EBX AVX2, AVX-512 F, DQ, CD, BW; XCR0.
+  constexpr uint32_t ecx = 1u << 12 | 1u << 27 | 1u << 28 | 1u << 29;
+  constexpr uint32_t avx2 = 1u << 5, f = 1u << 16, dq = 1u << 17, cd = 1u << 28, bw = 1u << 30;
+  const X86Features zen4{ecx, avx2 | f | dq | cd | bw, 1u << 5, 0xe7};
+  CHECK(x86_features_run(Isa::avx512, zen4));
+  CHECK(x86_features_run(Isa::avx2, zen4));
+  // Knights Landing: AVX-512 F and CD without BW and DQ, which the avx512 path is compiled with.
+  X86Features knl = zen4;
+  knl.leaf7_ebx = avx2 | f | cd;
+  CHECK_FALSE(x86_features_run(Isa::avx512, knl));
+  CHECK(x86_features_run(Isa::avx2, knl));
+  for (uint32_t missing : {dq, cd, bw, f}) {
+    X86Features cpu = zen4;
+    cpu.leaf7_ebx &= ~missing;
+    INFO("leaf 7 ebx without bit mask " << missing);
+    CHECK_FALSE(x86_features_run(Isa::avx512, cpu));
+  }
+  // An OS (or hypervisor) that saves the AVX registers but not AVX-512's opmask and ZMM state.
+  X86Features no_zmm = zen4;
+  no_zmm.xcr0 = 0x7;
+  CHECK_FALSE(x86_features_run(Isa::avx512, no_zmm));
+  CHECK(x86_features_run(Isa::avx2, no_zmm));
+  X86Features part_zmm = zen4;
+  part_zmm.xcr0 = 0x67;  // opmask and ZMM0-15's upper halves, not ZMM16-31
+  CHECK_FALSE(x86_features_run(Isa::avx512, part_zmm));
+  // Without the AVX state, or without OSXSAVE (no XCR0 to read), neither path.
+  X86Features no_ymm = zen4;
+  no_ymm.xcr0 = 0x3;
+  CHECK_FALSE(x86_features_run(Isa::avx2, no_ymm));
+  CHECK_FALSE(x86_features_run(Isa::avx512, no_ymm));
+  X86Features no_osxsave = zen4;
+  no_osxsave.leaf1_ecx &= ~(1u << 27);
+  CHECK_FALSE(x86_features_run(Isa::avx2, no_osxsave));
+  CHECK_FALSE(x86_features_run(Isa::avx512, no_osxsave));
+  for (uint32_t missing : {1u << 12, 1u << 28, 1u << 29}) {  // FMA, AVX, F16C
+    X86Features cpu = zen4;
+    cpu.leaf1_ecx &= ~missing;
+    INFO("leaf 1 ecx without bit mask " << missing);
+    CHECK_FALSE(x86_features_run(Isa::avx2, cpu));
+    CHECK_FALSE(x86_features_run(Isa::avx512, cpu));
+  }
+  X86Features no_avx2 = zen4;
+  no_avx2.leaf7_ebx &= ~avx2;
+  CHECK_FALSE(x86_features_run(Isa::avx2, no_avx2));
+  CHECK_FALSE(x86_features_run(Isa::avx512, no_avx2));
+  // The other paths are not x86 vector paths.
+  for (Isa isa : {Isa::sse2, Isa::neon, Isa::portable})
+    CHECK_FALSE(x86_features_run(isa, zen4));
+  // This machine: the paths offered are the ones its features run.
+  const std::vector<Isa> available = swat::available_isas();
+  for (Isa isa : {Isa::avx512, Isa::avx2}) {
+    INFO("isa=" << swat::isa_name(isa));
+    const bool offered = std::find(available.begin(), available.end(), isa) != available.end();
+    if (offered) CHECK(x86_features_run(isa, swat::detail::read_x86_features()));
+  }
+}
+
 TEMPLATE_TEST_CASE("forward with a zero extent is a no-op that leaves o untouched", "[errors][empty]", float,
                    double) {
   struct Shape {

@@ -3,6 +3,7 @@
 // 16 lanes on plain arrays, so any CPU tests the width-dependent logic of every native path.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -60,36 +61,77 @@ struct emulated_arch {
 
 namespace detail {
 
-// F16C (half <-> float conversions), which the AVX2 and AVX-512 paths are built with; every
-// AVX2 processor has it, but a path never assumes what it can check. xsimd does not report it.
-inline bool cpu_has_f16c() {
+// What the x86 paths need of the CPU and of the OS, from CPUID and XCR0. Our own reading rather
+// than xsimd's: the xsimd this builds with looks at AVX-512F alone (the avx512 path is compiled
+// with CD, BW and DQ too, which AVX-512F processors such as Knights Landing lack) and never asks
+// the OS whether it saves the AVX and AVX-512 registers (XCR0; a hypervisor may leave them off
+// on a CPU that has them), either of which would make a chosen path fault.
+struct X86Features {
+  uint32_t leaf1_ecx = 0;  // CPUID.1:ECX
+  uint32_t leaf7_ebx = 0;  // CPUID.(7,0):EBX
+  uint32_t leaf7_1_eax = 0;  // CPUID.(7,1):EAX
+  uint64_t xcr0 = 0;       // XGETBV(0) where the OS enabled it (OSXSAVE), else 0
+};
+
+// The features of `isa`'s path as CPUID and XCR0 report them (avx512 and avx2 only; any other
+// path: false). Separate from the reading so that tests can give it any processor's bits.
+inline bool x86_features_run(Isa isa, const X86Features& f) {
+  const auto all = [](uint64_t word, uint64_t bits) { return (word & bits) == bits; };
+  constexpr uint32_t fma = 1u << 12, osxsave = 1u << 27, avx = 1u << 28, f16c = 1u << 29;
+  constexpr uint32_t avx2 = 1u << 5, avx512f = 1u << 16, avx512dq = 1u << 17, avx512cd = 1u << 28,
+                     avx512bw = 1u << 30;
+  constexpr uint64_t xmm_ymm = 0x6, opmask_zmm = 0xe0;  // XCR0: SSE and AVX state; opmask, ZMM0-15 high, ZMM16-31
+  const bool avx2_path = all(f.leaf1_ecx, fma | osxsave | avx | f16c) && all(f.leaf7_ebx, avx2) && all(f.xcr0, xmm_ymm);
+  switch (isa) {
+    case Isa::avx2: return avx2_path;
+    case Isa::avx512:
+      return avx2_path && all(f.leaf7_ebx, avx512f | avx512dq | avx512cd | avx512bw) && all(f.xcr0, opmask_zmm);
+    default: return false;
+  }
+}
+
+// This CPU's X86Features (zeros off x86 or without GCC/Clang's cpuid.h).
+inline X86Features read_x86_features() {
+  X86Features f;
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
-#else
-  return true;
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx)) f.leaf1_ecx = ecx;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
+    f.leaf7_ebx = ebx;
+    const unsigned max_subleaf = eax;
+    if (max_subleaf >= 1 && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.leaf7_1_eax = eax;
+  }
+  if (f.leaf1_ecx & (1u << 27)) {  // OSXSAVE: XGETBV exists and XCR0 is the OS's choice
+    uint32_t lo = 0, hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    f.xcr0 = static_cast<uint64_t>(hi) << 32 | lo;
+  }
 #endif
+  return f;
+}
+
+inline const X86Features& x86_features() {
+  static const X86Features features = read_x86_features();
+  return features;
 }
 
 // AVX-512 BF16 (vdpbf16ps, dot products of bf16 pairs into float): CPUID leaf 7, sub-leaf 1,
-// EAX bit 5. The OS side (ZMM state) is AVX-512F's, which cpu_runs checks.
+// EAX bit 5, on top of the avx512 path (whose check covers the OS side, the ZMM state).
 inline bool cpu_has_avx512_bf16() {
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  return __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 5)) != 0;
-#else
-  return false;
-#endif
+  const X86Features& f = x86_features();
+  return x86_features_run(Isa::avx512, f) && (f.leaf7_1_eax & (1u << 5)) != 0;
 }
 
 // True when this CPU (and its OS) can execute the path.
 inline bool cpu_runs(Isa isa) {
-  const auto cpu = xsimd::available_architectures();
   switch (isa) {
-    case Isa::avx512: return cpu.avx512f && cpu_has_f16c();
-    case Isa::avx2: return cpu.avx2 && cpu.fma3_avx2 && cpu_has_f16c();
-    case Isa::sse2: return cpu.sse2;
-    case Isa::neon: return cpu.neon || cpu.neon64;
+    case Isa::avx512:
+    case Isa::avx2: return x86_features_run(isa, x86_features());
+    case Isa::sse2: return xsimd::available_architectures().sse2;
+    case Isa::neon: {
+      const auto cpu = xsimd::available_architectures();
+      return cpu.neon || cpu.neon64;
+    }
     case Isa::portable:
     case Isa::emulated4:
     case Isa::emulated8:
