@@ -200,47 +200,42 @@ TEST_CASE("a native x86 path runs only where the CPU has all its features and th
   constexpr uint32_t ecx = 1u << 12 | 1u << 27 | 1u << 28 | 1u << 29;
   constexpr uint32_t avx2 = 1u << 5, f = 1u << 16, dq = 1u << 17, cd = 1u << 28, bw = 1u << 30;
   const X86Features zen4{ecx, avx2 | f | dq | cd | bw, 1u << 5, 0xe7};
+  // zen4 with `bits` of one CPUID word cleared, or with another XCR0.
+  const auto without = [&](uint32_t X86Features::*word, uint32_t bits) {
+    X86Features cpu = zen4;
+    cpu.*word &= ~bits;
+    return cpu;
+  };
+  const auto saving = [&](uint64_t xcr0) {
+    X86Features cpu = zen4;
+    cpu.xcr0 = xcr0;
+    return cpu;
+  };
   CHECK(x86_features_run(Isa::avx512, zen4));
   CHECK(x86_features_run(Isa::avx2, zen4));
-  // Knights Landing: AVX-512 F and CD without BW and DQ, which the avx512 path is compiled with.
-  X86Features knl = zen4;
-  knl.leaf7_ebx = avx2 | f | cd;
-  CHECK_FALSE(x86_features_run(Isa::avx512, knl));
-  CHECK(x86_features_run(Isa::avx2, knl));
-  for (uint32_t missing : {dq, cd, bw, f}) {
-    X86Features cpu = zen4;
-    cpu.leaf7_ebx &= ~missing;
+  // AVX-512 F without CD, BW or DQ (Knights Landing has F and CD only), which the avx512 path is
+  // compiled with: AVX2 only.
+  for (uint32_t missing : {dq, cd, bw, f, dq | bw}) {
     INFO("leaf 7 ebx without bit mask " << missing);
-    CHECK_FALSE(x86_features_run(Isa::avx512, cpu));
+    CHECK_FALSE(x86_features_run(Isa::avx512, without(&X86Features::leaf7_ebx, missing)));
+    CHECK(x86_features_run(Isa::avx2, without(&X86Features::leaf7_ebx, missing)));
   }
-  // An OS (or hypervisor) that saves the AVX registers but not AVX-512's opmask and ZMM state.
-  X86Features no_zmm = zen4;
-  no_zmm.xcr0 = 0x7;
-  CHECK_FALSE(x86_features_run(Isa::avx512, no_zmm));
-  CHECK(x86_features_run(Isa::avx2, no_zmm));
-  X86Features part_zmm = zen4;
-  part_zmm.xcr0 = 0x67;  // opmask and ZMM0-15's upper halves, not ZMM16-31
-  CHECK_FALSE(x86_features_run(Isa::avx512, part_zmm));
-  // Without the AVX state, or without OSXSAVE (no XCR0 to read), neither path.
-  X86Features no_ymm = zen4;
-  no_ymm.xcr0 = 0x3;
-  CHECK_FALSE(x86_features_run(Isa::avx2, no_ymm));
-  CHECK_FALSE(x86_features_run(Isa::avx512, no_ymm));
-  X86Features no_osxsave = zen4;
-  no_osxsave.leaf1_ecx &= ~(1u << 27);
-  CHECK_FALSE(x86_features_run(Isa::avx2, no_osxsave));
-  CHECK_FALSE(x86_features_run(Isa::avx512, no_osxsave));
-  for (uint32_t missing : {1u << 12, 1u << 28, 1u << 29}) {  // FMA, AVX, F16C
-    X86Features cpu = zen4;
-    cpu.leaf1_ecx &= ~missing;
-    INFO("leaf 1 ecx without bit mask " << missing);
+  // An OS (or hypervisor) that saves the AVX registers but not all of AVX-512's: opmask, upper
+  // halves of ZMM0-15, ZMM16-31.
+  for (uint64_t xcr0 : {0x7, 0x67, 0xa7, 0xc7}) {
+    INFO("xcr0 " << xcr0);
+    CHECK_FALSE(x86_features_run(Isa::avx512, saving(xcr0)));
+    CHECK(x86_features_run(Isa::avx2, saving(xcr0)));
+  }
+  // Without the AVX state, OSXSAVE (no XCR0 to read), FMA, AVX, F16C or AVX2: neither path.
+  std::vector<X86Features> no_avx2 = {saving(0x3), saving(0xe3), without(&X86Features::leaf7_ebx, avx2)};
+  for (uint32_t missing : {1u << 27, 1u << 12, 1u << 28, 1u << 29})
+    no_avx2.push_back(without(&X86Features::leaf1_ecx, missing));
+  for (const X86Features& cpu : no_avx2) {
+    INFO("leaf 1 ecx " << cpu.leaf1_ecx << ", leaf 7 ebx " << cpu.leaf7_ebx << ", xcr0 " << cpu.xcr0);
     CHECK_FALSE(x86_features_run(Isa::avx2, cpu));
     CHECK_FALSE(x86_features_run(Isa::avx512, cpu));
   }
-  X86Features no_avx2 = zen4;
-  no_avx2.leaf7_ebx &= ~avx2;
-  CHECK_FALSE(x86_features_run(Isa::avx2, no_avx2));
-  CHECK_FALSE(x86_features_run(Isa::avx512, no_avx2));
   // The other paths are not x86 vector paths.
   for (Isa isa : {Isa::sse2, Isa::neon, Isa::portable})
     CHECK_FALSE(x86_features_run(isa, zen4));
