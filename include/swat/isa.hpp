@@ -12,6 +12,9 @@
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#include <immintrin.h>  // _xgetbv
+#include <intrin.h>     // __cpuid, __cpuidex
 #endif
 
 #include "error.hpp"
@@ -90,7 +93,7 @@ inline bool x86_features_run(Isa isa, const X86Features& f) {
   }
 }
 
-// This CPU's X86Features (zeros off x86 or without GCC/Clang's cpuid.h).
+// This CPU's X86Features (zeros off x86, or with a compiler other than GCC, Clang and MSVC).
 inline X86Features read_x86_features() {
   X86Features f;
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
@@ -106,6 +109,21 @@ inline X86Features read_x86_features() {
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     f.xcr0 = static_cast<uint64_t>(hi) << 32 | lo;
   }
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+  int r[4] = {0, 0, 0, 0};
+  __cpuid(r, 0);
+  const int max_leaf = r[0];
+  __cpuid(r, 1);
+  f.leaf1_ecx = static_cast<uint32_t>(r[2]);
+  if (max_leaf >= 7) {
+    __cpuidex(r, 7, 0);
+    f.leaf7_ebx = static_cast<uint32_t>(r[1]);
+    if (r[0] >= 1) {
+      __cpuidex(r, 7, 1);
+      f.leaf7_1_eax = static_cast<uint32_t>(r[0]);
+    }
+  }
+  if (f.leaf1_ecx & (1u << 27)) f.xcr0 = _xgetbv(0);
 #endif
   return f;
 }
