@@ -70,61 +70,78 @@ namespace detail {
 // the OS whether it saves the AVX and AVX-512 registers (XCR0; a hypervisor may leave them off
 // on a CPU that has them), either of which would make a chosen path fault.
 struct X86Features {
-  uint32_t leaf1_ecx = 0;  // CPUID.1:ECX
-  uint32_t leaf7_ebx = 0;  // CPUID.(7,0):EBX
+  uint32_t leaf1_ecx = 0;    // CPUID.1:ECX
+  uint32_t leaf7_ebx = 0;    // CPUID.(7,0):EBX
   uint32_t leaf7_1_eax = 0;  // CPUID.(7,1):EAX
-  uint64_t xcr0 = 0;       // XGETBV(0) where the OS enabled it (OSXSAVE), else 0
+  uint64_t xcr0 = 0;         // XGETBV(0) where the OS enabled it (OSXSAVE), else 0
+
+  // The bits the paths ask for.
+  static constexpr uint32_t fma = 1u << 12, osxsave = 1u << 27, avx = 1u << 28, f16c = 1u << 29;  // leaf 1
+  static constexpr uint32_t avx2 = 1u << 5, avx512f = 1u << 16, avx512dq = 1u << 17, avx512cd = 1u << 28,
+                            avx512bw = 1u << 30;  // leaf 7
+  static constexpr uint32_t avx512_bf16 = 1u << 5;  // leaf 7, sub-leaf 1
+  static constexpr uint64_t xmm_ymm = 0x6, opmask_zmm = 0xe0;  // XCR0: SSE and AVX state; opmask, ZMM0-15 high, ZMM16-31
 };
 
 // The features of `isa`'s path as CPUID and XCR0 report them (avx512 and avx2 only; any other
 // path: false). Separate from the reading so that tests can give it any processor's bits.
 inline bool x86_features_run(Isa isa, const X86Features& f) {
   const auto all = [](uint64_t word, uint64_t bits) { return (word & bits) == bits; };
-  constexpr uint32_t fma = 1u << 12, osxsave = 1u << 27, avx = 1u << 28, f16c = 1u << 29;
-  constexpr uint32_t avx2 = 1u << 5, avx512f = 1u << 16, avx512dq = 1u << 17, avx512cd = 1u << 28,
-                     avx512bw = 1u << 30;
-  constexpr uint64_t xmm_ymm = 0x6, opmask_zmm = 0xe0;  // XCR0: SSE and AVX state; opmask, ZMM0-15 high, ZMM16-31
-  const bool avx2_path = all(f.leaf1_ecx, fma | osxsave | avx | f16c) && all(f.leaf7_ebx, avx2) && all(f.xcr0, xmm_ymm);
+  const bool avx2_path = all(f.leaf1_ecx, f.fma | f.osxsave | f.avx | f.f16c) && all(f.leaf7_ebx, f.avx2) &&
+                         all(f.xcr0, f.xmm_ymm);
   switch (isa) {
     case Isa::avx2: return avx2_path;
     case Isa::avx512:
-      return avx2_path && all(f.leaf7_ebx, avx512f | avx512dq | avx512cd | avx512bw) && all(f.xcr0, opmask_zmm);
+      return avx2_path && all(f.leaf7_ebx, f.avx512f | f.avx512dq | f.avx512cd | f.avx512bw) &&
+             all(f.xcr0, f.opmask_zmm);
     default: return false;
   }
 }
 
-// This CPU's X86Features (zeros off x86, or with a compiler other than GCC, Clang and MSVC).
-inline X86Features read_x86_features() {
-  X86Features f;
+// CPUID (leaf, sub-leaf) into r (EAX, EBX, ECX, EDX): false where the CPU has no such leaf, or
+// off x86 and with a compiler other than GCC, Clang and MSVC.
+inline bool x86_cpuid(unsigned leaf, unsigned subleaf, uint32_t r[4]) {
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx)) f.leaf1_ecx = ecx;
-  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
-    f.leaf7_ebx = ebx;
-    const unsigned max_subleaf = eax;
-    if (max_subleaf >= 1 && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.leaf7_1_eax = eax;
-  }
-  if (f.leaf1_ecx & (1u << 27)) {  // OSXSAVE: XGETBV exists and XCR0 is the OS's choice
-    uint32_t lo = 0, hi = 0;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    f.xcr0 = static_cast<uint64_t>(hi) << 32 | lo;
-  }
+  if (!__get_cpuid_count(leaf, subleaf, &eax, &ebx, &ecx, &edx)) return false;
+  r[0] = eax, r[1] = ebx, r[2] = ecx, r[3] = edx;
+  return true;
 #elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
-  int r[4] = {0, 0, 0, 0};
-  __cpuid(r, 0);
-  const int max_leaf = r[0];
-  __cpuid(r, 1);
-  f.leaf1_ecx = static_cast<uint32_t>(r[2]);
-  if (max_leaf >= 7) {
-    __cpuidex(r, 7, 0);
-    f.leaf7_ebx = static_cast<uint32_t>(r[1]);
-    if (r[0] >= 1) {
-      __cpuidex(r, 7, 1);
-      f.leaf7_1_eax = static_cast<uint32_t>(r[0]);
-    }
-  }
-  if (f.leaf1_ecx & (1u << 27)) f.xcr0 = _xgetbv(0);
+  int x[4] = {0, 0, 0, 0};
+  __cpuid(x, 0);
+  if (static_cast<unsigned>(x[0]) < leaf) return false;
+  __cpuidex(x, static_cast<int>(leaf), static_cast<int>(subleaf));
+  for (int i = 0; i < 4; ++i) r[i] = static_cast<uint32_t>(x[i]);
+  return true;
+#else
+  (void)leaf, (void)subleaf, (void)r;
+  return false;
 #endif
+}
+
+// XCR0, which only exists when CPUID says OSXSAVE.
+inline uint64_t x86_xcr0() {
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+  uint32_t lo = 0, hi = 0;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return static_cast<uint64_t>(hi) << 32 | lo;
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+  return _xgetbv(0);
+#else
+  return 0;
+#endif
+}
+
+// This CPU's X86Features (zeros where x86_cpuid cannot ask).
+inline X86Features read_x86_features() {
+  X86Features f;
+  uint32_t r[4] = {0, 0, 0, 0};
+  if (x86_cpuid(1, 0, r)) f.leaf1_ecx = r[2];
+  if (x86_cpuid(7, 0, r)) {
+    f.leaf7_ebx = r[1];
+    if (r[0] >= 1 && x86_cpuid(7, 1, r)) f.leaf7_1_eax = r[0];  // EAX of sub-leaf 0: the last sub-leaf
+  }
+  if (f.leaf1_ecx & f.osxsave) f.xcr0 = x86_xcr0();
   return f;
 }
 
@@ -137,7 +154,7 @@ inline const X86Features& x86_features() {
 // EAX bit 5, on top of the avx512 path (whose check covers the OS side, the ZMM state).
 inline bool cpu_has_avx512_bf16() {
   const X86Features& f = x86_features();
-  return x86_features_run(Isa::avx512, f) && (f.leaf7_1_eax & (1u << 5)) != 0;
+  return x86_features_run(Isa::avx512, f) && (f.leaf7_1_eax & f.avx512_bf16) != 0;
 }
 
 // True when this CPU (and its OS) can execute the path.
