@@ -36,6 +36,7 @@
 #include "../view.hpp"
 #include "buffer.hpp"
 #include "compiler.hpp"
+#include "fp_env.hpp"
 #include "math.hpp"
 #include "microkernel.hpp"
 #include "reduce.hpp"
@@ -773,6 +774,7 @@ class BackwardKernel {
 // the even and the odd tiles.
 template <class Kernel, class T, int Pass>
 void run_backward_task(void* kernel, int64_t task) {
+  const FlushSubnormalResults flush;
   thread_local BackwardWorkspace<T> workspace;
   if (Pass >= -1)
     static_cast<const Kernel*>(kernel)->run_key_task(task, Pass, workspace);

@@ -32,6 +32,7 @@
 #include "buffer.hpp"
 #include "compiler.hpp"
 #include "convert.hpp"
+#include "fp_env.hpp"
 #include "math.hpp"
 #include "reduce.hpp"
 #include "ring_layout.hpp"
@@ -870,12 +871,14 @@ class DecodeKernel {
 
 template <class Kernel, class T>
 void run_decode_task(void* kernel, int64_t task) {
+  const FlushSubnormalResults flush;
   thread_local DecodeWorkspace<T> workspace;
   static_cast<const Kernel*>(kernel)->run_task(task, workspace);
 }
 
 template <class Kernel>
 void run_decode_combine(void* kernel, int64_t task) {
+  const FlushSubnormalResults flush;
   static_cast<const Kernel*>(kernel)->combine(task);
 }
 

@@ -22,6 +22,7 @@
 #include "compiler.hpp"
 #include "convert.hpp"
 #include "forward_products.hpp"
+#include "fp_env.hpp"
 #include "microkernel.hpp"
 #include "rope.hpp"
 #include "score/score.hpp"
@@ -322,6 +323,7 @@ class ForwardKernel {
 
 template <class Kernel, class Workspace>
 void run_forward_task(void* kernel, int64_t task) {
+  const FlushSubnormalResults flush;
   thread_local Workspace workspace;
   static_cast<const Kernel*>(kernel)->run_task(task, workspace);
 }
