@@ -239,6 +239,27 @@ TEST_CASE("a native x86 path runs only where the CPU has all its features and th
   // The other paths are not x86 vector paths.
   for (Isa isa : {Isa::sse2, Isa::neon, Isa::portable})
     CHECK_FALSE(x86_features_run(isa, zen4));
+  // bf16 pair products: AVX-512 BF16 (CPUID.(7,1):EAX bit 5) on the avx512 path; the kernels
+  // take them on AMD ("Auth") and any vendor but Intel ("Genu"), whose cores run them at half
+  // the rate of float products.
+  using swat::detail::x86_bf16_products_pay;
+  using swat::detail::x86_has_avx512_bf16;
+  X86Features amd = zen4, intel = zen4;
+  amd.vendor_ebx = 0x68747541;  // "Auth", AuthenticAMD
+  intel.vendor_ebx = 0x756e6547;  // "Genu", GenuineIntel
+  for (const X86Features& cpu : {zen4, amd, intel}) {
+    INFO("vendor " << cpu.vendor_ebx);
+    CHECK(x86_has_avx512_bf16(cpu));
+    CHECK(x86_bf16_products_pay(cpu) == (cpu.vendor_ebx != 0x756e6547));
+    X86Features no_bf16 = cpu;
+    no_bf16.leaf7_1_eax = 0;
+    CHECK_FALSE(x86_has_avx512_bf16(no_bf16));
+    CHECK_FALSE(x86_bf16_products_pay(no_bf16));
+    X86Features no_avx512 = cpu;
+    no_avx512.leaf7_ebx &= ~bw;
+    CHECK_FALSE(x86_has_avx512_bf16(no_avx512));
+    CHECK_FALSE(x86_bf16_products_pay(no_avx512));
+  }
   // This machine: the paths offered are the ones its features run.
   const std::vector<Isa> available = swat::available_isas();
   for (Isa isa : {Isa::avx512, Isa::avx2}) {
@@ -246,6 +267,9 @@ TEST_CASE("a native x86 path runs only where the CPU has all its features and th
     const bool offered = std::find(available.begin(), available.end(), isa) != available.end();
     if (offered) CHECK(x86_features_run(isa, swat::detail::read_x86_features()));
   }
+  // ... and has_bf16_products says what its vendor and features give.
+  if (std::find(available.begin(), available.end(), Isa::avx512) != available.end())
+    CHECK(swat::has_bf16_products(Isa::avx512) == x86_bf16_products_pay(swat::detail::read_x86_features()));
 }
 
 TEMPLATE_TEST_CASE("forward with a zero extent is a no-op that leaves o untouched", "[errors][empty]", float,

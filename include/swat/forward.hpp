@@ -23,11 +23,12 @@ inline Isa best_isa() { return detail::best_path(); }
 
 // Whether forward<bf16> and SlidingKVCache<bf16>::step on this path (Isa::automatic: the one a
 // call would take) multiply in bf16 pairs when Options::bf16_products is set: the avx512 path on
-// a CPU with AVX-512 BF16, and the 16-lane emulated test path. Throws swat::Error for a path this build or CPU lacks.
+// a CPU with AVX-512 BF16 that runs them faster than float products (not Intel's: see
+// cpu_bf16_products_pay in isa.hpp), and the 16-lane emulated test path. Throws swat::Error for a path this build or CPU lacks.
 inline bool has_bf16_products(Isa isa = Isa::automatic) {
   const Isa path = detail::checked_isa(isa);
 #if defined(__GNUC__) || defined(__clang__)
-  if (path == Isa::avx512) return detail::cpu_has_avx512_bf16();
+  if (path == Isa::avx512) return detail::cpu_bf16_products_pay();
 #endif
   return path == Isa::emulated16;
 }

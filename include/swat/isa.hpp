@@ -74,6 +74,7 @@ struct X86Features {
   uint32_t leaf7_ebx = 0;    // CPUID.(7,0):EBX
   uint32_t leaf7_1_eax = 0;  // CPUID.(7,1):EAX
   uint64_t xcr0 = 0;         // XGETBV(0) where the OS enabled it (OSXSAVE), else 0
+  uint32_t vendor_ebx = 0;   // CPUID.0:EBX, the first four letters of the vendor's name
 
   // The bits the paths ask for.
   static constexpr uint32_t fma = 1u << 12, osxsave = 1u << 27, avx = 1u << 28, f16c = 1u << 29;  // leaf 1
@@ -81,6 +82,7 @@ struct X86Features {
                             avx512bw = 1u << 30;  // leaf 7
   static constexpr uint32_t avx512_bf16 = 1u << 5;  // leaf 7, sub-leaf 1
   static constexpr uint64_t xmm_ymm = 0x6, opmask_zmm = 0xe0;  // XCR0: SSE and AVX state; opmask, ZMM0-15 high, ZMM16-31
+  static constexpr uint32_t genuine_intel = 0x756e6547;  // "Genu", of GenuineIntel
 };
 
 // The features of `isa`'s path as CPUID and XCR0 report them (avx512 and avx2 only; any other
@@ -136,6 +138,7 @@ inline uint64_t x86_xcr0() {
 inline X86Features read_x86_features() {
   X86Features f;
   uint32_t r[4] = {0, 0, 0, 0};
+  if (x86_cpuid(0, 0, r)) f.vendor_ebx = r[1];
   if (x86_cpuid(1, 0, r)) f.leaf1_ecx = r[2];
   if (x86_cpuid(7, 0, r)) {
     f.leaf7_ebx = r[1];
@@ -152,10 +155,22 @@ inline const X86Features& x86_features() {
 
 // AVX-512 BF16 (vdpbf16ps, dot products of bf16 pairs into float): CPUID leaf 7, sub-leaf 1,
 // EAX bit 5, on top of the avx512 path (whose check covers the OS side, the ZMM state).
-inline bool cpu_has_avx512_bf16() {
-  const X86Features& f = x86_features();
+inline bool x86_has_avx512_bf16(const X86Features& f) {
   return x86_features_run(Isa::avx512, f) && (f.leaf7_1_eax & f.avx512_bf16) != 0;
 }
+inline bool cpu_has_avx512_bf16() { return x86_has_avx512_bf16(x86_features()); }
+
+// Whether bf16 pair products are worth taking over float ones (forward<bf16> and the bf16
+// cache's step with Options::bf16_products): AVX-512 BF16 on a core that runs vdpbf16ps, two
+// products a lane, at least at the rate of its float FMAs. AMD's Zen cores do (Zen 5: one of
+// each a cycle, forward<bf16> 1.7x forward<float>). Intel's cores with AVX-512 BF16 run two
+// FMAs a cycle but one vdpbf16ps every two, half the products: on an Intel Xeon (CPUID family
+// 6, model 207) forward<bf16> took 1.76x as long in pairs as in float (D 128, w 1024, n 4096,
+// one thread: 215.6 against 122.4 ms), so Intel keeps the float products.
+inline bool x86_bf16_products_pay(const X86Features& f) {
+  return x86_has_avx512_bf16(f) && f.vendor_ebx != f.genuine_intel;
+}
+inline bool cpu_bf16_products_pay() { return x86_bf16_products_pay(x86_features()); }
 
 // True when this CPU (and its OS) can execute the path.
 inline bool cpu_runs(Isa isa) {

@@ -11,7 +11,9 @@
 // the instruction is written in inline assembly, so no translation unit needs -mavx512bf16 and
 // none can emit it by accident), and on the 16-lane emulated path (plain loops, so that any CPU
 // tests the pairing logic at AVX-512's width; the 4- and 8-lane ones keep float products, which
-// keeps the test build's extra kernels to one path). Other paths have none.
+// keeps the test build's extra kernels to one path). Other paths have none. The kernels take
+// them where they also pay (cpu_bf16_products_pay: not on Intel's cores, which run them at half
+// the rate of float products); the tests of the step itself run wherever the CPU has them.
 #pragma once
 
 #include "isa_namespace.hpp"
@@ -36,17 +38,19 @@ inline namespace SWAT_ISA_NAMESPACE {
 inline uint32_t bf16_pair(uint16_t lo, uint16_t hi) { return static_cast<uint32_t>(lo) | static_cast<uint32_t>(hi) << 16; }
 
 // Where bf16 pair products exist. `available`: the path is built with them; runs(): this CPU
-// executes them.
+// executes them; pays(): it also executes them faster than float products (the kernels' choice).
 template <class Arch>
 struct Bf16Dot {
   static constexpr bool available = false;
   static bool runs() { return false; }
+  static bool pays() { return false; }
 };
 
 template <>
 struct Bf16Dot<emulated_arch<16>> {
   static constexpr bool available = true;
   static bool runs() { return true; }
+  static bool pays() { return true; }
 };
 
 #if XSIMD_WITH_AVX512F && defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__))
@@ -56,6 +60,10 @@ struct Bf16Dot<xsimd::avx512f> {
   static bool runs() {
     static const bool has = cpu_has_avx512_bf16();
     return has;
+  }
+  static bool pays() {
+    static const bool pay = cpu_bf16_products_pay();
+    return pay;
   }
 };
 #endif

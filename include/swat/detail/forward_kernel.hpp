@@ -346,7 +346,7 @@ void run_forward_with(const Problem& p, const ForwardInputs<S>& io, Parallel par
 template <class S, class Arch>
 void run_forward(const Problem& p, const ForwardInputs<S>& io, Parallel parallel) {
   if constexpr (std::is_same<S, bf16>::value && Bf16Dot<Arch>::available) {
-    if (p.bf16_products && Bf16Dot<Arch>::runs()) return run_forward_with<S, Arch, Bf16Products<Arch>>(p, io, parallel);
+    if (p.bf16_products && Bf16Dot<Arch>::pays()) return run_forward_with<S, Arch, Bf16Products<Arch>>(p, io, parallel);
   }
   run_forward_with<S, Arch, FloatProducts<S, compute_t<S>, Arch>>(p, io, parallel);
 }
