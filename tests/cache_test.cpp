@@ -70,7 +70,7 @@ void check_streams(AttentionTester t, Isa isa, const std::vector<std::string>& p
   t.isa(isa);
   const auto in = t.template inputs<T>();
   const std::vector<double> ref = t.template expected<T>(in);
-  for (bool products : swat_test::product_settings<T>(isa))
+  for (bool products : swat_test::product_settings<T>(isa, swat::Bf16Call::step))
     for (const std::string& pattern : patterns) {
       t.bf16_products(products);
       const std::vector<int64_t> sizes = chunks(pattern, t.q_len(), t.options().window);
@@ -186,7 +186,7 @@ TEST_CASE("streaming bf16 over several splits at a head dim of pair and float di
     }
 }
 
-TEST_CASE("the bf16 cache multiplies in bf16 pairs exactly where has_bf16_products says", "[cache]") {
+TEST_CASE("the bf16 cache multiplies in bf16 pairs exactly where has_bf16_products(isa, step) says", "[cache]") {
   const swat::Isa isa = GENERATE(swat_test::isas());
   AttentionTester t;
   t.q_len(50).heads(8).kv_heads(2).dim(64).window(20).rope(RopeLayout::half).slopes(swat::balanced_alibi_slopes(8))
@@ -195,7 +195,7 @@ TEST_CASE("the bf16 cache multiplies in bf16 pairs exactly where has_bf16_produc
   const std::vector<int64_t> sizes = chunks("random", t.q_len(), 20);
   const auto on = stream<swat::bf16>(t.bf16_products(true), in, sizes, 1, isa);
   const auto off = stream<swat::bf16>(t.bf16_products(false), in, sizes, 1, isa);
-  swat_test::check_products_change_bits(on, off, isa);
+  swat_test::check_products_change_bits(on, off, isa, swat::Bf16Call::step);
 }
 
 TEMPLATE_TEST_CASE("streaming below the threading threshold gives the same bits whatever threads says, one split "

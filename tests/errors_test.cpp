@@ -239,9 +239,9 @@ TEST_CASE("a native x86 path runs only where the CPU has all its features and th
   // The other paths are not x86 vector paths.
   for (Isa isa : {Isa::sse2, Isa::neon, Isa::portable})
     CHECK_FALSE(x86_features_run(isa, zen4));
-  // bf16 pair products: AVX-512 BF16 (CPUID.(7,1):EAX bit 5) on the avx512 path; the kernels
-  // take them on AMD ("Auth") and any vendor but Intel ("Genu"), whose cores run them at half
-  // the rate of float products.
+  // bf16 pair products: AVX-512 BF16 (CPUID.(7,1):EAX bit 5) on the avx512 path; forward takes
+  // them on AMD ("Auth") and any vendor but Intel ("Genu"), whose cores run them at half the
+  // rate of float products.
   using swat::detail::x86_bf16_products_pay;
   using swat::detail::x86_has_avx512_bf16;
   X86Features amd = zen4, intel = zen4;
@@ -270,6 +270,8 @@ TEST_CASE("a native x86 path runs only where the CPU has all its features and th
   // ... and has_bf16_products says what its vendor and features give.
   if (std::find(available.begin(), available.end(), Isa::avx512) != available.end())
     CHECK(swat::has_bf16_products(Isa::avx512) == x86_bf16_products_pay(swat::detail::read_x86_features()));
+    CHECK(swat::has_bf16_products(Isa::avx512, swat::Bf16Call::step) ==
+          x86_has_avx512_bf16(swat::detail::read_x86_features()));
 }
 
 TEMPLATE_TEST_CASE("forward with a zero extent is a no-op that leaves o untouched", "[errors][empty]", float,

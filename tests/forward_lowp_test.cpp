@@ -67,5 +67,5 @@ TEST_CASE("forward<bf16> multiplies in bf16 pairs exactly where has_bf16_product
       .isa(isa);
   const auto in = t.inputs<swat::bf16>();
   const auto on = t.bf16_products(true).output_for(in), off = t.bf16_products(false).output_for(in);
-  swat_test::check_products_change_bits(on, off, isa);
+  swat_test::check_products_change_bits(on, off, isa, swat::Bf16Call::forward);
 }

@@ -246,10 +246,10 @@ inline Catch::Generators::GeneratorWrapper<swat::Isa> isas() {
 }
 
 // The settings of Options::bf16_products that run different code on this path for storage S
-// (forward<bf16> and the bf16 cache's step where has_bf16_products(isa)): both there, else one.
+// (forward<bf16> and the bf16 cache's step where has_bf16_products(isa, call)): both there, else one.
 template <class S>
-std::vector<bool> product_settings(swat::Isa isa) {
-  if (std::is_same<S, swat::bf16>::value && swat::has_bf16_products(isa)) return {true, false};
+std::vector<bool> product_settings(swat::Isa isa, swat::Bf16Call call = swat::Bf16Call::forward) {
+  if (std::is_same<S, swat::bf16>::value && swat::has_bf16_products(isa, call)) return {true, false};
   return {true};
 }
 
@@ -257,9 +257,11 @@ std::vector<bool> product_settings(swat::Isa isa) {
 // the path has bf16 pair products (rounding to bf16 moves some outputs by a bf16 step; float
 // products give other bits), the same bits elsewhere (the option changes nothing there).
 template <class T>
-void check_products_change_bits(const std::vector<T>& on, const std::vector<T>& off, swat::Isa isa) {
-  INFO("isa=" << swat::isa_name(isa) << " has_bf16_products=" << swat::has_bf16_products(isa));
-  CHECK(same_bits(on, off) == !swat::has_bf16_products(isa));
+void check_products_change_bits(const std::vector<T>& on, const std::vector<T>& off, swat::Isa isa,
+                                swat::Bf16Call call) {
+  const bool pairs = swat::has_bf16_products(isa, call);
+  INFO("isa=" << swat::isa_name(isa) << " has_bf16_products=" << pairs);
+  CHECK(same_bits(on, off) == !pairs);
 }
 
 constexpr swat::Activation kActivations[] = {swat::Activation::sigmoid, swat::Activation::softmax};

@@ -21,14 +21,18 @@ inline std::vector<Isa> available_isas() { return detail::isa_list(); }
 // The path `Isa::automatic` takes: the best native path, never an emulated one.
 inline Isa best_isa() { return detail::best_path(); }
 
-// Whether forward<bf16> and SlidingKVCache<bf16>::step on this path (Isa::automatic: the one a
-// call would take) multiply in bf16 pairs when Options::bf16_products is set: the avx512 path on
-// a CPU with AVX-512 BF16 that runs them faster than float products (not Intel's: see
-// cpu_bf16_products_pay in isa.hpp), and the 16-lane emulated test path. Throws swat::Error for a path this build or CPU lacks.
-inline bool has_bf16_products(Isa isa = Isa::automatic) {
+// The calls that may multiply bf16 storage in bf16 pairs (has_bf16_products).
+enum class Bf16Call { forward, step };
+
+// Whether `call` (forward<bf16>, or SlidingKVCache<bf16>::step) on this path (Isa::automatic: the
+// one a call would take) multiplies in bf16 pairs when Options::bf16_products is set. The step:
+// on the avx512 path on a CPU with AVX-512 BF16, and the 16-lane emulated test path. forward:
+// the same, but not on Intel's cores, which run the pairs at half the rate of float products
+// (see cpu_bf16_products_pay in isa.hpp). Throws swat::Error for a path this build or CPU lacks.
+inline bool has_bf16_products(Isa isa = Isa::automatic, Bf16Call call = Bf16Call::forward) {
   const Isa path = detail::checked_isa(isa);
 #if defined(__GNUC__) || defined(__clang__)
-  if (path == Isa::avx512) return detail::cpu_bf16_products_pay();
+  if (path == Isa::avx512) return call == Bf16Call::step ? detail::cpu_has_avx512_bf16() : detail::cpu_bf16_products_pay();
 #endif
   return path == Isa::emulated16;
 }

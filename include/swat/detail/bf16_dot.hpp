@@ -11,9 +11,9 @@
 // the instruction is written in inline assembly, so no translation unit needs -mavx512bf16 and
 // none can emit it by accident), and on the 16-lane emulated path (plain loops, so that any CPU
 // tests the pairing logic at AVX-512's width; the 4- and 8-lane ones keep float products, which
-// keeps the test build's extra kernels to one path). Other paths have none. The kernels take
-// them where they also pay (cpu_bf16_products_pay: not on Intel's cores, which run them at half
-// the rate of float products); the tests of the step itself run wherever the CPU has them.
+// keeps the test build's extra kernels to one path). Other paths have none. The bf16 cache's
+// step takes them wherever they run; forward<bf16> where they also pay (cpu_bf16_products_pay:
+// not on Intel's cores, which run them at half the rate of float products).
 #pragma once
 
 #include "isa_namespace.hpp"
@@ -38,7 +38,8 @@ inline namespace SWAT_ISA_NAMESPACE {
 inline uint32_t bf16_pair(uint16_t lo, uint16_t hi) { return static_cast<uint32_t>(lo) | static_cast<uint32_t>(hi) << 16; }
 
 // Where bf16 pair products exist. `available`: the path is built with them; runs(): this CPU
-// executes them; pays(): it also executes them faster than float products (the kernels' choice).
+// executes them (the cache's step takes them then); pays(): it also executes them faster than
+// float products (forward<bf16> takes them then).
 template <class Arch>
 struct Bf16Dot {
   static constexpr bool available = false;

@@ -929,7 +929,7 @@ void run_decode(const Problem& p, const DecodeInputs<S>& io, Parallel parallel) 
     cursor.fill(p.q_len, cos.data(), sin.data());
   }
   if constexpr (std::is_same<S, bf16>::value && Bf16Dot<Arch>::available) {
-    if (p.bf16_products && Bf16Dot<Arch>::pays()) {
+    if (p.bf16_products && Bf16Dot<Arch>::runs()) {
       run_decode_with<S, Arch, true>(p, io, parallel, cos.data(), sin.data());
       return;
     }
