@@ -268,10 +268,11 @@ TEST_CASE("a native x86 path runs only where the CPU has all its features and th
     if (offered) CHECK(x86_features_run(isa, swat::detail::read_x86_features()));
   }
   // ... and has_bf16_products says what its vendor and features give.
-  if (std::find(available.begin(), available.end(), Isa::avx512) != available.end())
-    CHECK(swat::has_bf16_products(Isa::avx512) == x86_bf16_products_pay(swat::detail::read_x86_features()));
-    CHECK(swat::has_bf16_products(Isa::avx512, swat::Bf16Call::step) ==
-          x86_has_avx512_bf16(swat::detail::read_x86_features()));
+  if (std::find(available.begin(), available.end(), Isa::avx512) != available.end()) {
+    const X86Features here = swat::detail::read_x86_features();
+    CHECK(swat::has_bf16_products(Isa::avx512) == x86_bf16_products_pay(here));
+    CHECK(swat::has_bf16_products(Isa::avx512, swat::Bf16Call::step) == x86_has_avx512_bf16(here));
+  }
 }
 
 TEMPLATE_TEST_CASE("forward with a zero extent is a no-op that leaves o untouched", "[errors][empty]", float,

@@ -25,8 +25,8 @@ struct Options {
   std::optional<int64_t> q_pos0;  // default k_pos0 + Sk - Sq: the queries are the last Sq positions
   int threads = 0;                // 0 -> all hardware threads; 1 -> no threads started
 
-  // forward<bf16> on an AMD CPU with AVX-512 BF16 (path avx512; Intel's cores run the products
-  // at half the rate of float ones and keep float products): true multiplies both products in
+  // forward<bf16> on a CPU with AVX-512 BF16 other than Intel's (path avx512; Intel's cores run
+  // the products at half the rate of float ones and keep float products): true multiplies both products in
   // bf16 pairs with float sums (vdpbf16ps; queries and rotated keys rounded to bf16 once, the
   // weights rounded to bf16), about 1.5x faster and within SPEC 4's bf16 bound; false keeps
   // products in float. SlidingKVCache<bf16>::step likewise multiplies q.k in pairs, and p.v too

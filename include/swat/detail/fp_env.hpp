@@ -31,6 +31,8 @@ inline namespace SWAT_ISA_NAMESPACE {
 
 class FlushSubnormalResults {
  public:
+  FlushSubnormalResults(const FlushSubnormalResults&) = delete;
+  FlushSubnormalResults& operator=(const FlushSubnormalResults&) = delete;
 #if SWAT_HAS_MXCSR
   FlushSubnormalResults() : saved_(_mm_getcsr()) {
     if ((saved_ & _MM_FLUSH_ZERO_ON) == 0) _mm_setcsr(saved_ | _MM_FLUSH_ZERO_ON);
@@ -44,11 +46,8 @@ class FlushSubnormalResults {
   static constexpr unsigned kFlags = 0x3f;
   unsigned saved_;
 #else
-  FlushSubnormalResults() {}
+  FlushSubnormalResults() = default;
 #endif
- public:
-  FlushSubnormalResults(const FlushSubnormalResults&) = delete;
-  FlushSubnormalResults& operator=(const FlushSubnormalResults&) = delete;
 };
 
 }  // namespace SWAT_ISA_NAMESPACE
