@@ -23,9 +23,18 @@ struct ExpConstants<float> {
   static constexpr float ln2_hi = 0.693359375f;
   static constexpr float ln2_lo = -2.12194440e-4f;
   static constexpr float magic = 12582912.f + 127.f;  // 1.5 * 2^23 + exponent bias
-  static constexpr float cutoff = -87.0f;             // below this exp(z) < 2^-125: flushed to 0
-  // Taylor degree 7 on |r| <= ln2/2: truncation (ln2/2)^8 / 8! < 5e-9, below float rounding.
-  static constexpr int degree = 7;
+  // From the cutoff up, exp(z) >= 2^-125 is computed to float rounding. Arguments are clamped
+  // to the floor, where n = -127: the exponent field of 2^n is 0, so exp gives +0 there without
+  // a comparison and a select. In between, results lie below 2^-125: near their value, or 0.
+  static constexpr float cutoff = -87.0f;
+  static constexpr float floor = -88.0f;  // in [-127.5, -126.5) * ln 2
+  // exp(r) on |r| <= ln2/2 by a degree-6 polynomial, coefficients from a Remez fit of the
+  // relative error (1.9e-9, a sixtieth of float's rounding; coefficients rounded to float).
+  static constexpr int degree = 6;
+  static constexpr float coefficient[degree + 1] = {1.0f,         1.0f,          0.49999991059f, 0.16666419804f,
+                                                    0.04166822508f, 0.008374815807f, 0.0013836845756f};
+  // expm1's series (below): Taylor degree 7 on |r| <= ln2/2, truncation (ln2/2)^8 / 8! < 5e-9.
+  static constexpr int series_degree = 7;
 };
 
 template <>
@@ -35,8 +44,9 @@ struct ExpConstants<double> {
   static constexpr double ln2_lo = 1.90821492927058770002e-10;
   static constexpr double magic = 6755399441055744.0 + 1023.0;  // 1.5 * 2^52 + exponent bias
   static constexpr double cutoff = -708.0;
-  // Taylor degree 13: truncation (ln2/2)^14 / 14! < 5e-18.
-  static constexpr int degree = 13;
+  static constexpr double floor = -709.0;  // in [-1023.5, -1022.5) * ln 2
+  // Taylor degree 13: truncation (ln2/2)^14 / 14! < 5e-18 (exp and expm1 alike).
+  static constexpr int degree = 13, series_degree = 13;
 };
 
 // 1/k! for k = 0 .. degree, folded at compile time (at -O2 a loop computing them ran per call).
@@ -52,26 +62,35 @@ struct InverseFactorials {
   }
 };
 
-// exp(z) for z <= 0 (NaN propagates; z below the cutoff gives 0).
+// exp's polynomial on |r| <= ln2/2: float's fitted coefficients, double's Taylor series.
+template <class T>
+struct ExpPolynomial : InverseFactorials<T, ExpConstants<T>::degree> {};
+template <>
+struct ExpPolynomial<float> {
+  float value[ExpConstants<float>::degree + 1];
+  constexpr ExpPolynomial() : value() {
+    for (int k = 0; k <= ExpConstants<float>::degree; ++k) value[k] = ExpConstants<float>::coefficient[k];
+  }
+};
+
+// exp(z) for z <= 0: NaN propagates; z below the cutoff gives a result under 2^-125 (near its
+// value, or 0), and from the floor down (-inf included) exactly +0.
 template <class T, class Arch>
 inline typename Vec<T, Arch>::type exp_nonpositive(typename Vec<T, Arch>::type z) {
   using V = Vec<T, Arch>;
   using C = ExpConstants<T>;
   using type = typename V::type;
-  const auto underflow = z < V::broadcast(C::cutoff);
   // maxps returns its second operand on NaN, so NaN survives the clamp.
-  z = V::max(V::broadcast(C::cutoff), z);
+  z = V::max(V::broadcast(C::floor), z);
   const type biased = V::fma(z, V::broadcast(C::log2e), V::broadcast(C::magic));
   const type n = biased - V::broadcast(C::magic);
   type r = V::fma(n, V::broadcast(-C::ln2_hi), z);
   r = V::fma(n, V::broadcast(-C::ln2_lo), r);
-  // Horner on 1 + r + r^2/2! + ... + r^degree/degree!
-  constexpr InverseFactorials<T, C::degree> c{};
+  constexpr ExpPolynomial<T> c{};
   type poly = V::broadcast(c.value[C::degree]);
   SWAT_UNROLL
   for (int k = C::degree - 1; k >= 0; --k) poly = V::fma(poly, r, V::broadcast(c.value[k]));
-  const type result = poly * V::exp2_of_biased(biased);
-  return V::select(underflow, V::broadcast(T(0)), result);
+  return poly * V::exp2_of_biased(biased);
 }
 
 // exp(z) - 1 for z <= 0, accurate relative to the result near 0 (where exp(z) - 1 cancels):
@@ -86,10 +105,10 @@ inline typename Vec<T, Arch>::type expm1_nonpositive(typename Vec<T, Arch>::type
   const type n = biased - V::broadcast(C::magic);
   type r = V::fma(n, V::broadcast(-C::ln2_hi), z);
   r = V::fma(n, V::broadcast(-C::ln2_lo), r);
-  constexpr InverseFactorials<T, C::degree + 1> c{};
-  type poly = V::broadcast(c.value[C::degree + 1]);
+  constexpr InverseFactorials<T, C::series_degree + 1> c{};
+  type poly = V::broadcast(c.value[C::series_degree + 1]);
   SWAT_UNROLL
-  for (int k = C::degree; k >= 1; --k) poly = V::fma(poly, r, V::broadcast(c.value[k]));
+  for (int k = C::series_degree; k >= 1; --k) poly = V::fma(poly, r, V::broadcast(c.value[k]));
   const type scale = V::exp2_of_biased(biased);
   return V::fma(scale, poly * r, scale - V::broadcast(T(1)));
 }
@@ -107,7 +126,7 @@ inline typename Vec<T, Arch>::type tanh_vec(typename Vec<T, Arch>::type x) {
 template <class T, class Arch>
 inline typename Vec<T, Arch>::type sigmoid(typename Vec<T, Arch>::type s) {
   using V = Vec<T, Arch>;
-  const auto e = exp_nonpositive<T, Arch>(-V::abs(s));
+  const auto e = exp_nonpositive<T, Arch>(V::negative_abs(s));
   const auto f = e / (V::broadcast(T(1)) + e);
   return V::select(s > V::broadcast(T(0)), V::broadcast(T(1)) - f, f);
 }
