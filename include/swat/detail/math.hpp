@@ -28,11 +28,8 @@ struct ExpConstants<float> {
   // a comparison and a select. In between, results lie below 2^-125: near their value, or 0.
   static constexpr float cutoff = -87.0f;
   static constexpr float floor = -88.0f;  // in [-127.5, -126.5) * ln 2
-  // exp(r) on |r| <= ln2/2 by a degree-6 polynomial, coefficients from a Remez fit of the
-  // relative error (1.9e-9, a sixtieth of float's rounding; coefficients rounded to float).
+  // exp(r) on |r| <= ln2/2 by a degree-6 polynomial (ExpPolynomial<float>, below).
   static constexpr int degree = 6;
-  static constexpr float coefficient[degree + 1] = {1.0f,         1.0f,          0.49999991059f, 0.16666419804f,
-                                                    0.04166822508f, 0.008374815807f, 0.0013836845756f};
   // expm1's series (below): Taylor degree 7 on |r| <= ln2/2, truncation (ln2/2)^8 / 8! < 5e-9.
   static constexpr int series_degree = 7;
 };
@@ -65,12 +62,12 @@ struct InverseFactorials {
 // exp's polynomial on |r| <= ln2/2: float's fitted coefficients, double's Taylor series.
 template <class T>
 struct ExpPolynomial : InverseFactorials<T, ExpConstants<T>::degree> {};
+// Float's coefficients come from a Remez fit of the relative error (1.9e-9, a sixtieth of
+// float's rounding), each rounded to float.
 template <>
 struct ExpPolynomial<float> {
-  float value[ExpConstants<float>::degree + 1];
-  constexpr ExpPolynomial() : value() {
-    for (int k = 0; k <= ExpConstants<float>::degree; ++k) value[k] = ExpConstants<float>::coefficient[k];
-  }
+  float value[ExpConstants<float>::degree + 1] = {1.0f,           1.0f,           0.49999991059f, 0.16666419804f,
+                                                  0.04166822508f, 0.008374815807f, 0.0013836845756f};
 };
 
 // exp(z) for z <= 0: NaN propagates; z below the cutoff gives a result under 2^-125 (near its
