@@ -260,6 +260,14 @@ TEST_CASE("a native x86 path runs only where the CPU has all its features and th
     CHECK_FALSE(x86_has_avx512_bf16(no_avx512));
     CHECK_FALSE(x86_bf16_products_pay(no_avx512));
   }
+  // A lone head's cache step asks for its rows itself on Intel only, whatever the features.
+  using swat::detail::x86_decode_asks_for_rows;
+  CHECK(x86_decode_asks_for_rows(intel));
+  CHECK_FALSE(x86_decode_asks_for_rows(amd));
+  CHECK_FALSE(x86_decode_asks_for_rows(zen4));
+  X86Features old_intel = X86Features{};
+  old_intel.vendor_ebx = intel.vendor_ebx;
+  CHECK(x86_decode_asks_for_rows(old_intel));
   // This machine: the paths offered are the ones its features run.
   const std::vector<Isa> available = swat::available_isas();
   for (Isa isa : {Isa::avx512, Isa::avx2}) {
