@@ -183,10 +183,7 @@ inline bool cpu_bf16_products_pay() { return x86_bf16_products_pay(x86_features(
 // and 74.5-81.0% -> 91.6-92.1% on two, bf16 69.5-69.9% -> 87.5-88.0% and 67.1-68.1% ->
 // 84.9-88.5%.
 inline bool x86_decode_asks_for_rows(const X86Features& f) { return f.vendor_ebx == f.genuine_intel; }
-inline bool cpu_decode_asks_for_rows() {
-  static const bool asks = x86_decode_asks_for_rows(x86_features());
-  return asks;
-}
+inline bool cpu_decode_asks_for_rows() { return x86_decode_asks_for_rows(x86_features()); }
 
 // True when this CPU (and its OS) can execute the path.
 inline bool cpu_runs(Isa isa) {

@@ -569,18 +569,19 @@ class DecodeKernel {
   // the outer caches, a row's lines as the row itself is read: the hardware prefetchers alone
   // kept too few lines in flight once each row costs some compute (GQA 32 over 8 in bf16 at w
   // 65536 on one thread ran 1.2x as long a step without it). Further ahead than that was level;
-  // into L1, or the lines of a whole block at once, was up to twice as slow.
+  // into L1, or the lines of a whole block at once, was up to twice as slow. Near: the `count`
+  // elements a block of rows (`burst` bytes) after `row` instead, into L1 (attend_lone's keys).
   static constexpr std::uintptr_t prefetch_distance = 64 * 1024;
+  template <bool Near = false>
   static SWAT_INLINE void prefetch_ahead(const S* row, int64_t count) {
-    const std::uintptr_t from = reinterpret_cast<std::uintptr_t>(row) + prefetch_distance;
+    const std::uintptr_t from = reinterpret_cast<std::uintptr_t>(row) + (Near ? burst : prefetch_distance);
     const std::uintptr_t bytes = static_cast<std::uintptr_t>(count) * sizeof(S);
-    for (std::uintptr_t at = 0; at < bytes; at += 64) SWAT_PREFETCH_FAR(reinterpret_cast<const void*>(from + at));
-  }
-  // The `count` elements a block of rows (`burst` bytes) after `row`, into L1.
-  static SWAT_INLINE void prefetch_near(const S* row, int64_t count) {
-    const std::uintptr_t from = reinterpret_cast<std::uintptr_t>(row) + burst;
-    const std::uintptr_t bytes = static_cast<std::uintptr_t>(count) * sizeof(S);
-    for (std::uintptr_t at = 0; at < bytes; at += 64) SWAT_PREFETCH(reinterpret_cast<const void*>(from + at));
+    for (std::uintptr_t at = 0; at < bytes; at += 64) {
+      if constexpr (Near)
+        SWAT_PREFETCH(reinterpret_cast<const void*>(from + at));
+      else
+        SWAT_PREFETCH_FAR(reinterpret_cast<const void*>(from + at));
+    }
   }
 
   // accumulate_heads<HP> in bf16 pairs along the keys (Pairs, GQA): the weights of keys j and
@@ -734,7 +735,7 @@ class DecodeKernel {
   template <bool Ask = false>
   T dot(const T* q, const uint32_t* q_pairs, const S* k) const {
     const int64_t D = p_.dim;
-    if constexpr (Ask) prefetch_near(k, D);
+    if constexpr (Ask) prefetch_ahead<true>(k, D);
     if constexpr (Pairs) {
       vec acc = V::broadcast(T(0));
       madd_key<1>(k, &q, &q_pairs, &acc, 1);
@@ -762,7 +763,7 @@ class DecodeKernel {
   template <bool Ask>
   void dot_keys(const T* q, const uint32_t* q_pairs, const S* k, T* out) const {
     const int64_t D = p_.dim;
-    if constexpr (Ask) prefetch_near(k, W * D);
+    if constexpr (Ask) prefetch_ahead<true>(k, W * D);
     vec acc[W];
     SWAT_UNROLL
     for (int64_t u = 0; u < W; ++u) acc[u] = V::broadcast(T(0));
