@@ -215,7 +215,6 @@ class BackwardKernel {
     query_tiles_ = (p_.q_len + query_rows_ - 1) / query_rows_;
     key_tile_ = backward_key_tile(p_.window);
     key_tiles_ = (p_.k_len + key_tile_ - 1) / key_tile_;
-    dim_panels_ = (p_.dim + M - 1) / M;
     lane_panels_ = (p_.dim + lanes - 1) / lanes;
     fused_ = fuses(p_);
   }
@@ -399,7 +398,7 @@ class BackwardKernel {
   }
 
   // keys[j][d] = RoPE(k)[kb + j][d] and values[j][d] = v[kb + j][d] for j < nk: rows stay rows,
-  // which the micro-kernel reads either as M keys along d (S^T, dP^T) or as M dims of each key
+  // which the micro-kernel reads either as M keys along d (S^T, dP^T) or as a few dims of each key
   // (dQ^T), so packing copies and never transposes.
   void pack_keys(int64_t b, int64_t g, int64_t kb, int64_t nk, BackwardWorkspace<T>& ws) const {
     const int64_t D = p_.dim, pairs = c_.angles.pairs();
@@ -485,10 +484,9 @@ class BackwardKernel {
       }
       V::store(slope, slope_sum);
     }
-    // dQ^T[d][lane] += sum over keys [lo, hi) of K[key][d] dS^T[key][lane], M dims at a time.
-    for (int64_t panel = 0; panel < dim_panels_; ++panel)
-      gemm_rows<T, Arch, ALayout::m_adjacent>(std::min<int64_t>(M, D - panel * M), hi - lo, ws.keys.data() + lo * D + panel * M,
-                                              D, scores + lo * lanes, ws.dq_t.data() + slab + panel * M * lanes, true);
+    // dQ^T[d][lane] += sum over keys [lo, hi) of K[key][d] dS^T[key][lane].
+    gemm_dims<FmaStep<T, Arch>, Arch>(D, hi - lo, ws.keys.data() + lo * D, D, scores + lo * lanes, ws.dq_t.data() + slab,
+                                      true);
   }
 
   // ---- the key pass ----
@@ -650,7 +648,7 @@ class BackwardKernel {
 
   // Rows [c0, c0 + rows) of head h: q (rotated, scaled) as q_rows[row][d] and dO as do_rows[row][d],
   // zero up to a whole panel of M rows. The micro-kernel reads them as M rows along d (S, dP)
-  // and as M dims of each row (dV, dK), so no transposed copy is needed.
+  // and as a few dims of each row (dV, dK), so no transposed copy is needed.
   void pack_queries(int64_t b, int64_t h, int64_t c0, int64_t rows, BackwardWorkspace<T>& ws) const {
     const int64_t D = p_.dim, pairs = c_.angles.pairs();
     if (pairs > 0) ws.q_angles.fill(rows, ws.q_cos.data(), ws.q_sin.data());
@@ -732,15 +730,11 @@ class BackwardKernel {
       }
     }
     // dV^T[d][key] += sum over rows of dO[row][d] P[row][key]; dK^T likewise with q and dS.
-    const int64_t depth = (p_hi - p_lo) * M;
-    for (int64_t panel = 0; panel < dim_panels_; ++panel) {
-      const int64_t panel_rows = std::min<int64_t>(M, D - panel * M);
-      const int64_t at = p_lo * M * D + panel * M;
-      gemm_rows<T, Arch, ALayout::m_adjacent>(panel_rows, depth, ws.do_rows.data() + at, D, scores + p_lo * M * lanes,
-                                              ws.dv_t.data() + slab + panel * M * lanes, true);
-      gemm_rows<T, Arch, ALayout::m_adjacent>(panel_rows, depth, ws.q_rows.data() + at, D, dp + p_lo * M * lanes,
-                                              ws.dk_t.data() + slab + panel * M * lanes, true);
-    }
+    const int64_t depth = (p_hi - p_lo) * M, at = p_lo * M * D;
+    gemm_dims<FmaStep<T, Arch>, Arch>(D, depth, ws.do_rows.data() + at, D, scores + p_lo * M * lanes, ws.dv_t.data() + slab,
+                                      true);
+    gemm_dims<FmaStep<T, Arch>, Arch>(D, depth, ws.q_rows.data() + at, D, dp + p_lo * M * lanes, ws.dk_t.data() + slab,
+                                      true);
     if (!fused_) return;
     if (slope) *slope += static_cast<double>(horizontal_sum<T, Arch>(slope_sum));
     // dQ[row][d] += sum over the block's keys of dS[row][key] K[key][d], `lanes` dims at a time.
@@ -766,7 +760,7 @@ class BackwardKernel {
   Cap cap_;
   double* slope_partials_;
   double* sink_partials_;
-  int64_t query_rows_ = 0, query_tiles_ = 0, key_tile_ = 0, key_tiles_ = 0, dim_panels_ = 0, lane_panels_ = 0;
+  int64_t query_rows_ = 0, query_tiles_ = 0, key_tile_ = 0, key_tiles_ = 0, lane_panels_ = 0;
   bool fused_ = false;
 };
 

@@ -120,23 +120,6 @@ using compute_t = std::conditional_t<std::is_same<S, double>::value, double, flo
 
 // ---- vectorised: Vec<T, Arch>::width storage elements into one batch of T -----------------
 
-template <class Arch>
-constexpr bool is_avx2_arch() {
-#if XSIMD_WITH_FMA3_AVX2
-  return std::is_same<Arch, xsimd::fma3<xsimd::avx2>>::value;
-#else
-  return false;
-#endif
-}
-template <class Arch>
-constexpr bool is_avx512_arch() {
-#if XSIMD_WITH_AVX512F
-  return std::is_same<Arch, xsimd::avx512f>::value;
-#else
-  return false;
-#endif
-}
-
 template <class T, class Arch, class S>
 inline typename Vec<T, Arch>::type load_as(const S* p) {
   using V = Vec<T, Arch>;

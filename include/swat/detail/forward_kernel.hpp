@@ -51,7 +51,7 @@ struct ForwardTiling {
 //   q_t, o_t  [head][lane block][D][lanes]   queries along lanes, one slab per lane block
 //   scores    [key][lanes]                   one lane block's logits, then weights
 //   keys      [key][D]                       rotated rows: the score kernel broadcasts along them
-//   values    [key][D]                       rows: the output kernel broadcasts M dims of one row
+//   values    [key][D]                       rows: the output kernel broadcasts a few dims of one row
 //   weights                                  the weights repacked for the output product, if at all
 //   rows_out  [lanes][D]                      one lane block of queries before Q^T, of O^T after
 template <class T, class Packed>
@@ -253,7 +253,7 @@ class ForwardKernel {
     }
   }
 
-  // values[j][d] = v[kb + j][d] for j < nk: the output kernel reads M dims of a row per key.
+  // values[j][d] = v[kb + j][d] for j < nk: the output kernel reads a few dims of a row per key.
   void pack_values(int64_t b, int64_t g, int64_t kb, int64_t nk, Workspace& ws) const {
     const int64_t D = p_.dim, ds = io_.v.stride[3];
     for (int64_t j = 0; j < nk; ++j) {
@@ -282,7 +282,7 @@ class ForwardKernel {
       Activation::template weigh<false>(s, cap_, bias, max, sum, o_t, D, lanes);
     else
       Activation::template weigh<true>(s, cap_, bias, max, sum, o_t, D, lanes);
-    // O^T[d][lane] += sum over keys [lo, hi) of V[key][d] * P^T[key][lane], M dims at a time.
+    // O^T[d][lane] += sum over keys [lo, hi) of V[key][d] * P^T[key][lane], Blocking::dim_rows dims at a time.
     Products::outputs(lo, hi, scores, weights, values, D, o_t);
   }
 

@@ -25,7 +25,6 @@ inline namespace SWAT_ISA_NAMESPACE {
 template <class S, class T, class Arch>
 struct FloatProducts {
   using Packed = T;  // element of the packed operands
-  static constexpr int M = Blocking<T, Arch>::rows;
   static constexpr int64_t lanes = Blocking<T, Arch>::lanes;
 
   // Packed elements per row of D values (a row of Q^T's depth, of the keys).
@@ -57,9 +56,7 @@ struct FloatProducts {
   // place in `weights` ([key][lanes]); scratch is unused here.
   static void outputs(int64_t lo, int64_t hi, const T* weights, Packed* /*scratch*/, const Packed* values, int64_t D,
                       T* o_t) {
-    for (int64_t d0 = 0; d0 < D; d0 += M)
-      gemm_rows<T, Arch, ALayout::m_adjacent>(std::min<int64_t>(M, D - d0), hi - lo, values + lo * D + d0, D,
-                                              weights + lo * lanes, o_t + d0 * lanes, true);
+    gemm_dims<FmaStep<T, Arch>, Arch>(D, hi - lo, values + lo * D, D, weights + lo * lanes, o_t, true);
   }
 
   // dst[d] = src[d * ds] in T, d < D.
@@ -86,7 +83,6 @@ struct Bf16Products {
   using T = float;
   using Packed = uint32_t;
   using Step = Bf16PairStep<Arch>;
-  static constexpr int M = Blocking<T, Arch>::rows;
   static constexpr int64_t lanes = Blocking<T, Arch>::lanes;
 
   static int64_t packed(int64_t D) { return (D + 1) / 2; }
@@ -141,9 +137,7 @@ struct Bf16Products {
       round_pairs<Arch>(k >= lo ? weights + k * lanes : nullptr, k + 1 < hi ? weights + (k + 1) * lanes : nullptr,
                         scratch + (p - first) * lanes, lanes);
     }
-    for (int64_t d0 = 0; d0 < D; d0 += M)
-      gemm_rows_with<Step, Arch, ALayout::m_adjacent>(std::min<int64_t>(M, D - d0), end - first, values + first * D + d0,
-                                                      D, scratch, o_t + d0 * lanes, true);
+    gemm_dims<Step, Arch>(D, end - first, values + first * D, D, scratch, o_t, true);
   }
 
   // A row of D floats rounded to bf16, in pairs.

@@ -4,13 +4,15 @@
 // multiplies is a policy (Step): a fused multiply-add of T (FmaStep, every path), or a dot
 // product of bf16 pairs into float (Bf16PairStep, bf16_dot.hpp).
 // Scores use it as S^T[key][query] = K[key][:] . Q^T[:][query] (A = a panel of M keys),
-// outputs as O^T[d][query] += V[:][d] . P^T[:][query] (A = a panel of M dims of V), so
+// outputs as O^T[d][query] += V[:][d] . P^T[:][query] (A = a few dims of each row of V, gemm_dims), so
 // queries always sit along the SIMD lanes and one kernel serves both products.
 #pragma once
 
 #include "isa_namespace.hpp"
 
+#include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "compiler.hpp"
 #include "simd.hpp"
@@ -26,10 +28,17 @@ struct Blocking {
   static constexpr int rows = 6;     // M
   static constexpr int vectors = 2;  // NV
   static constexpr int64_t lanes = vectors * static_cast<int64_t>(Vec<T, Arch>::width);
+  // Rows per call of the products whose rows are the D dims of a slab (gemm_dims): 8 where 32
+  // vector registers hold 8 x NV accumulators (AVX-512, and the 16-lane emulation that stands
+  // in for it in tests), as 8 divides the usual head dims (64, 128) where 6 leaves a tail of 4
+  // or 2 rows that runs at a third of the speed (on an Intel Xeon the output product of one
+  // 96-key block at D 128 took 4.7 instead of 5.1 us a lane block); elsewhere `rows`.
+  static constexpr int dim_rows =
+      is_avx512_arch<Arch>() || std::is_same<Arch, emulated_arch<16>>::value ? 8 : rows;
 };
 
 // Where A(m, k) lives: `m_adjacent`, A(m, k) = a[k * lda + m] (packed panels, lda = Blocking::rows,
-// or rows of V read as M dims at a time); `k_adjacent`, A(m, k) = a[m * lda + k] (M rows of K,
+// or rows of V read a few dims at a time); `k_adjacent`, A(m, k) = a[m * lda + k] (M rows of K,
 // each row read along its depth). Either way A needs no transposing copy: the kernel broadcasts
 // one scalar at a time, and a broadcast costs the same from any address.
 enum class ALayout { m_adjacent, k_adjacent };
@@ -104,6 +113,19 @@ inline void gemm_rows_with(int64_t rows, int64_t depth, const typename Step::a_t
 template <class T, class Arch, ALayout Layout>
 inline void gemm_rows(int64_t rows, int64_t depth, const T* a, int64_t lda, const T* b, T* c, bool accumulate) {
   gemm_rows_with<FmaStep<T, Arch>, Arch, Layout>(rows, depth, a, lda, b, c, accumulate);
+}
+
+// The products whose rows are the D dims of a slab: C[d][lanes] (+)= sum_k A(d, k) B[k][lanes]
+// for every d < D, with A(d, k) = a[k * lda + d] (rows of V, K, q or dO read a few dims at a
+// time), Blocking::dim_rows dims per call.
+template <class Step, class Arch>
+inline void gemm_dims(int64_t D, int64_t depth, const typename Step::a_type* a, int64_t lda,
+                      const typename Step::b_type* b, typename Step::c_type* c, bool accumulate) {
+  using B = Blocking<typename Step::c_type, Arch>;
+  constexpr int R = B::dim_rows;
+  for (int64_t d0 = 0; d0 < D; d0 += R)
+    gemm_rows_with<Step, Arch, ALayout::m_adjacent, R>(std::min<int64_t>(R, D - d0), depth, a + d0, lda, b,
+                                                       c + d0 * B::lanes, accumulate);
 }
 
 // One packed panel: panel[k * Blocking::rows + m] = A(m, k), of `rows` <= Blocking::rows rows (short

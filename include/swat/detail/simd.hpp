@@ -88,6 +88,24 @@ struct Vec<T, portable_arch> {
   }
 };
 
+// The xsimd architectures of the paths whose code differs beyond the vector width.
+template <class Arch>
+constexpr bool is_avx2_arch() {
+#if XSIMD_WITH_FMA3_AVX2
+  return std::is_same<Arch, xsimd::fma3<xsimd::avx2>>::value;
+#else
+  return false;
+#endif
+}
+template <class Arch>
+constexpr bool is_avx512_arch() {
+#if XSIMD_WITH_AVX512F
+  return std::is_same<Arch, xsimd::avx512f>::value;
+#else
+  return false;
+#endif
+}
+
 // ---- emulated widths: N lanes on a plain array ----------------------------------------------
 // What an xsimd batch offers the kernels, one loop per operation (as Highway's EMU128 and
 // xsimd's emulated batches do), so a test can run AVX-512's 16 lanes on a CPU without them.
