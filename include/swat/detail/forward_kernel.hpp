@@ -1,4 +1,4 @@
-// The forward kernel: one tile of queries (all query heads of one kv head, 256 or 512 rows)
+// The forward kernel: one tile of queries (all query heads of one kv head, 512 rows)
 // against the keys of its window only, and the loop that hands tiles to threads.
 //
 // Per tile: Q is rotated, scaled and transposed once (queries along SIMD lanes); keys are
@@ -36,12 +36,13 @@ inline namespace SWAT_ISA_NAMESPACE {
 template <class T, class Arch>
 struct ForwardTiling {
   // Queries per tile (a multiple of every Blocking::lanes). Each packed key block serves all of
-  // them, so a key is packed (window + tile) / tile times. Long windows (and unlimited ones)
-  // take 512 rows: at w 1024, D 128 a key is then packed 3 times instead of 5, and forward ran
-  // about 5% faster (AVX-512, medians of 5, three alternated runs); at w 256, D 64 the larger
-  // tile was no faster, so short windows keep 256.
-  static constexpr int64_t short_tile = 256, long_tile = 512;
-  static constexpr int64_t query_tile(int64_t window) { return window == 0 || window > long_tile ? long_tile : short_tile; }
+  // them, so a key is packed (window + tile) / tile times, its rows read from the outer caches
+  // each time. 512 rows: at w 1024, D 128 a key is packed 3 times instead of 5 with 256, and
+  // forward ran about 5% faster (AVX-512, medians of 5, three alternated runs); at w 256, D 64
+  // (the 340M layer) 512 rows took 0.98x the time of 256 on 1 thread and 0.97x on 2 on an
+  // Intel Xeon, whose cores keep few misses in flight (calls alternated in one process; level
+  // on Zen 5 in an earlier check). 1024 rows gained 1% more at w 1024 and were not kept.
+  static constexpr int64_t query_tile = 512;
   static constexpr int64_t key_block = 16 * Blocking<T, Arch>::rows;  // keys per packed block
 };
 
@@ -117,18 +118,18 @@ class ForwardKernel {
   static constexpr int64_t W = static_cast<int64_t>(V::width);
   static constexpr int64_t lanes = Blocking<T, Arch>::lanes;
   static constexpr int64_t key_block = Tiling::key_block;
-  // Key ranges up to this long (4 * query_tile_ + key_block) keep their angles in one table
+  static constexpr int64_t query_tile = Tiling::query_tile;
+  // Key ranges up to this long (4 * query_tile + key_block) keep their angles in one table
   // (shared by the tile's heads); longer ones (long windows) stream them a block at a time,
   // keeping scratch O(tile).
-  int64_t tabled_keys() const { return 4 * query_tile_ + key_block; }
+  int64_t tabled_keys() const { return 4 * query_tile + key_block; }
 
  public:
   using Workspace = ForwardWorkspace<T, Packed>;
 
   ForwardKernel(const Problem& p, const ForwardInputs<S>& io, const RopeAngles& angles)
       : p_(p), io_(io), angles_(angles), window_{p.window, p.k_pos0, p.k_len}, cap_(Cap::make(p)) {
-    query_tile_ = Tiling::query_tile(p.window);
-    tiles_per_head_ = (p.q_len + query_tile_ - 1) / query_tile_;
+    tiles_per_head_ = (p.q_len + query_tile - 1) / query_tile;
     packed_dim_ = Products::packed(p.dim);
   }
 
@@ -146,13 +147,13 @@ class ForwardKernel {
     const int64_t g = task % p_.kv_heads;
     const int64_t tile = (task / p_.kv_heads) % tiles_per_head_;
     const int64_t b = task / (tiles_per_head_ * p_.kv_heads);
-    run_tile(b, g, tile * query_tile_, ws);
+    run_tile(b, g, tile * query_tile, ws);
   }
 
  private:
   void run_tile(int64_t b, int64_t g, int64_t i0, Workspace& ws) const {
     const int64_t G = p_.group(), D = p_.dim, PD = packed_dim_;
-    const int64_t rows = std::min(query_tile_, p_.q_len - i0);
+    const int64_t rows = std::min(query_tile, p_.q_len - i0);
     const int64_t padded = (rows + lanes - 1) / lanes * lanes;
     const int64_t first_pos = p_.q_pos0 + i0;
     const int64_t key_lo = window_.first_key(first_pos);
@@ -318,7 +319,7 @@ class ForwardKernel {
   const RopeAngles& angles_;
   Window window_;
   Cap cap_;
-  int64_t query_tile_ = 0, tiles_per_head_ = 0, packed_dim_ = 0;
+  int64_t tiles_per_head_ = 0, packed_dim_ = 0;
 };
 
 template <class Kernel, class Workspace>
