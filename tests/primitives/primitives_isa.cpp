@@ -697,40 +697,51 @@ void micro_gemm_of(Outcome* o) {
           }
       }
 }
-// gemm_dims (the products over a slab's D dims, Blocking::dim_rows at a time) for every D up to
-// two blocks and a tail past them, A's rows lda apart (wider than D), depths 0, 1 and longer,
-// overwriting and accumulating; small integers keep every sum exact. The row of C past D stays
+// gemm_dims (the products over a slab's D dims, Blocking::dim_rows at a time) with one Step of
+// the micro-kernel, for every D up to two blocks and a tail past them, A's rows lda apart (wider
+// than D), depths 0, 1 and longer, overwriting and accumulating: elements from `element` (small
+// integers, so every sum is exact) against sums of `product`. The row of C past D stays
 // untouched. AVX-512 and its 16-lane emulation take 8 dims a call, the other paths 6.
-template <class T>
-void gemm_dims_of(Outcome* o) {
-  using B = swat::detail::Blocking<T, Arch>;
+template <class Step, class A, class Element, class Product>
+void gemm_dims_on(Outcome* o, const char* name, Element element, Product product) {
+  using C = typename Step::c_type;
+  using B = swat::detail::Blocking<C, A>;
   constexpr int R = B::dim_rows;
   constexpr int64_t L = B::lanes;
   constexpr int kDims = 2 * R + 3, kLda = kDims + 2, kDepth = 37;
   constexpr bool eight = swat::Isa::SWAT_TEST_ISA == swat::Isa::avx512 || swat::Isa::SWAT_TEST_ISA == swat::Isa::emulated16;
-  expect(o, R == (eight ? 8 : B::rows), "%s: Blocking::dim_rows is %d, want %d", type_name(T()), R, eight ? 8 : B::rows);
-  T a[kDepth * kLda], b[kDepth * L], c[(kDims + 1) * L], start[(kDims + 1) * L];
+  expect(o, R == (eight ? 8 : B::rows), "%s: Blocking::dim_rows is %d, want %d", name, R, eight ? 8 : B::rows);
+  typename Step::a_type a[kDepth * kLda];
+  typename Step::b_type b[kDepth * L];
+  C c[(kDims + 1) * L], start[(kDims + 1) * L];
   uint64_t state = 5;
-  for (T& x : a) x = static_cast<T>(static_cast<int>(next_random(state) % 9) - 4);
-  for (T& x : b) x = static_cast<T>(static_cast<int>(next_random(state) % 9) - 4);
-  for (T& x : start) x = static_cast<T>(static_cast<int>(next_random(state) % 100) - 50);
+  for (auto& x : a) x = element(state);
+  for (auto& x : b) x = element(state);
+  for (C& x : start) x = static_cast<C>(static_cast<int>(next_random(state) % 100) - 50);
   for (int D = 1; D <= kDims; ++D)
     for (int depth : {0, 1, 7, kDepth})
       for (bool accumulate : {false, true}) {
         std::memcpy(c, start, sizeof c);
-        swat::detail::gemm_dims<swat::detail::FmaStep<T, Arch>, Arch>(D, depth, a, kLda, b, c, accumulate);
+        swat::detail::gemm_dims<Step, A>(D, depth, a, kLda, b, c, accumulate);
         for (int d = 0; d <= D; ++d)
           for (int64_t l = 0; l < L; ++l) {
-            T want = start[d * L + l];
+            C want = start[d * L + l];
             if (d < D) {
               if (!accumulate) want = 0;
-              for (int k = 0; k < depth; ++k) want += a[k * kLda + d] * b[k * L + l];
+              for (int k = 0; k < depth; ++k) want += product(a[k * kLda + d], b[k * L + l]);
             }
             expect(o, c[d * L + l] == want, "%s: gemm_dims(D=%d, depth=%d, accumulate=%d, dim_rows %d) C[%d][%lld] is %g, want %g%s",
-                   type_name(T()), D, depth, accumulate ? 1 : 0, R, d, static_cast<long long>(l),
-                   static_cast<double>(c[d * L + l]), static_cast<double>(want), d < D ? "" : " (row past D: untouched)");
+                   name, D, depth, accumulate ? 1 : 0, R, d, static_cast<long long>(l), static_cast<double>(c[d * L + l]),
+                   static_cast<double>(want), d < D ? "" : " (row past D: untouched)");
           }
       }
+}
+
+template <class T>
+void gemm_dims_of(Outcome* o) {
+  gemm_dims_on<swat::detail::FmaStep<T, Arch>, Arch>(
+      o, type_name(T()), [](uint64_t& state) { return static_cast<T>(static_cast<int>(next_random(state) % 9) - 4); },
+      [](T x, T y) { return x * y; });
 }
 
 void micro_gemm(Outcome* o) {
@@ -837,6 +848,9 @@ void bf16_pair_gemm_on(Outcome* o) {
                      m < rows ? "" : " (row past the panel: untouched)");
             }
         }
+  // The output product of forward<bf16> walks D with gemm_dims: its instantiations on pairs.
+  gemm_dims_on<Step, A>(o, "bf16 pairs", [&](uint64_t& st) { return small(st) | static_cast<uint32_t>(small(st)) << 16; },
+                        [&](uint32_t x, uint32_t y) { return value(x, 0) * value(y, 0) + value(x, 1) * value(y, 1); });
 }
 
 // The decode kernel's lane-wise pair product (madd_lanes: two vectors of pairs, each loaded as
