@@ -92,43 +92,49 @@ struct RowStats {
 };
 
 // out[0..D) = factor * inverse RoPE of in[0..D) (the rotation by the opposite angle), written
-// at element stride out_stride. cos/sin hold the pairs of this row's position. Each layout has
-// its own loop, and a unit stride its own copy of them, so the compiler can vectorise them.
+// at element stride `stride`. cos/sin hold the pairs of this row's position. Each layout has its
+// own loop; with a literal unit stride and pointers that do not alias, the compiler vectorises
+// them (GCC 12 left the earlier lambda-based copy scalar).
+template <class T, class Tout, class Stride>
+inline void unrotate_row_at(Tout* __restrict out, Stride stride, const T* __restrict in, int64_t dim,
+                            RopeLayout layout, int64_t rope_dim, const T* __restrict cos, const T* __restrict sin,
+                            T factor) {
+  const int64_t P = rope_dim / 2;
+  if (layout == RopeLayout::half) {
+    for (int64_t k = 0; k < P; ++k) {
+      const T x1 = in[k], x2 = in[k + P];
+      out[k * stride] = static_cast<Tout>((x1 * cos[k] + x2 * sin[k]) * factor);
+      out[(k + P) * stride] = static_cast<Tout>((x2 * cos[k] - x1 * sin[k]) * factor);
+    }
+  } else if (layout == RopeLayout::interleaved) {
+    for (int64_t k = 0; k < P; ++k) {
+      const T x1 = in[2 * k], x2 = in[2 * k + 1];
+      out[2 * k * stride] = static_cast<Tout>((x1 * cos[k] + x2 * sin[k]) * factor);
+      out[(2 * k + 1) * stride] = static_cast<Tout>((x2 * cos[k] - x1 * sin[k]) * factor);
+    }
+  }
+  const int64_t first_plain = layout == RopeLayout::none ? 0 : rope_dim;
+  for (int64_t d = first_plain; d < dim; ++d) out[d * stride] = static_cast<Tout>(in[d] * factor);
+}
+
 template <class T, class Tout>
 inline void unrotate_row(Tout* out, int64_t out_stride, const T* in, int64_t dim, RopeLayout layout, int64_t rope_dim,
                          const T* cos, const T* sin, T factor) {
-  const auto body = [&](auto stride) {
-    const int64_t P = rope_dim / 2;
-    if (layout == RopeLayout::half) {
-      for (int64_t k = 0; k < P; ++k) {
-        const T x1 = in[k], x2 = in[k + P];
-        out[k * stride] = static_cast<Tout>((x1 * cos[k] + x2 * sin[k]) * factor);
-        out[(k + P) * stride] = static_cast<Tout>((x2 * cos[k] - x1 * sin[k]) * factor);
-      }
-    } else if (layout == RopeLayout::interleaved) {
-      for (int64_t k = 0; k < P; ++k) {
-        const T x1 = in[2 * k], x2 = in[2 * k + 1];
-        out[2 * k * stride] = static_cast<Tout>((x1 * cos[k] + x2 * sin[k]) * factor);
-        out[(2 * k + 1) * stride] = static_cast<Tout>((x2 * cos[k] - x1 * sin[k]) * factor);
-      }
-    }
-    const int64_t first_plain = layout == RopeLayout::none ? 0 : rope_dim;
-    for (int64_t d = first_plain; d < dim; ++d) out[d * stride] = static_cast<Tout>(in[d] * factor);
-  };
   if (out_stride == 1)
-    body(std::integral_constant<int64_t, 1>{});
+    unrotate_row_at(out, std::integral_constant<int64_t, 1>{}, in, dim, layout, rope_dim, cos, sin, factor);
   else
-    body(out_stride);
+    unrotate_row_at(out, out_stride, in, dim, layout, rope_dim, cos, sin, factor);
 }
 
 // Per-thread scratch of both passes, grown on first use and reused.
 template <class T>
 struct BackwardWorkspace {
   // Query pass: [lane block][D][lanes] slabs; key and value rows; score rows.
-  Buffer<T> row, q_t, do_t, dq_t, keys, values, scores, dp, dot, max, sum, slope;
-  // Key pass: [lane block][D][lanes] slabs; query and dO rows; when it also computes dQ, the
-  // keys as [dim panel][key][lanes] and dQ as [dim panel][row][lanes], and one un-rotated row.
-  Buffer<T> k_t, v_t, dk_t, dv_t, q_rows, do_rows, k_rows, dq_rows, unrotated;
+  Buffer<T> q_t, do_t, dq_t, keys, values, scores, dp, dot, max, sum, slope;
+  // Key pass: [lane block][D][lanes] slabs; query and dO rows (both passes also stage a lane
+  // block's rows there on their way to or from a slab); when it also computes dQ, the keys as
+  // [dim panel][key][lanes], dQ as [dim panel][row][lanes], one dQ row and one un-rotated row.
+  Buffer<T> k_t, v_t, dk_t, dv_t, q_rows, do_rows, k_rows, dq_rows, row, unrotated;
   Buffer<T> q_cos, q_sin, k_cos, k_sin;
   RopeAngles::Cursor q_angles, k_angles;
 
@@ -281,7 +287,8 @@ class BackwardKernel {
       }
       return;
     }
-    BackwardWorkspace<T>::fit(ws.row, D);
+    BackwardWorkspace<T>::fit(ws.q_rows, lanes * D);
+    BackwardWorkspace<T>::fit(ws.do_rows, lanes * D);
     BackwardWorkspace<T>::fit(ws.q_t, G * D * padded);
     BackwardWorkspace<T>::fit(ws.do_t, G * D * padded);
     BackwardWorkspace<T>::fit(ws.dq_t, G * D * padded);
@@ -323,24 +330,28 @@ class BackwardKernel {
   void start_head(int64_t b, int64_t h, int64_t i0, int64_t rows, int64_t padded, int64_t hh,
                   BackwardWorkspace<T>& ws) const {
     const int64_t D = p_.dim, pairs = c_.angles.pairs(), first_pos = p_.q_pos0 + i0;
-    T* row = ws.row.data();
     T* q_t = ws.q_t.data() + hh * D * padded;
     T* do_t = ws.do_t.data() + hh * D * padded;
     T* dq_t = ws.dq_t.data() + hh * D * padded;
-    fill(q_t, q_t + D * padded, T(0));
-    fill(do_t, do_t + D * padded, T(0));
     fill(dq_t, dq_t + D * padded, T(0));
-    for (int64_t i = 0; i < rows; ++i) {
-      if (i + ahead < rows) {
-        c_.prefetch(c_.io.q, b, i0 + i + ahead, h);
-        c_.prefetch(c_.io.dout, b, i0 + i + ahead, h);
+    // A lane block's rows (padding rows zero) into q_rows and do_rows, then transposed.
+    T* q_rows = ws.q_rows.data();
+    T* do_rows = ws.do_rows.data();
+    for (int64_t l0 = 0; l0 < rows; l0 += lanes) {
+      const int64_t count = std::min(lanes, rows - l0);
+      for (int64_t i = l0; i < l0 + count; ++i) {
+        if (i + ahead < rows) {
+          c_.prefetch(c_.io.q, b, i0 + i + ahead, h);
+          c_.prefetch(c_.io.dout, b, i0 + i + ahead, h);
+        }
+        c_.load_rotated(q_rows + (i - l0) * D, c_.io.q, b, i0 + i, h, ws.q_cos.data() + i * pairs,
+                        ws.q_sin.data() + i * pairs, static_cast<T>(p_.scale));
+        c_.load_plain(do_rows + (i - l0) * D, c_.io.dout, b, i0 + i, h);
       }
-      const int64_t slab = (i / lanes) * D * lanes + (i % lanes);
-      c_.load_rotated(row, c_.io.q, b, i0 + i, h, ws.q_cos.data() + i * pairs, ws.q_sin.data() + i * pairs,
-                      static_cast<T>(p_.scale));
-      for (int64_t d = 0; d < D; ++d) q_t[slab + d * lanes] = row[d];
-      c_.load_plain(row, c_.io.dout, b, i0 + i, h);
-      for (int64_t d = 0; d < D; ++d) do_t[slab + d * lanes] = row[d];
+      fill(q_rows + count * D, q_rows + lanes * D, T(0));
+      fill(do_rows + count * D, do_rows + lanes * D, T(0));
+      transpose_matrix<T, Arch>(q_rows, lanes, D, q_t + l0 * D);
+      transpose_matrix<T, Arch>(do_rows, lanes, D, do_t + l0 * D);
     }
     T* dot = ws.dot.data() + hh * padded;
     T* max = ws.max.data() + hh * padded;
@@ -366,10 +377,11 @@ class BackwardKernel {
     const T* sum_of = ws.sum.data() + hh * padded;
     const T* slope = ws.slope.data() + hh * padded;
     const T* dq_t = ws.dq_t.data() + hh * D * padded;
-    T* row = ws.row.data();
+    T* dq_rows = ws.q_rows.data();  // a lane block of dQ rows, transposed from its slab
     double total = 0.0;
     Partials out;
     for (int64_t i = 0; i < rows; ++i) {
+      if (i % lanes == 0) transpose_matrix<T, Arch>(dq_t + i * D, D, lanes, dq_rows);
       T factor = T(1);
       if (Gradient::normalises) {
         const T sum = sum_of[i];
@@ -388,10 +400,8 @@ class BackwardKernel {
         }
       }
       total += static_cast<double>(slope[i] * factor);
-      const T* slab = dq_t + (i / lanes) * D * lanes + (i % lanes);
-      for (int64_t d = 0; d < D; ++d) row[d] = slab[d * lanes];
-      c_.store_unrotated(c_.io.dq, b, i0 + i, h, row, ws.q_cos.data() + i * pairs, ws.q_sin.data() + i * pairs,
-                         static_cast<T>(p_.scale) * factor, nullptr);
+      c_.store_unrotated(c_.io.dq, b, i0 + i, h, dq_rows + (i % lanes) * D, ws.q_cos.data() + i * pairs,
+                         ws.q_sin.data() + i * pairs, static_cast<T>(p_.scale) * factor, nullptr);
     }
     out.slope -= total;
     return out;
@@ -532,7 +542,6 @@ class BackwardKernel {
     const int64_t nk = std::min(key_tile_, p_.k_len - j0);
     const int64_t blocks = (nk + lanes - 1) / lanes;
     const int64_t key_stride = key_tile_ * lanes;  // one dim panel of k_rows
-    BackwardWorkspace<T>::fit(ws.row, D);
     BackwardWorkspace<T>::fit(ws.k_t, blocks * D * lanes);
     BackwardWorkspace<T>::fit(ws.v_t, blocks * D * lanes);
     BackwardWorkspace<T>::fit(ws.dk_t, blocks * D * lanes);
@@ -546,7 +555,6 @@ class BackwardKernel {
       BackwardWorkspace<T>::fit(ws.k_rows, lane_panels_ * key_stride);
       BackwardWorkspace<T>::fit(ws.dq_rows, lane_panels_ * chunk * lanes);
       BackwardWorkspace<T>::fit(ws.unrotated, D);
-      fill(ws.k_rows.data(), ws.k_rows.data() + lane_panels_ * key_stride, T(0));
     }
     if (pairs > 0) {
       BackwardWorkspace<T>::fit(ws.k_cos, nk * pairs);
@@ -556,25 +564,39 @@ class BackwardKernel {
       ws.k_angles.start(c_.angles, p_.k_pos0 + j0);
       ws.k_angles.fill(nk, ws.k_cos.data(), ws.k_sin.data());
     }
-    // K^T (rotated) and V^T per lane block; keys past nk are zero.
-    T* row = ws.row.data();
-    fill(ws.k_t.data(), ws.k_t.data() + blocks * D * lanes, T(0));
-    fill(ws.v_t.data(), ws.v_t.data() + blocks * D * lanes, T(0));
+    // K^T (rotated) and V^T per lane block, keys past nk zero: a block's rows copied (and
+    // rotated) into q_rows and do_rows, free until the first chunk (chunk >= lanes rows), then
+    // transposed. Fused, the rotated keys also go to k_rows, a panel of `lanes` dims at a time
+    // (dims past D zero). Scattering each value to its slab instead took a tenth of the 340M
+    // layer's backward.
+    T* key_rows = ws.q_rows.data();
+    T* value_rows = ws.do_rows.data();
+    for (int64_t block = 0; block < blocks; ++block) {
+      const int64_t first = block * lanes, count = std::min(lanes, nk - first);
+      for (int64_t l = 0; l < count; ++l) {
+        const int64_t j = first + l;
+        if (j + ahead < nk) {
+          c_.prefetch(c_.io.k, b, j0 + j + ahead, g);
+          c_.prefetch(c_.io.v, b, j0 + j + ahead, g);
+        }
+        T* key = key_rows + l * D;
+        c_.load_rotated(key, c_.io.k, b, j0 + j, g, ws.k_cos.data() + j * pairs, ws.k_sin.data() + j * pairs, T(1));
+        if (fused_)
+          for (int64_t panel = 0; panel < lane_panels_; ++panel) {
+            T* to = ws.k_rows.data() + panel * key_stride + j * lanes;
+            const int64_t d0 = panel * lanes, dims = std::min(lanes, D - d0);
+            for (int64_t d = 0; d < dims; ++d) to[d] = key[d0 + d];
+            for (int64_t d = dims; d < lanes; ++d) to[d] = T(0);
+          }
+        c_.load_plain(value_rows + l * D, c_.io.v, b, j0 + j, g);
+      }
+      fill(key_rows + count * D, key_rows + lanes * D, T(0));
+      fill(value_rows + count * D, value_rows + lanes * D, T(0));
+      transpose_matrix<T, Arch>(key_rows, lanes, D, ws.k_t.data() + block * D * lanes);
+      transpose_matrix<T, Arch>(value_rows, lanes, D, ws.v_t.data() + block * D * lanes);
+    }
     fill(ws.dk_t.data(), ws.dk_t.data() + blocks * D * lanes, T(0));
     fill(ws.dv_t.data(), ws.dv_t.data() + blocks * D * lanes, T(0));
-    for (int64_t j = 0; j < nk; ++j) {
-      if (j + ahead < nk) {
-        c_.prefetch(c_.io.k, b, j0 + j + ahead, g);
-        c_.prefetch(c_.io.v, b, j0 + j + ahead, g);
-      }
-      const int64_t slab = (j / lanes) * D * lanes + (j % lanes);
-      c_.load_rotated(row, c_.io.k, b, j0 + j, g, ws.k_cos.data() + j * pairs, ws.k_sin.data() + j * pairs, T(1));
-      for (int64_t d = 0; d < D; ++d) ws.k_t[slab + d * lanes] = row[d];
-      if (fused_)
-        for (int64_t d = 0; d < D; ++d) ws.k_rows[(d / lanes) * key_stride + j * lanes + d % lanes] = row[d];
-      c_.load_plain(row, c_.io.v, b, j0 + j, g);
-      for (int64_t d = 0; d < D; ++d) ws.v_t[slab + d * lanes] = row[d];
-    }
     const int64_t i_lo = first_query(j0), i_hi = end_query(j0 + nk - 1);
     const bool slopes = fused_ && slope_partials_ != nullptr;
     for (int64_t hh = 0; hh < G; ++hh) {
