@@ -137,6 +137,9 @@ struct BackwardWorkspace {
   Buffer<T> k_t, v_t, dk_t, dv_t, q_rows, do_rows, k_rows, dq_rows, row, unrotated;
   Buffer<T> q_cos, q_sin, k_cos, k_sin;
   RopeAngles::Cursor q_angles, k_angles;
+  // Key pass: the angles of a tile's keys and of the query rows that see them, the same for
+  // every head of the tile (tasks vary the head fastest, so the next task finds them here).
+  RopeTable<T> tile_keys, tile_queries;
 
   static void fit(Buffer<T>& buffer, int64_t n) { buffer.fit(static_cast<std::size_t>(n)); }
 };
@@ -212,6 +215,9 @@ class BackwardKernel {
   static constexpr int64_t key_block = Tiling::key_block;
   static constexpr int64_t chunk = Tiling::query_chunk;
   static constexpr int64_t ahead = 4;  // rows prefetched ahead while packing
+  // Most angle values (query rows times pairs) the key pass keeps in a table: 128 KiB of cos
+  // and sin in float, the 340M layer's 511 rows of 32 pairs; longer windows stream them.
+  static constexpr int64_t tabled_query_angles = 16384;
 
  public:
   // slope_partials, sink_partials: query_tasks() * group() values the query pass writes, or nullptr.
@@ -557,13 +563,12 @@ class BackwardKernel {
       BackwardWorkspace<T>::fit(ws.unrotated, D);
     }
     if (pairs > 0) {
-      BackwardWorkspace<T>::fit(ws.k_cos, nk * pairs);
-      BackwardWorkspace<T>::fit(ws.k_sin, nk * pairs);
       BackwardWorkspace<T>::fit(ws.q_cos, chunk * pairs);
       BackwardWorkspace<T>::fit(ws.q_sin, chunk * pairs);
-      ws.k_angles.start(c_.angles, p_.k_pos0 + j0);
-      ws.k_angles.fill(nk, ws.k_cos.data(), ws.k_sin.data());
+      ws.tile_keys.fill(c_.angles, p_.k_pos0 + j0, nk);
     }
+    const T* k_cos = pairs > 0 ? ws.tile_keys.cos(0, pairs) : nullptr;
+    const T* k_sin = pairs > 0 ? ws.tile_keys.sin(0, pairs) : nullptr;
     // K^T (rotated) and V^T per lane block, keys past nk zero: a block's rows copied (and
     // rotated) into q_rows and do_rows, free until the first chunk (chunk >= lanes rows), then
     // transposed. Fused, the rotated keys also go to k_rows, a panel of `lanes` dims at a time
@@ -580,7 +585,7 @@ class BackwardKernel {
           c_.prefetch(c_.io.v, b, j0 + j + ahead, g);
         }
         T* key = key_rows + l * D;
-        c_.load_rotated(key, c_.io.k, b, j0 + j, g, ws.k_cos.data() + j * pairs, ws.k_sin.data() + j * pairs, T(1));
+        c_.load_rotated(key, c_.io.k, b, j0 + j, g, k_cos + j * pairs, k_sin + j * pairs, T(1));
         if (fused_)
           for (int64_t panel = 0; panel < lane_panels_; ++panel) {
             T* to = ws.k_rows.data() + panel * key_stride + j * lanes;
@@ -598,20 +603,32 @@ class BackwardKernel {
     fill(ws.dk_t.data(), ws.dk_t.data() + blocks * D * lanes, T(0));
     fill(ws.dv_t.data(), ws.dv_t.data() + blocks * D * lanes, T(0));
     const int64_t i_lo = first_query(j0), i_hi = end_query(j0 + nk - 1);
+    // The query rows' angles: a table when it is small (about a fiftieth of the 340M layer's
+    // backward went to recomputing them per head), else chunk by chunk from a cursor per head.
+    const bool tabled = pairs > 0 && i_lo < i_hi && (i_hi - i_lo) * pairs <= tabled_query_angles;
+    if (tabled) ws.tile_queries.fill(c_.angles, p_.q_pos0 + i_lo, i_hi - i_lo);
     const bool slopes = fused_ && slope_partials_ != nullptr;
     for (int64_t hh = 0; hh < G; ++hh) {
       const int64_t h = g * G + hh;
       const Bias bias = Bias::make(p_, h);
       double slope = 0.0;  // sum of dS * distance over this tile's pairs
-      if (pairs > 0 && i_lo < i_hi) ws.q_angles.start(c_.angles, p_.q_pos0 + i_lo);
+      if (pairs > 0 && !tabled && i_lo < i_hi) ws.q_angles.start(c_.angles, p_.q_pos0 + i_lo);
       for (int64_t c0 = i_lo; c0 < i_hi; c0 += chunk) {
         const int64_t rows = std::min(chunk, i_hi - c0);
-        pack_queries(b, h, c0, rows, ws);
+        const T* q_cos = ws.q_cos.data();
+        const T* q_sin = ws.q_sin.data();
+        if (tabled) {
+          q_cos = ws.tile_queries.cos(c0 - i_lo, pairs);
+          q_sin = ws.tile_queries.sin(c0 - i_lo, pairs);
+        } else if (pairs > 0) {
+          ws.q_angles.fill(rows, ws.q_cos.data(), ws.q_sin.data());
+        }
+        pack_queries(b, h, c0, rows, q_cos, q_sin, ws);
         if (fused_) fill(ws.dq_rows.data(), ws.dq_rows.data() + lane_panels_ * chunk * lanes, T(0));
         for (int64_t block = 0; block < blocks; ++block)
           gradient_block(b, h, c0, rows, j0 + block * lanes, std::min(lanes, nk - block * lanes), block,
                          bias, slopes ? &slope : nullptr, ws);
-        if (fused_) store_dq(b, h, c0, rows, j0, nk, parity, ws);
+        if (fused_) store_dq(b, h, c0, rows, j0, nk, parity, q_cos, q_sin, ws);
       }
       if (slopes) slope_partials_[((b * key_tiles_ + tile) * p_.kv_heads + g) * G + hh] = -slope;
     }
@@ -630,8 +647,8 @@ class BackwardKernel {
           c_.template prefetch<true>(c_.io.dk, b, j0 + j + ahead, g);
           c_.template prefetch<true>(c_.io.dv, b, j0 + j + ahead, g);
         }
-        c_.store_unrotated(c_.io.dk, b, j0 + j, g, dk_rows + l * D, ws.k_cos.data() + j * pairs,
-                           ws.k_sin.data() + j * pairs, T(1), nullptr);
+        c_.store_unrotated(c_.io.dk, b, j0 + j, g, dk_rows + l * D, k_cos + j * pairs, k_sin + j * pairs, T(1),
+                           nullptr);
         const T* from = dv_rows + l * D;
         T* out = c_.io.dv.at(b, j0 + j, g);
         if (dv_stride == 1)
@@ -645,8 +662,9 @@ class BackwardKernel {
   // Rows [c0, c0 + rows) of head h's dQ, this tile's share: un-rotated and scaled into dq,
   // stored, or added to what the even tile before or after stored (odd tiles; run_backward_with
   // runs the even tiles first, so each row is one sum of two parts, whatever the thread count).
-  void store_dq(int64_t b, int64_t h, int64_t c0, int64_t rows, int64_t j0, int64_t nk, int parity,
-                BackwardWorkspace<T>& ws) const {
+  // q_cos, q_sin: the angles of the rows, `pairs` per row.
+  void store_dq(int64_t b, int64_t h, int64_t c0, int64_t rows, int64_t j0, int64_t nk, int parity, const T* q_cos,
+                const T* q_sin, BackwardWorkspace<T>& ws) const {
     const int64_t D = p_.dim, pairs = c_.angles.pairs();
     const int64_t shared_below = parity == 1 ? end_query(j0 - 1) : 0;
     const int64_t shared_from = parity == 1 && j0 + nk < p_.k_len ? first_query(j0 + nk) : p_.q_len;
@@ -659,8 +677,8 @@ class BackwardKernel {
         for (int64_t l = 0; l < lanes; ++l) row[panel * lanes + l] = from[l];
       }
       const int64_t i = c0 + r;
-      const T* cos = ws.q_cos.data() + r * pairs;
-      const T* sin = ws.q_sin.data() + r * pairs;
+      const T* cos = q_cos + r * pairs;
+      const T* sin = q_sin + r * pairs;
       if (i < shared_below || i >= shared_from)
         c_.template store_unrotated<true>(c_.io.dq, b, i, h, row, cos, sin, scale, part);
       else
@@ -671,9 +689,9 @@ class BackwardKernel {
   // Rows [c0, c0 + rows) of head h: q (rotated, scaled) as q_rows[row][d] and dO as do_rows[row][d],
   // zero up to a whole panel of M rows. The micro-kernel reads them as M rows along d (S, dP)
   // and as a few dims of each row (dV, dK), so no transposed copy is needed.
-  void pack_queries(int64_t b, int64_t h, int64_t c0, int64_t rows, BackwardWorkspace<T>& ws) const {
+  void pack_queries(int64_t b, int64_t h, int64_t c0, int64_t rows, const T* q_cos, const T* q_sin,
+                    BackwardWorkspace<T>& ws) const {
     const int64_t D = p_.dim, pairs = c_.angles.pairs();
-    if (pairs > 0) ws.q_angles.fill(rows, ws.q_cos.data(), ws.q_sin.data());
     for (int64_t r = 0; r < rows; ++r) {
       if (r + ahead < rows) {
         c_.prefetch(c_.io.q, b, c0 + r + ahead, h);
@@ -681,8 +699,8 @@ class BackwardKernel {
         // The chunk's dq rows, which store_dq writes after the chunk's products: there by then.
         if (fused_) c_.template prefetch<true>(c_.io.dq, b, c0 + r + ahead, h);
       }
-      c_.load_rotated(ws.q_rows.data() + r * D, c_.io.q, b, c0 + r, h, ws.q_cos.data() + r * pairs,
-                      ws.q_sin.data() + r * pairs, static_cast<T>(p_.scale));
+      c_.load_rotated(ws.q_rows.data() + r * D, c_.io.q, b, c0 + r, h, q_cos + r * pairs, q_sin + r * pairs,
+                      static_cast<T>(p_.scale));
       c_.load_plain(ws.do_rows.data() + r * D, c_.io.dout, b, c0 + r, h);
     }
     // The padding rows are multiplied by zero weights: they must be finite.
