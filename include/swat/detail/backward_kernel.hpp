@@ -60,6 +60,11 @@ constexpr int64_t backward_key_tile(int64_t window) {
   return tile < 256 ? 256 : tile;
 }
 
+// Most angle values (query rows times pairs) the key pass keeps in a table for the heads of a
+// tile: 128 KiB of cos and sin in float, the 340M layer's 511 rows of 32 pairs; more are
+// streamed from a cursor, chunk by chunk, per head. Here so that tests can reach both.
+constexpr int64_t backward_tabled_query_angles = 16384;
+
 inline namespace SWAT_ISA_NAMESPACE {
 
 // Tile sizes, in one place (the key tile is backward_key_tile above). They are large because
@@ -215,9 +220,6 @@ class BackwardKernel {
   static constexpr int64_t key_block = Tiling::key_block;
   static constexpr int64_t chunk = Tiling::query_chunk;
   static constexpr int64_t ahead = 4;  // rows prefetched ahead while packing
-  // Most angle values (query rows times pairs) the key pass keeps in a table: 128 KiB of cos
-  // and sin in float, the 340M layer's 511 rows of 32 pairs; longer windows stream them.
-  static constexpr int64_t tabled_query_angles = 16384;
 
  public:
   // slope_partials, sink_partials: query_tasks() * group() values the query pass writes, or nullptr.
@@ -572,8 +574,8 @@ class BackwardKernel {
     // K^T (rotated) and V^T per lane block, keys past nk zero: a block's rows copied (and
     // rotated) into q_rows and do_rows, free until the first chunk (chunk >= lanes rows), then
     // transposed. Fused, the rotated keys also go to k_rows, a panel of `lanes` dims at a time
-    // (dims past D zero). Scattering each value to its slab instead took a tenth of the 340M
-    // layer's backward.
+    // (dims past D zero). Scattering each value to its slab instead took about a tenth of the
+    // 340M layer's backward on an Intel Xeon (a store per float, the panels' through a division).
     T* key_rows = ws.q_rows.data();
     T* value_rows = ws.do_rows.data();
     for (int64_t block = 0; block < blocks; ++block) {
@@ -605,7 +607,7 @@ class BackwardKernel {
     const int64_t i_lo = first_query(j0), i_hi = end_query(j0 + nk - 1);
     // The query rows' angles: a table when it is small (about a fiftieth of the 340M layer's
     // backward went to recomputing them per head), else chunk by chunk from a cursor per head.
-    const bool tabled = pairs > 0 && i_lo < i_hi && (i_hi - i_lo) * pairs <= tabled_query_angles;
+    const bool tabled = pairs > 0 && i_lo < i_hi && (i_hi - i_lo) * pairs <= backward_tabled_query_angles;
     if (tabled) ws.tile_queries.fill(c_.angles, p_.q_pos0 + i_lo, i_hi - i_lo);
     const bool slopes = fused_ && slope_partials_ != nullptr;
     for (int64_t hh = 0; hh < G; ++hh) {
