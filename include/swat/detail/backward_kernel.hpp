@@ -356,10 +356,8 @@ class BackwardKernel {
                         ws.q_sin.data() + i * pairs, static_cast<T>(p_.scale));
         c_.load_plain(do_rows + (i - l0) * D, c_.io.dout, b, i0 + i, h);
       }
-      fill(q_rows + count * D, q_rows + lanes * D, T(0));
-      fill(do_rows + count * D, do_rows + lanes * D, T(0));
-      transpose_matrix<T, Arch>(q_rows, lanes, D, q_t + l0 * D);
-      transpose_matrix<T, Arch>(do_rows, lanes, D, do_t + l0 * D);
+      pack_lane_block<T, Arch>(q_rows, count, lanes, D, q_t + l0 * D);
+      pack_lane_block<T, Arch>(do_rows, count, lanes, D, do_t + l0 * D);
     }
     T* dot = ws.dot.data() + hh * padded;
     T* max = ws.max.data() + hh * padded;
@@ -564,11 +562,7 @@ class BackwardKernel {
       BackwardWorkspace<T>::fit(ws.dq_rows, lane_panels_ * chunk * lanes);
       BackwardWorkspace<T>::fit(ws.unrotated, D);
     }
-    if (pairs > 0) {
-      BackwardWorkspace<T>::fit(ws.q_cos, chunk * pairs);
-      BackwardWorkspace<T>::fit(ws.q_sin, chunk * pairs);
-      ws.tile_keys.fill(c_.angles, p_.k_pos0 + j0, nk);
-    }
+    if (pairs > 0) ws.tile_keys.fill(c_.angles, p_.k_pos0 + j0, nk);
     const T* k_cos = pairs > 0 ? ws.tile_keys.cos(0, pairs) : nullptr;
     const T* k_sin = pairs > 0 ? ws.tile_keys.sin(0, pairs) : nullptr;
     // K^T (rotated) and V^T per lane block, keys past nk zero: a block's rows copied (and
@@ -597,10 +591,8 @@ class BackwardKernel {
           }
         c_.load_plain(value_rows + l * D, c_.io.v, b, j0 + j, g);
       }
-      fill(key_rows + count * D, key_rows + lanes * D, T(0));
-      fill(value_rows + count * D, value_rows + lanes * D, T(0));
-      transpose_matrix<T, Arch>(key_rows, lanes, D, ws.k_t.data() + block * D * lanes);
-      transpose_matrix<T, Arch>(value_rows, lanes, D, ws.v_t.data() + block * D * lanes);
+      pack_lane_block<T, Arch>(key_rows, count, lanes, D, ws.k_t.data() + block * D * lanes);
+      pack_lane_block<T, Arch>(value_rows, count, lanes, D, ws.v_t.data() + block * D * lanes);
     }
     fill(ws.dk_t.data(), ws.dk_t.data() + blocks * D * lanes, T(0));
     fill(ws.dv_t.data(), ws.dv_t.data() + blocks * D * lanes, T(0));
@@ -608,7 +600,12 @@ class BackwardKernel {
     // The query rows' angles: a table when it is small (about a fiftieth of the 340M layer's
     // backward went to recomputing them per head), else chunk by chunk from a cursor per head.
     const bool tabled = pairs > 0 && i_lo < i_hi && (i_hi - i_lo) * pairs <= backward_tabled_query_angles;
-    if (tabled) ws.tile_queries.fill(c_.angles, p_.q_pos0 + i_lo, i_hi - i_lo);
+    if (tabled) {
+      ws.tile_queries.fill(c_.angles, p_.q_pos0 + i_lo, i_hi - i_lo);
+    } else if (pairs > 0) {
+      BackwardWorkspace<T>::fit(ws.q_cos, chunk * pairs);
+      BackwardWorkspace<T>::fit(ws.q_sin, chunk * pairs);
+    }
     const bool slopes = fused_ && slope_partials_ != nullptr;
     for (int64_t hh = 0; hh < G; ++hh) {
       const int64_t h = g * G + hh;

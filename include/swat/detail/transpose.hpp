@@ -1,5 +1,5 @@
-// W x W block transposes (W = the path's vector width), for turning the kernels' slabs
-// ([dim][lanes]: one vector holds one dim of W rows) back into rows. AVX-512 float does it in
+// W x W block transposes (W = the path's vector width), for turning rows into the kernels'
+// slabs ([dim][lanes]: one vector holds one dim of W rows) and back. AVX-512 float does it in
 // registers (16 loads, 64 shuffles, 16 stores); every other path element by element, which is
 // what the callers did before. tests/primitives_test.cpp checks it on every path.
 #pragma once
@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "buffer.hpp"
 #include "compiler.hpp"
 #include "simd.hpp"
 
@@ -135,6 +136,15 @@ inline void transpose_matrix(const T* in, int64_t R, int64_t C, T* out) {
     for (int64_t c0 = 0; c0 < whole_c; c0 += W) transpose_block<T, Arch>(in + r0 * C + c0, C, out + c0 * R + r0, R);
   for (int64_t r = 0; r < R; ++r)
     for (int64_t c = r < whole_r ? whole_c : 0; c < C; ++c) out[c * R + r] = in[r * C + c];
+}
+
+// A lane block of rows into its [D][lanes] slab: `count` rows written, the rows past them (up
+// to lanes) zeroed, so that padding lanes score and add nothing, then transposed. Reading the
+// slab back into rows is transpose_matrix(slab, D, lanes, rows).
+template <class T, class Arch>
+inline void pack_lane_block(T* rows, int64_t count, int64_t lanes, int64_t D, T* slab) {
+  fill(rows + count * D, rows + lanes * D, T(0));
+  transpose_matrix<T, Arch>(rows, lanes, D, slab);
 }
 
 }  // namespace SWAT_ISA_NAMESPACE
