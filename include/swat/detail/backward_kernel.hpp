@@ -199,7 +199,7 @@ struct BackwardCommon {
     if (view.stride[3] == 1)
       std::memcpy(out, row, static_cast<std::size_t>(p.dim) * sizeof(T));
     else
-      rotate_row(out, row, view.stride[3], p.dim, RopeLayout::none, 0, out, out, T(1));
+      rotate_row<T, T>(out, row, view.stride[3], p.dim, RopeLayout::none, 0, nullptr, nullptr, T(1));
   }
 };
 

@@ -126,10 +126,11 @@ class RopeTable {
 };
 
 // out[0..D) = RoPE(in) * factor, with in read at element stride in_stride. cos/sin hold the
-// pairs of this row's position. Dims >= rope_dim pass through (scaled).
+// pairs of this row's position. Dims >= rope_dim pass through (scaled). out, in and the angles
+// never overlap (__restrict).
 template <class T, class Tin>
-inline void rotate_row(T* out, const Tin* in, int64_t in_stride, int64_t dim, RopeLayout layout,
-                       int64_t rope_dim, const T* cos, const T* sin, T factor) {
+inline void rotate_row(T* __restrict out, const Tin* __restrict in, int64_t in_stride, int64_t dim, RopeLayout layout,
+                       int64_t rope_dim, const T* __restrict cos, const T* __restrict sin, T factor) {
   const int64_t P = rope_dim / 2;
   if (layout == RopeLayout::half) {
     for (int64_t k = 0; k < P; ++k) {
