@@ -64,6 +64,10 @@ constexpr int64_t backward_key_tile(int64_t window) {
 // tile: 128 KiB of cos and sin in float, the 340M layer's 511 rows of 32 pairs; more are
 // streamed from a cursor, chunk by chunk, per head. Here so that tests can reach both.
 constexpr int64_t backward_tabled_query_angles = 16384;
+// Most keys whose angles the query pass keeps in a table for a task's kv heads: the 340M
+// layer's softmax sees 1279 (1024 rows and a window of 256), D 128 at w 1024 2047 (1 MiB of
+// cos and sin in float); a longer range streams them a key block at a time.
+constexpr int64_t backward_tabled_pass_keys = 2048;
 
 inline namespace SWAT_ISA_NAMESPACE {
 
@@ -145,6 +149,9 @@ struct BackwardWorkspace {
   // Key pass: the angles of a tile's keys and of the query rows that see them, the same for
   // every head of the tile (tasks vary the head fastest, so the next task finds them here).
   RopeTable<T> tile_keys, tile_queries;
+  // Query pass: the angles of a task's rows and (when the range is short enough) of the keys
+  // they see, the same for every kv head of those positions (the next task's).
+  RopeTable<T> pass_rows, pass_keys;
 
   static void fit(Buffer<T>& buffer, int64_t n) { buffer.fit(static_cast<std::size_t>(n)); }
 };
@@ -308,20 +315,25 @@ class BackwardKernel {
     BackwardWorkspace<T>::fit(ws.dp, key_block * lanes);
     BackwardWorkspace<T>::fit(ws.keys, key_block * D);
     BackwardWorkspace<T>::fit(ws.values, key_block * D);
+    // The angles in tables the next kv head's task finds (recomputing them per task took about
+    // a hundredth of the 340M layer's softmax backward); a key range longer than
+    // backward_tabled_pass_keys streams its angles a block at a time instead.
+    const bool keys_tabled = key_hi - key_lo <= backward_tabled_pass_keys;
     if (pairs > 0) {
-      BackwardWorkspace<T>::fit(ws.q_cos, rows * pairs);
-      BackwardWorkspace<T>::fit(ws.q_sin, rows * pairs);
-      BackwardWorkspace<T>::fit(ws.k_cos, key_block * pairs);
-      BackwardWorkspace<T>::fit(ws.k_sin, key_block * pairs);
-      ws.q_angles.start(c_.angles, first_pos);
-      ws.q_angles.fill(rows, ws.q_cos.data(), ws.q_sin.data());
+      ws.pass_rows.fill(c_.angles, first_pos, rows);
+      if (keys_tabled) {
+        ws.pass_keys.fill(c_.angles, p_.k_pos0 + key_lo, key_hi - key_lo);
+      } else {
+        BackwardWorkspace<T>::fit(ws.k_cos, key_block * pairs);
+        BackwardWorkspace<T>::fit(ws.k_sin, key_block * pairs);
+        ws.k_angles.start(c_.angles, p_.k_pos0 + key_lo);
+      }
     }
     for (int64_t hh = 0; hh < G; ++hh) start_head(b, g * G + hh, i0, rows, padded, hh, ws);
 
-    if (pairs > 0) ws.k_angles.start(c_.angles, p_.k_pos0 + key_lo);
     for (int64_t kb = key_lo; kb < key_hi; kb += key_block) {
       const int64_t nk = std::min(key_block, key_hi - kb);
-      pack_keys(b, g, kb, nk, ws);
+      pack_keys(b, g, kb, nk, keys_tabled ? kb - key_lo : -1, ws);
       for (int64_t hh = 0; hh < G; ++hh) {
         const int64_t h = g * G + hh;
         const Bias bias = Bias::make(p_, h);
@@ -352,8 +364,8 @@ class BackwardKernel {
           c_.prefetch(c_.io.q, b, i0 + i + ahead, h);
           c_.prefetch(c_.io.dout, b, i0 + i + ahead, h);
         }
-        c_.load_rotated(q_rows + (i - l0) * D, c_.io.q, b, i0 + i, h, ws.q_cos.data() + i * pairs,
-                        ws.q_sin.data() + i * pairs, static_cast<T>(p_.scale));
+        c_.load_rotated(q_rows + (i - l0) * D, c_.io.q, b, i0 + i, h, ws.pass_rows.cos(i, pairs),
+                        ws.pass_rows.sin(i, pairs), static_cast<T>(p_.scale));
         c_.load_plain(do_rows + (i - l0) * D, c_.io.dout, b, i0 + i, h);
       }
       pack_lane_block<T, Arch>(q_rows, count, lanes, D, q_t + l0 * D);
@@ -406,8 +418,8 @@ class BackwardKernel {
         }
       }
       total += static_cast<double>(slope[i] * factor);
-      c_.store_unrotated(c_.io.dq, b, i0 + i, h, dq_rows + (i % lanes) * D, ws.q_cos.data() + i * pairs,
-                         ws.q_sin.data() + i * pairs, static_cast<T>(p_.scale) * factor, nullptr);
+      c_.store_unrotated(c_.io.dq, b, i0 + i, h, dq_rows + (i % lanes) * D, ws.pass_rows.cos(i, pairs),
+                         ws.pass_rows.sin(i, pairs), static_cast<T>(p_.scale) * factor, nullptr);
     }
     out.slope -= total;
     return out;
@@ -415,17 +427,19 @@ class BackwardKernel {
 
   // keys[j][d] = RoPE(k)[kb + j][d] and values[j][d] = v[kb + j][d] for j < nk: rows stay rows,
   // which the micro-kernel reads either as M keys along d (S^T, dP^T) or as a few dims of each key
-  // (dQ^T), so packing copies and never transposes.
-  void pack_keys(int64_t b, int64_t g, int64_t kb, int64_t nk, BackwardWorkspace<T>& ws) const {
+  // (dQ^T), so packing copies and never transposes. The angles are row `tabled` on of
+  // ws.pass_keys, or (tabled < 0) the next nk of ws.k_angles.
+  void pack_keys(int64_t b, int64_t g, int64_t kb, int64_t nk, int64_t tabled, BackwardWorkspace<T>& ws) const {
     const int64_t D = p_.dim, pairs = c_.angles.pairs();
-    if (pairs > 0) ws.k_angles.fill(nk, ws.k_cos.data(), ws.k_sin.data());
+    if (pairs > 0 && tabled < 0) ws.k_angles.fill(nk, ws.k_cos.data(), ws.k_sin.data());
+    const T* k_cos = tabled < 0 ? ws.k_cos.data() : ws.pass_keys.cos(tabled, pairs);
+    const T* k_sin = tabled < 0 ? ws.k_sin.data() : ws.pass_keys.sin(tabled, pairs);
     for (int64_t j = 0; j < nk; ++j) {
       if (j + ahead < nk) {
         c_.prefetch(c_.io.k, b, kb + j + ahead, g);
         c_.prefetch(c_.io.v, b, kb + j + ahead, g);
       }
-      c_.load_rotated(ws.keys.data() + j * D, c_.io.k, b, kb + j, g, ws.k_cos.data() + j * pairs,
-                      ws.k_sin.data() + j * pairs, T(1));
+      c_.load_rotated(ws.keys.data() + j * D, c_.io.k, b, kb + j, g, k_cos + j * pairs, k_sin + j * pairs, T(1));
       c_.load_plain(ws.values.data() + j * D, c_.io.v, b, kb + j, g);
     }
   }
