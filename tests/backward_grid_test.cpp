@@ -136,17 +136,13 @@ TEMPLATE_TEST_CASE("backward spans several query tiles, key tiles and row chunks
                      .rope(RopeLayout::half))
       .dslopes_start({0.5f})
       .template test<TestType>();
-  // 64 rows that see 2263 keys, more than the query pass keeps angles for in a table: it
-  // streams them a key block at a time (wherever else the query pass runs, it takes the table).
-  static_assert(2263 > swat::detail::backward_tabled_pass_keys, "streamed key angles");
-  for_every_path<TestType>(isa, [](AttentionTester t) {
-    return t.q_len(64).k_len(2300).heads(2).kv_heads(1).dim(8).window(2200).slopes({0.25f, -0.5f})
-        .rope(RopeLayout::half);
-  });
   // Windows at the fused pass's limit (the largest tile + 1: the row at the second tile's first
   // key sees both tiles to their far ends) and one past it (sigmoid in two passes); 40 rows
-  // around it.
+  // around it. The query pass (softmax; the sigmoid past the limit) sees all tile + 20 keys,
+  // more than it keeps angles for in a table, and streams them a key block at a time.
   const int64_t tile = swat::detail::backward_key_tile_max;
+  static_assert(swat::detail::backward_key_tile_max + 20 > swat::detail::backward_tabled_pass_keys,
+                "streamed key angles");
   for (int64_t w : {tile + 1, tile + 2})
     for_every_path<TestType>(isa, [&](AttentionTester t) {
       return t.q_len(40).k_len(tile + 20).heads(2).kv_heads(1).dim(8).window(w).slopes({0.5f, -0.25f})

@@ -144,6 +144,8 @@ struct BackwardWorkspace {
   // block's rows there on their way to or from a slab); when it also computes dQ, the keys as
   // [dim panel][key][lanes], dQ as [dim panel][row][lanes], one dQ row and one un-rotated row.
   Buffer<T> k_t, v_t, dk_t, dv_t, q_rows, do_rows, k_rows, dq_rows, row, unrotated;
+  // Angles streamed from a cursor where a range is too long for the tables below: the key
+  // pass's query rows a chunk at a time, the query pass's keys a block at a time.
   Buffer<T> q_cos, q_sin, k_cos, k_sin;
   RopeAngles::Cursor q_angles, k_angles;
   // Key pass: the angles of a tile's keys and of the query rows that see them, the same for
