@@ -125,12 +125,12 @@ TEMPLATE_TEST_CASE("backward spans several query tiles, key tiles and row chunks
       return t.q_len(1100).k_len(1130).heads(2).kv_heads(1).dim(8).window(w)
           .slopes({0.25f, -0.125f}).rope(RopeLayout::half).sigmoid_bias(-1.f);
     });
-  // The first key tile's 600 query rows of 32 pairs are too many angles for the key pass's
+  // The first key tile's 600 query rows are too many for the key pass's angle
   // table: a cursor streams them per head across its row chunks (the second tile's 88 rows
   // take the table). The sigmoid alone: softmax's key pass takes the same branches, and the
   // case would be a third of this test's time.
-  static_assert(600 * 32 > swat::detail::backward_tabled_query_angles, "streamed angles");
-  static_assert(88 * 32 <= swat::detail::backward_tabled_query_angles, "tabled angles");
+  static_assert(600 > swat::detail::backward_tabled_query_rows, "streamed angles");
+  static_assert(88 <= swat::detail::backward_tabled_query_rows, "tabled angles");
   static_assert(swat::detail::backward_key_tile(300) == 512, "two key tiles");
   BackwardTester(AttentionTester().isa(isa).q_len(600).heads(1).kv_heads(1).dim(64).window(300).slopes({-0.5f})
                      .rope(RopeLayout::half))

@@ -60,13 +60,14 @@ constexpr int64_t backward_key_tile(int64_t window) {
   return tile < 256 ? 256 : tile;
 }
 
-// Most angle values (query rows times pairs) the key pass keeps in a table for the heads of a
-// tile: 128 KiB of cos and sin in float, the 340M layer's 511 rows of 32 pairs; more are
-// streamed from a cursor, chunk by chunk, per head. Here so that tests can reach both.
-constexpr int64_t backward_tabled_query_angles = 16384;
-// Most keys whose angles the query pass keeps in a table for a task's kv heads: the 340M
-// layer's softmax sees 1279 (1024 rows and a window of 256), D 128 at w 1024 2047 (1 MiB of
-// cos and sin in float); a longer range streams them a key block at a time.
+// Longest runs of positions whose angles the passes keep in a table (RopeRun) for the tasks
+// that follow; longer runs stream from a cursor. Here so that tests can reach both.
+// The key pass's query rows, for the heads of a tile: the 340M layer's 511 (128 KiB of cos and
+// sin in float at 32 pairs); more are streamed chunk by chunk, per head.
+constexpr int64_t backward_tabled_query_rows = 512;
+// The query pass's keys, for a task's kv heads: the 340M layer's softmax sees 1279 (1024 rows
+// and a window of 256), D 128 at w 1024 2047 (1 MiB of cos and sin in float); more are
+// streamed a key block at a time.
 constexpr int64_t backward_tabled_pass_keys = 2048;
 
 inline namespace SWAT_ISA_NAMESPACE {
@@ -123,14 +124,14 @@ inline void unrotate_row_at(Tout* __restrict out, Stride stride, const T* __rest
     }
   }
   const int64_t first_plain = layout == RopeLayout::none ? 0 : rope_dim;
-  for (int64_t d = first_plain; d < dim; ++d) out[d * stride] = static_cast<Tout>(in[d] * factor);
+  scale_row(out + first_plain * stride, stride, in + first_plain, unit_stride{}, dim - first_plain, factor);
 }
 
 template <class T, class Tout>
 inline void unrotate_row(Tout* out, int64_t out_stride, const T* in, int64_t dim, RopeLayout layout, int64_t rope_dim,
                          const T* cos, const T* sin, T factor) {
   if (out_stride == 1)
-    unrotate_row_at(out, std::integral_constant<int64_t, 1>{}, in, dim, layout, rope_dim, cos, sin, factor);
+    unrotate_row_at(out, unit_stride{}, in, dim, layout, rope_dim, cos, sin, factor);
   else
     unrotate_row_at(out, out_stride, in, dim, layout, rope_dim, cos, sin, factor);
 }
@@ -144,16 +145,16 @@ struct BackwardWorkspace {
   // block's rows there on their way to or from a slab); when it also computes dQ, the keys as
   // [dim panel][key][lanes], dQ as [dim panel][row][lanes], one dQ row and one un-rotated row.
   Buffer<T> k_t, v_t, dk_t, dv_t, q_rows, do_rows, k_rows, dq_rows, row, unrotated;
-  // Angles streamed from a cursor where a range is too long for the tables below: the key
-  // pass's query rows a chunk at a time, the query pass's keys a block at a time.
-  Buffer<T> q_cos, q_sin, k_cos, k_sin;
-  RopeAngles::Cursor q_angles, k_angles;
   // Key pass: the angles of a tile's keys and of the query rows that see them, the same for
   // every head of the tile (tasks vary the head fastest, so the next task finds them here).
-  RopeTable<T> tile_keys, tile_queries;
-  // Query pass: the angles of a task's rows and (when the range is short enough) of the keys
-  // they see, the same for every kv head of those positions (the next task's).
-  RopeTable<T> pass_rows, pass_keys;
+  // The rows stream a chunk at a time past backward_tabled_query_rows.
+  RopeTable<T> tile_keys;
+  RopeRun<T> tile_queries;
+  // Query pass: the angles of a task's rows and of the keys they see, the same for every kv
+  // head of those positions (the next task's). The keys stream a block at a time past
+  // backward_tabled_pass_keys.
+  RopeTable<T> pass_rows;
+  RopeRun<T> pass_keys;
 
   static void fit(Buffer<T>& buffer, int64_t n) { buffer.fit(static_cast<std::size_t>(n)); }
 };
@@ -208,7 +209,7 @@ struct BackwardCommon {
     if (view.stride[3] == 1)
       std::memcpy(out, row, static_cast<std::size_t>(p.dim) * sizeof(T));
     else
-      rotate_row<T, T>(out, row, view.stride[3], p.dim, RopeLayout::none, 0, nullptr, nullptr, T(1));
+      scale_row(out, unit_stride{}, row, view.stride[3], p.dim, T(1));
   }
 };
 
@@ -318,24 +319,14 @@ class BackwardKernel {
     BackwardWorkspace<T>::fit(ws.keys, key_block * D);
     BackwardWorkspace<T>::fit(ws.values, key_block * D);
     // The angles in tables the next kv head's task finds (recomputing them per task took about
-    // a hundredth of the 340M layer's softmax backward); a key range longer than
-    // backward_tabled_pass_keys streams its angles a block at a time instead.
-    const bool keys_tabled = key_hi - key_lo <= backward_tabled_pass_keys;
-    if (pairs > 0) {
-      ws.pass_rows.fill(c_.angles, first_pos, rows);
-      if (keys_tabled) {
-        ws.pass_keys.fill(c_.angles, p_.k_pos0 + key_lo, key_hi - key_lo);
-      } else {
-        BackwardWorkspace<T>::fit(ws.k_cos, key_block * pairs);
-        BackwardWorkspace<T>::fit(ws.k_sin, key_block * pairs);
-        ws.k_angles.start(c_.angles, p_.k_pos0 + key_lo);
-      }
-    }
+    // a hundredth of the 340M layer's softmax backward).
+    if (pairs > 0) ws.pass_rows.fill(c_.angles, first_pos, rows);
+    ws.pass_keys.start(c_.angles, p_.k_pos0 + key_lo, key_hi - key_lo, backward_tabled_pass_keys, key_block);
     for (int64_t hh = 0; hh < G; ++hh) start_head(b, g * G + hh, i0, rows, padded, hh, ws);
 
     for (int64_t kb = key_lo; kb < key_hi; kb += key_block) {
       const int64_t nk = std::min(key_block, key_hi - kb);
-      pack_keys(b, g, kb, nk, keys_tabled ? kb - key_lo : -1, ws);
+      pack_keys(b, g, kb, nk, ws.pass_keys.at(kb - key_lo, nk), ws);
       for (int64_t hh = 0; hh < G; ++hh) {
         const int64_t h = g * G + hh;
         const Bias bias = Bias::make(p_, h);
@@ -429,13 +420,11 @@ class BackwardKernel {
 
   // keys[j][d] = RoPE(k)[kb + j][d] and values[j][d] = v[kb + j][d] for j < nk: rows stay rows,
   // which the micro-kernel reads either as M keys along d (S^T, dP^T) or as a few dims of each key
-  // (dQ^T), so packing copies and never transposes. The angles are row `tabled` on of
-  // ws.pass_keys, or (tabled < 0) the next nk of ws.k_angles.
-  void pack_keys(int64_t b, int64_t g, int64_t kb, int64_t nk, int64_t tabled, BackwardWorkspace<T>& ws) const {
+  // (dQ^T), so packing copies and never transposes. angles: those of the nk keys.
+  void pack_keys(int64_t b, int64_t g, int64_t kb, int64_t nk, typename RopeRun<T>::Rows angles,
+                 BackwardWorkspace<T>& ws) const {
     const int64_t D = p_.dim, pairs = c_.angles.pairs();
-    if (pairs > 0 && tabled < 0) ws.k_angles.fill(nk, ws.k_cos.data(), ws.k_sin.data());
-    const T* k_cos = tabled < 0 ? ws.k_cos.data() : ws.pass_keys.cos(tabled, pairs);
-    const T* k_sin = tabled < 0 ? ws.k_sin.data() : ws.pass_keys.sin(tabled, pairs);
+    const T *k_cos = angles.cos, *k_sin = angles.sin;
     for (int64_t j = 0; j < nk; ++j) {
       if (j + ahead < nk) {
         c_.prefetch(c_.io.k, b, kb + j + ahead, g);
@@ -613,31 +602,19 @@ class BackwardKernel {
     fill(ws.dk_t.data(), ws.dk_t.data() + blocks * D * lanes, T(0));
     fill(ws.dv_t.data(), ws.dv_t.data() + blocks * D * lanes, T(0));
     const int64_t i_lo = first_query(j0), i_hi = end_query(j0 + nk - 1);
-    // The query rows' angles: a table when it is small (about a fiftieth of the 340M layer's
-    // backward went to recomputing them per head), else chunk by chunk from a cursor per head.
-    const bool tabled = pairs > 0 && i_lo < i_hi && (i_hi - i_lo) * pairs <= backward_tabled_query_angles;
-    if (tabled) {
-      ws.tile_queries.fill(c_.angles, p_.q_pos0 + i_lo, i_hi - i_lo);
-    } else if (pairs > 0) {
-      BackwardWorkspace<T>::fit(ws.q_cos, chunk * pairs);
-      BackwardWorkspace<T>::fit(ws.q_sin, chunk * pairs);
-    }
     const bool slopes = fused_ && slope_partials_ != nullptr;
     for (int64_t hh = 0; hh < G; ++hh) {
       const int64_t h = g * G + hh;
       const Bias bias = Bias::make(p_, h);
       double slope = 0.0;  // sum of dS * distance over this tile's pairs
-      if (pairs > 0 && !tabled && i_lo < i_hi) ws.q_angles.start(c_.angles, p_.q_pos0 + i_lo);
+      // The query rows' angles: a table the tile's next heads find (about a fiftieth of the
+      // 340M layer's backward went to recomputing them per head), or streamed per head.
+      if (i_lo < i_hi)
+        ws.tile_queries.start(c_.angles, p_.q_pos0 + i_lo, i_hi - i_lo, backward_tabled_query_rows, chunk);
       for (int64_t c0 = i_lo; c0 < i_hi; c0 += chunk) {
         const int64_t rows = std::min(chunk, i_hi - c0);
-        const T* q_cos = ws.q_cos.data();
-        const T* q_sin = ws.q_sin.data();
-        if (tabled) {
-          q_cos = ws.tile_queries.cos(c0 - i_lo, pairs);
-          q_sin = ws.tile_queries.sin(c0 - i_lo, pairs);
-        } else if (pairs > 0) {
-          ws.q_angles.fill(rows, ws.q_cos.data(), ws.q_sin.data());
-        }
+        const auto angles = ws.tile_queries.at(c0 - i_lo, rows);
+        const T *q_cos = angles.cos, *q_sin = angles.sin;
         pack_queries(b, h, c0, rows, q_cos, q_sin, ws);
         if (fused_) fill(ws.dq_rows.data(), ws.dq_rows.data() + lane_panels_ * chunk * lanes, T(0));
         for (int64_t block = 0; block < blocks; ++block)

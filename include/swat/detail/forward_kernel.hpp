@@ -58,10 +58,10 @@ struct ForwardTiling {
 //   rows_out  [lanes][D]                      one lane block of queries before Q^T, of O^T after
 template <class T, class Packed>
 struct ForwardWorkspace {
-  Buffer<T> row, o_t, scores, max, sum, k_cos, k_sin, rows_out;
+  Buffer<T> row, o_t, scores, max, sum, rows_out;
   Buffer<Packed> q_t, keys, values, weights;
-  RopeTable<T> q_table, k_table;  // the tile's queries; its keys, when they are few enough
-  RopeAngles::Cursor k_angles;    // the tile's keys block by block, when they are not
+  RopeTable<T> q_table;  // the angles of the tile's queries
+  RopeRun<T> k_run;      // and of its keys
 
   template <class E>
   static void fit(Buffer<E>& buffer, int64_t n) {
@@ -98,14 +98,6 @@ inline int64_t stripe_order(int64_t k, int64_t all, int64_t threads) {
   return stripe * q + std::min(stripe, r) + within;
 }
 
-// out[d * stride] = from[d] * factor for d < D, rounded to S. The rows never overlap
-// (__restrict): GCC 12 at -O3 then vectorises the loop without first checking at run time
-// that they do not.
-template <class S, class T, class Stride>
-inline void store_scaled_row(S* __restrict out, Stride stride, const T* __restrict from, int64_t D, T factor) {
-  for (int64_t d = 0; d < D; ++d) out[d * stride] = store_scalar<S>(from[d] * factor);
-}
-
 // Rows are asked for this many iterations before they are read.
 constexpr int64_t prefetch_rows_ahead = 8;
 
@@ -128,10 +120,9 @@ class ForwardKernel {
   static constexpr int64_t lanes = Blocking<T, Arch>::lanes;
   static constexpr int64_t key_block = Tiling::key_block;
   static constexpr int64_t query_tile = Tiling::query_tile;
-  // Key ranges up to this long (4 * query_tile + key_block) keep their angles in one table
-  // (shared by the tile's heads); longer ones (long windows) stream them a block at a time,
-  // keeping scratch O(tile).
-  int64_t tabled_keys() const { return 4 * query_tile + key_block; }
+  // Key ranges up to this long keep their angles in one table (shared by the tile's heads);
+  // longer ones (long windows) stream them a block at a time (RopeRun).
+  static constexpr int64_t tabled_keys = 4 * query_tile + key_block;
 
  public:
   using Workspace = ForwardWorkspace<T, Packed>;
@@ -181,16 +172,8 @@ class ForwardKernel {
     Workspace::fit(ws.sum, G * padded);
     Workspace::fit(ws.keys, key_block * PD);
     Workspace::fit(ws.values, Products::value_rows(key_block) * D);
-    if (pairs > 0) {
-      ws.q_table.fill(angles_, first_pos, rows);
-      if (key_hi - key_lo <= tabled_keys()) {
-        ws.k_table.fill(angles_, p_.k_pos0 + key_lo, key_hi - key_lo);
-      } else {
-        Workspace::fit(ws.k_cos, key_block * pairs);
-        Workspace::fit(ws.k_sin, key_block * pairs);
-        ws.k_angles.start(angles_, p_.k_pos0 + key_lo);
-      }
-    }
+    if (pairs > 0) ws.q_table.fill(angles_, first_pos, rows);
+    ws.k_run.start(angles_, p_.k_pos0 + key_lo, key_hi - key_lo, tabled_keys, key_block);
 
     // Q^T per head and lane block, rotated and scaled, a lane block of rows at a time (in
     // rows_out, free until the outputs); padding lanes are zero.
@@ -224,7 +207,7 @@ class ForwardKernel {
 
     for (int64_t kb = key_lo; kb < key_hi; kb += key_block) {
       const int64_t nk = std::min(key_block, key_hi - kb);
-      pack_keys(b, g, kb, nk, key_hi - key_lo <= tabled_keys() ? kb - key_lo : -1, ws);
+      pack_keys(b, g, kb, nk, ws.k_run.at(kb - key_lo, nk), ws);
       pack_values(b, g, kb, nk, ws);
       for (int64_t hh = 0; hh < G; ++hh)
         for (int64_t l0 = 0; l0 < rows; l0 += lanes)
@@ -239,13 +222,11 @@ class ForwardKernel {
 
   // keys[j][d] = RoPE(k[kb + j])[d] for j < nk. Rows stay rows: the score kernel reads M of
   // them at a time along d, so packing is a contiguous copy (and rotation), not a transpose.
-  // The angles are row `tabled` on of ws.k_table, or (tabled < 0) the next nk of ws.k_angles.
-  void pack_keys(int64_t b, int64_t g, int64_t kb, int64_t nk, int64_t tabled, Workspace& ws) const {
+  // angles: those of the nk keys.
+  void pack_keys(int64_t b, int64_t g, int64_t kb, int64_t nk, typename RopeRun<T>::Rows angles, Workspace& ws) const {
     const int64_t D = p_.dim, pairs = angles_.pairs(), ds = io_.k.stride[3];
     const bool rope = pairs > 0;
-    if (rope && tabled < 0) ws.k_angles.fill(nk, ws.k_cos.data(), ws.k_sin.data());
-    const T* k_cos = !rope ? nullptr : tabled < 0 ? ws.k_cos.data() : ws.k_table.cos(tabled, pairs);
-    const T* k_sin = !rope ? nullptr : tabled < 0 ? ws.k_sin.data() : ws.k_table.sin(tabled, pairs);
+    const T *k_cos = angles.cos, *k_sin = angles.sin;
     for (int64_t j = 0; j < nk; ++j) {
       if (kb + j + prefetch_rows_ahead < p_.k_len) prefetch_row(io_.k.at(b, kb + j + prefetch_rows_ahead, g), D, ds);
       Packed* dst = ws.keys.data() + j * packed_dim_;
@@ -309,9 +290,9 @@ class ForwardKernel {
         const T* from = rows_out + (i - l0) * D;
         S* out = io_.o.at(b, i0 + i, h);
         if (os == 1)  // a literal unit stride: no multiply per element
-          store_scaled_row(out, std::integral_constant<int64_t, 1>{}, from, D, factor);
+          scale_row(out, unit_stride{}, from, unit_stride{}, D, factor);
         else
-          store_scaled_row(out, os, from, D, factor);
+          scale_row(out, os, from, unit_stride{}, D, factor);
       }
     }
   }

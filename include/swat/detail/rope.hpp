@@ -5,8 +5,10 @@
 #include "isa_namespace.hpp"
 
 #include <atomic>
+#include <cassert>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "../checks.hpp"
 #include "angle.hpp"
@@ -125,6 +127,65 @@ class RopeTable {
   Buffer<T> cos_, sin_;
 };
 
+// The angles of a run of consecutive positions (first .. first + n - 1), read in order a block
+// at a time. A run of at most `tabled` positions is kept whole in a RopeTable, so the next task
+// that asks for the same run of the same angles finds it; a longer one (long windows) streams
+// from a cursor, at most `block` positions at a time, keeping scratch O(block). One cap, in
+// positions, per use: whatever a kernel keeps across tasks it chooses where it starts the run.
+template <class T>
+class RopeRun {
+ public:
+  // Rows of pairs() values: position first + offset + r at cos + r * pairs (null without RoPE).
+  struct Rows {
+    const T* cos;
+    const T* sin;
+  };
+
+  void start(const RopeAngles& angles, int64_t first, int64_t n, int64_t tabled, int64_t block) {
+    pairs_ = angles.pairs();
+    if (pairs_ == 0) return;
+    tabled_ = n <= tabled;
+    if (tabled_) {
+      table_.fill(angles, first, n);
+    } else {
+      cos_.fit(static_cast<std::size_t>(block * pairs_));
+      sin_.fit(static_cast<std::size_t>(block * pairs_));
+      cursor_.start(angles, first);
+      next_ = 0;
+    }
+  }
+  bool tabled() const { return tabled_; }
+  // The angles of positions first + offset .. first + offset + count - 1. A streamed run is read
+  // in order: offset is where the last block ended, and count at most `block`.
+  Rows at(int64_t offset, int64_t count) {
+    if (pairs_ == 0) return {nullptr, nullptr};
+    if (tabled_) return {table_.cos(offset, pairs_), table_.sin(offset, pairs_)};
+    assert(offset == next_ && count * pairs_ <= static_cast<int64_t>(cos_.size()));
+    cursor_.fill(count, cos_.data(), sin_.data());
+    next_ = offset + count;
+    return {cos_.data(), sin_.data()};
+  }
+
+ private:
+  int64_t pairs_ = 0, next_ = 0;
+  bool tabled_ = true;
+  RopeTable<T> table_;
+  RopeAngles::Cursor cursor_;
+  Buffer<T> cos_, sin_;
+};
+
+// out[d * out_stride] = in[d * in_stride] * factor for d < dim, converted from the storage type
+// of in and to that of out: the dims a rotation passes through, and plain rows. The rows never
+// overlap (__restrict): GCC 12 at -O3 then vectorises the loop without first checking at run
+// time that they do not, and a literal unit stride (std::integral_constant) saves a multiply.
+template <class Tout, class Tin, class T, class OutStride, class InStride>
+inline void scale_row(Tout* __restrict out, OutStride out_stride, const Tin* __restrict in, InStride in_stride,
+                      int64_t dim, T factor) {
+  for (int64_t d = 0; d < dim; ++d) out[d * out_stride] = store_scalar<Tout>(load_scalar(in[d * in_stride]) * factor);
+}
+// A literal unit stride.
+using unit_stride = std::integral_constant<int64_t, 1>;
+
 // out[0..D) = RoPE(in) * factor, with in read at element stride in_stride. cos/sin hold the
 // pairs of this row's position. Dims >= rope_dim pass through (scaled). out, in and the angles
 // never overlap (__restrict).
@@ -146,7 +207,7 @@ inline void rotate_row(T* __restrict out, const Tin* __restrict in, int64_t in_s
     }
   }
   const int64_t first_plain = layout == RopeLayout::none ? 0 : rope_dim;
-  for (int64_t d = first_plain; d < dim; ++d) out[d] = load_scalar(in[d * in_stride]) * factor;
+  scale_row(out + first_plain, unit_stride{}, in + first_plain * in_stride, in_stride, dim - first_plain, factor);
 }
 
 }  // namespace SWAT_ISA_NAMESPACE
