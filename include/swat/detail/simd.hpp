@@ -39,8 +39,6 @@ struct Vec {
   static type max(const type& a, const type& b) { return xsimd::max(a, b); }
   static type min(const type& a, const type& b) { return xsimd::min(a, b); }
   static type abs(const type& a) { return xsimd::abs(a); }
-  // -|a|: the sign bit set, one instruction where abs and a negation take two.
-  static type negative_abs(const type& a) { return xsimd::bitwise_or(a, type(T(-0.0))); }
   static type select(const mask& m, const type& a, const type& b) { return xsimd::select(m, a, b); }
   // 0, 1, 2, ... width-1
   static type iota() {
@@ -73,7 +71,6 @@ struct Vec<T, portable_arch> {
   static type max(type a, type b) { return a > b ? a : b; }
   static type min(type a, type b) { return a < b ? a : b; }
   static type abs(type a) { return std::fabs(a); }
-  static type negative_abs(type a) { return -std::fabs(a); }
   static type select(mask m, type a, type b) { return m ? a : b; }
   static type iota() { return T(0); }
   static type exp2_of_biased(type n_plus_magic) {
@@ -228,7 +225,6 @@ struct Vec<T, emulated_arch<N>> {
   static type max(const type& a, const type& b) { return type::map(a, b, [](T x, T y) { return P::max(x, y); }); }
   static type min(const type& a, const type& b) { return type::map(a, b, [](T x, T y) { return P::min(x, y); }); }
   static type abs(const type& a) { return type::map(a, a, [](T x, T) { return P::abs(x); }); }
-  static type negative_abs(const type& a) { return type::map(a, a, [](T x, T) { return P::negative_abs(x); }); }
   static type select(const mask& m, const type& a, const type& b) {
     type r;
     for (int i = 0; i < N; ++i) r.lane[i] = m.lane[i] ? a.lane[i] : b.lane[i];
