@@ -126,8 +126,8 @@ inline typename Vec<T, Arch>::type tanh_vec(typename Vec<T, Arch>::type x) {
 // and the sigmoid 1; from 127.5 * ln 2 (float) up e is +inf and the sigmoid +0; in between e
 // is exp_nonpositive's reduction with r negated (m = -r, the odd coefficients' signs flipped).
 // NaN propagates. Against e / (1 + e) on exp(-|s|), reflected for s > 0, it saves the
-// reflection's compare, subtract and select: the forward about 0.985x the time at D 64 and
-// D 128 on an Intel Xeon (alternated runs), its worst case 2.48 ulps against 2.40.
+// reflection's compare, subtract and select: the 340M layer's forward (D 64) 0.985x the time
+// on an Intel Xeon (alternated runs; D 128 level), its worst case 2.48 ulps against 2.40.
 template <class T, class Arch>
 inline typename Vec<T, Arch>::type sigmoid(typename Vec<T, Arch>::type s) {
   using V = Vec<T, Arch>;
