@@ -130,8 +130,8 @@ class RopeTable {
 // The angles of a run of consecutive positions (first .. first + n - 1), read in order a block
 // at a time. A run of at most `tabled` positions is kept whole in a RopeTable, so the next task
 // that asks for the same run of the same angles finds it; a longer one (long windows) streams
-// from a cursor, at most `block` positions at a time, keeping scratch O(block). One cap, in
-// positions, per use: whatever a kernel keeps across tasks it chooses where it starts the run.
+// from a cursor, at most `block` positions at a time, keeping scratch O(block). Each use names
+// its own cap, in positions.
 template <class T>
 class RopeRun {
  public:
@@ -154,7 +154,6 @@ class RopeRun {
       next_ = 0;
     }
   }
-  bool tabled() const { return tabled_; }
   // The angles of positions first + offset .. first + offset + count - 1. A streamed run is read
   // in order: offset is where the last block ended, and count at most `block`.
   Rows at(int64_t offset, int64_t count) {
