@@ -644,9 +644,9 @@ class BackwardKernel {
         const T* from = dv_rows + l * D;
         T* out = c_.io.dv.at(b, j0 + j, g);
         if (dv_stride == 1)
-          for (int64_t d = 0; d < D; ++d) out[d] = from[d];
+          scale_row(out, unit_stride{}, from, unit_stride{}, D, T(1));
         else
-          for (int64_t d = 0; d < D; ++d) out[d * dv_stride] = from[d];
+          scale_row(out, dv_stride, from, unit_stride{}, D, T(1));
       }
     }
   }
