@@ -71,15 +71,18 @@ void check_streams(AttentionTester t, Isa isa, const std::vector<std::string>& p
   const auto in = t.template inputs<T>();
   const std::vector<double> ref = t.template expected<T>(in);
   for (bool products : swat_test::product_settings<T>(isa, swat::Bf16Call::step))
-    for (const std::string& pattern : patterns) {
-      t.bf16_products(products);
-      const std::vector<int64_t> sizes = chunks(pattern, t.q_len(), t.options().window);
-      const swat_test::Comparison c = swat_test::compare(stream<T>(t, in, sizes, 1, isa), ref);
-      INFO(t.describe() << " type=" << swat_test::type_name<T>() << " chunks=" << pattern);
-      INFO(swat_test::report(c, t.q_len(), t.heads(), t.dim(), "expected"));
-      CHECK(c.nonfinite == 0);
-      CHECK(c.err <= swat_test::error_bound<T>());
-    }
+    for (const auto arithmetic : swat_test::pair_arithmetics(isa, products))
+      for (const std::string& pattern : patterns) {
+        const swat_test::PairArithmeticScope scope(arithmetic);
+        t.bf16_products(products);
+        const std::vector<int64_t> sizes = chunks(pattern, t.q_len(), t.options().window);
+        const swat_test::Comparison c = swat_test::compare(stream<T>(t, in, sizes, 1, isa), ref);
+        INFO(t.describe() << " type=" << swat_test::type_name<T>() << " chunks=" << pattern
+                          << " pair arithmetic=" << swat_test::arithmetic_name(arithmetic));
+        INFO(swat_test::report(c, t.q_len(), t.heads(), t.dim(), "expected"));
+        CHECK(c.nonfinite == 0);
+        CHECK(c.err <= swat_test::error_bound<T>());
+      }
 }
 
 // The option sets every stream test goes through.

@@ -253,6 +253,35 @@ std::vector<bool> product_settings(swat::Isa isa, swat::Bf16Call call = swat::Bf
   return {true};
 }
 
+// The arithmetics of the pair products (detail::PairArithmetic) that run different code for a bf16
+// cache step on this path with Options::bf16_products on: on the avx512 path vdpbf16ps and the
+// same in float FMAs (which of the two a step takes depends on the CPU's vendor, so both run on
+// every CPU the path runs on), else the automatic one.
+inline std::vector<swat::detail::PairArithmetic> pair_arithmetics(swat::Isa isa, bool products) {
+  using swat::detail::PairArithmetic;
+  if (products && isa == swat::Isa::avx512 && swat::has_bf16_products(isa, swat::Bf16Call::step))
+    return {PairArithmetic::instruction, PairArithmetic::fma};
+  return {PairArithmetic::automatic};
+}
+
+// Sets the pair arithmetic for the scope, then puts back the one it found.
+class PairArithmeticScope {
+ public:
+  explicit PairArithmeticScope(swat::detail::PairArithmetic arithmetic)
+      : previous_(swat::detail::pair_arithmetic().exchange(arithmetic)) {}
+  ~PairArithmeticScope() { swat::detail::pair_arithmetic().store(previous_); }
+  PairArithmeticScope(const PairArithmeticScope&) = delete;
+  PairArithmeticScope& operator=(const PairArithmeticScope&) = delete;
+
+ private:
+  swat::detail::PairArithmetic previous_;
+};
+
+inline const char* arithmetic_name(swat::detail::PairArithmetic arithmetic) {
+  using swat::detail::PairArithmetic;
+  return arithmetic == PairArithmetic::instruction ? "vdpbf16ps" : arithmetic == PairArithmetic::fma ? "fma" : "automatic";
+}
+
 // Outputs of one bf16 call with Options::bf16_products on and off: different bits exactly where
 // the path has bf16 pair products (rounding to bf16 moves some outputs by a bf16 step; float
 // products give other bits), the same bits elsewhere (the option changes nothing there).

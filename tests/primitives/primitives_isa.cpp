@@ -939,6 +939,55 @@ void bf16_row_pairs_on(Outcome* o) {
   }
 }
 
+// Bf16FmaPairStep (vdpbf16ps's arithmetic in float FMAs, the avx512 path only, whether or not the
+// CPU has the instruction): a lane is c + a.hi * b.hi rounded, then + a.lo * b.lo rounded, the
+// order and roundings the instruction documents, over random normal bf16 values across 40
+// binades and sums that cancel, both as a broadcast pair (madd) and lane by lane (madd_lanes).
+template <class A = Arch>
+void bf16_fma_pairs_on(Outcome* o) {
+  using Step = typename swat::detail::Bf16FmaPairs<A>::type;
+  using V = swat::detail::Vec<float, A>;
+  constexpr int L = static_cast<int>(V::width);
+  uint64_t state = 53;
+  auto bf16 = [&]() {  // sign, exponent 2^-20 .. 2^19, 7 mantissa bits
+    const uint32_t sign = static_cast<uint32_t>(next_random(state) & 1) << 15;
+    const uint32_t exponent = static_cast<uint32_t>(127 - 20 + next_random(state) % 40) << 7;
+    return static_cast<uint16_t>(sign | exponent | static_cast<uint32_t>(next_random(state) & 0x7f));
+  };
+  auto value = [](uint32_t pair, int half) { return float_of((half ? pair >> 16 : pair & 0xffffu) << 16); };
+  auto want_of = [&](uint32_t a, uint32_t b, float c) {
+    const float with_hi = c + value(a, 1) * value(b, 1);  // the product is exact: one rounding
+    return with_hi + value(a, 0) * value(b, 0);
+  };
+  for (int round = 0; round < 4096; ++round) {
+    uint32_t a[L], b[L];
+    float c[L], lanes[L], broadcast[L];
+    for (int i = 0; i < L; ++i) {
+      a[i] = bf16() | static_cast<uint32_t>(bf16()) << 16;
+      b[i] = bf16() | static_cast<uint32_t>(bf16()) << 16;
+      // Every fourth sum starts at minus the high product, so the low one is all that is left.
+      c[i] = i % 4 == 0 ? -(value(a[i], 1) * value(b[i], 1)) : static_cast<float>(uniform(state, -1e6, 1e6));
+    }
+    V::store(lanes, Step::madd_lanes(Step::load_pairs(a), Step::load_pairs(b), V::load(c)));
+    V::store(broadcast, Step::madd(Step::broadcast_a(a), Step::load_pairs(b), V::load(c)));
+    for (int i = 0; i < L; ++i) {
+      const float want = want_of(a[i], b[i], c[i]), want_broadcast = want_of(a[0], b[i], c[i]);
+      expect(o, same_bits(lanes[i], want), "madd_lanes lane %d of pairs 0x%08x, 0x%08x on %a is %a, want %a", i, a[i],
+             b[i], static_cast<double>(c[i]), static_cast<double>(lanes[i]), static_cast<double>(want));
+      expect(o, same_bits(broadcast[i], want_broadcast), "madd lane %d of pairs 0x%08x, 0x%08x on %a is %a, want %a", i,
+             a[0], b[i], static_cast<double>(c[i]), static_cast<double>(broadcast[i]),
+             static_cast<double>(want_broadcast));
+    }
+  }
+}
+
+void bf16_fma_pairs(Outcome* o) {
+  constexpr bool has = !std::is_void<typename swat::detail::Bf16FmaPairs<Arch>::type>::value;
+  expect(o, has == (swat::Isa::SWAT_TEST_ISA == swat::Isa::avx512), "Bf16FmaPairs<%s> %s, want it on avx512 only",
+         swat::isa_name(swat::Isa::SWAT_TEST_ISA), has ? "exists" : "does not exist");
+  if constexpr (has) bf16_fma_pairs_on(o);
+}
+
 void bf16_pairs(Outcome* o) {
   if constexpr (swat::detail::Bf16Dot<Arch>::available)
     if (bf16_pairs_run_here(o)) {

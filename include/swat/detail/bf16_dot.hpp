@@ -18,6 +18,7 @@
 
 #include "isa_namespace.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 
@@ -32,6 +33,16 @@
 
 namespace swat {
 namespace detail {
+
+// How the bf16 cache's step multiplies its pairs on the avx512 path: `automatic` takes
+// vdpbf16ps where it pays (Bf16Dot::pays) and the same arithmetic in float FMAs
+// (Bf16FmaPairStep) where it does not; the tests set the other two to run both on one CPU.
+enum class PairArithmetic { automatic, instruction, fma };
+inline std::atomic<PairArithmetic>& pair_arithmetic() {
+  static std::atomic<PairArithmetic> choice{PairArithmetic::automatic};
+  return choice;
+}
+
 inline namespace SWAT_ISA_NAMESPACE {
 
 // A pair from two bf16 bit patterns.
@@ -190,6 +201,41 @@ struct Bf16PairStep<xsimd::avx512f> {
     _mm512_storeu_ps(out, _mm512_permutex2var_ps(lo, first, hi));
     _mm512_storeu_ps(out + 16, _mm512_permutex2var_ps(lo, second, hi));
   }
+};
+
+// vdpbf16ps's arithmetic in float FMAs, for cores that run the instruction at half the rate of
+// their FMAs (Intel's: one every two cycles against two FMAs a cycle, so that two FMAs, which
+// also make two products a lane, take half the time). Each half of a pair widened to a float
+// (the high half masked in place, the low half shifted up), the high products added first, then
+// the low ones: a product of two bf16 values is exact in float, so each FMA rounds only its
+// sum, as the instruction rounds each addition. The bits are the instruction's, except that it
+// reads subnormal bf16 inputs as zero and flushes subnormal results (so do the kernels, under
+// FlushSubnormalResults), where these count the inputs at their value. On an Intel Xeon (CPUID
+// family 6, model 207) the bf16 cache's step with GQA 32 over 8 (D 128, one thread) came out
+// with the same bits and took 0.8x as long with the rows in the caches.
+struct Bf16FmaPairStep : Bf16PairStep<xsimd::avx512f> {
+  static acc madd(const a_vec& a, const b_vec& b, const acc& c) {
+    return _mm512_fmadd_ps(low(a), low(b), _mm512_fmadd_ps(high(a), high(b), c));
+  }
+  static acc madd_lanes(const b_vec& a, const b_vec& b, const acc& c) { return madd(a, b, c); }
+
+ private:
+  static __m512 high(const __m512i& x) {
+    return _mm512_castsi512_ps(_mm512_and_si512(x, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
+  }
+  static __m512 low(const __m512i& x) { return _mm512_castsi512_ps(_mm512_slli_epi32(x, 16)); }
+};
+#endif
+
+// The pair products in float FMAs where the path has them (the avx512 one), else void.
+template <class Arch>
+struct Bf16FmaPairs {
+  using type = void;
+};
+#if XSIMD_WITH_AVX512F && defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__))
+template <>
+struct Bf16FmaPairs<xsimd::avx512f> {
+  using type = Bf16FmaPairStep;
 };
 #endif
 

@@ -98,9 +98,11 @@ struct DecodeWorkspace {
 // there were faster on rows in L2 but up to 1.25x slower on rows streamed from memory, and
 // prefetching its rows made a step 1.4x as long) and asked for in software on Intel's
 // (attend_lone).
-template <class S, class Arch, class Score, bool Pairs = false>
+template <class S, class Arch, class Score, bool Pairs = false, bool PairFma = false>
 class DecodeKernel {
   using T = compute_t<S>;
+  // The pair products: vdpbf16ps, or its arithmetic in float FMAs (PairFma, Bf16FmaPairStep).
+  using PairStep = std::conditional_t<PairFma, typename Bf16FmaPairs<Arch>::type, Bf16PairStep<Arch>>;
   using Bias = typename Score::Bias;
   using Cap = typename Score::Cap;
   static constexpr bool Softmax = Score::Normaliser::normalises;
@@ -600,7 +602,7 @@ class DecodeKernel {
   template <int HP>
   static void accumulate_pairs(T* o, int64_t o_stride, const T* w, const uint32_t* wp, const S* values, int64_t n,
                                int64_t D) {
-    using Step = Bf16PairStep<Arch>;
+    using Step = PairStep;
     using acc_t = typename Step::acc;
     constexpr int NB = PairPv<HP>::blocks;
     constexpr int64_t wp_stride = weights_row / 2;
@@ -663,7 +665,7 @@ class DecodeKernel {
   // process, medians): 11.3 against 11.9 ms a step at w 65536 (the permutes had held 8% of the
   // kernel's samples), 1.47 against 1.56 at w 8192; 2 threads level (8.3 ms).
   void sums_to_natural_order(T* state) const {
-    using Step = Bf16PairStep<Arch>;
+    using Step = PairStep;
     const int64_t D = p_.dim;
     for (int64_t r = 0; r < queries_; ++r)
       for (int64_t d = 0; d < D; d += 2 * W) {
@@ -678,7 +680,7 @@ class DecodeKernel {
   template <int NQ>
   void madd_key(const S* k, const T* const* q, const uint32_t* const* q_pairs, vec* acc, int64_t stride) const {
     if constexpr (Pairs) {
-      using Step = Bf16PairStep<Arch>;
+      using Step = PairStep;
       for (int64_t d = 0; d < pair_dims_; d += 2 * W) {
         const auto kv = Step::load_pairs(k + d);
         SWAT_UNROLL
@@ -707,7 +709,7 @@ class DecodeKernel {
     constexpr int64_t KP = W / HP;
     const int64_t D = p_.dim;
     if constexpr (Pairs && PV > 0) {
-      using Step = Bf16PairStep<Arch>;
+      using Step = PairStep;
       constexpr int C = PV < 8 / HP ? PV : 8 / HP;
       SWAT_UNROLL
       for (int v0 = 0; v0 < PV; v0 += C) {
@@ -909,12 +911,12 @@ void run_decode_combine(void* kernel, int64_t task) {
   static_cast<const Kernel*>(kernel)->combine(task);
 }
 
-template <class S, class Arch, bool Pairs>
+template <class S, class Arch, bool Pairs, bool PairFma = false>
 void run_decode_with(const Problem& p, const DecodeInputs<S>& io, Parallel parallel, const compute_t<S>* cos,
                      const compute_t<S>* sin) {
   using T = compute_t<S>;
   compose<T, Arch, Biases::alibi>(p, [&](auto score) {
-    using Kernel = DecodeKernel<S, Arch, decltype(score), Pairs>;
+    using Kernel = DecodeKernel<S, Arch, decltype(score), Pairs, PairFma>;
     const Kernel kernel(p, io, cos, sin);
     void* context = const_cast<Kernel*>(&kernel);
     parallel(p.threads, kernel.tasks(), &run_decode_task<Kernel, T>, context);
@@ -957,6 +959,13 @@ void run_decode(const Problem& p, const DecodeInputs<S>& io, Parallel parallel) 
   }
   if constexpr (std::is_same<S, bf16>::value && Bf16Dot<Arch>::available) {
     if (p.bf16_products && Bf16Dot<Arch>::runs()) {
+      if constexpr (!std::is_void<typename Bf16FmaPairs<Arch>::type>::value) {
+        const PairArithmetic arithmetic = pair_arithmetic().load(std::memory_order_relaxed);
+        if (arithmetic == PairArithmetic::fma || (arithmetic == PairArithmetic::automatic && !Bf16Dot<Arch>::pays())) {
+          run_decode_with<S, Arch, true, true>(p, io, parallel, cos.data(), sin.data());
+          return;
+        }
+      }
       run_decode_with<S, Arch, true>(p, io, parallel, cos.data(), sin.data());
       return;
     }
