@@ -168,7 +168,9 @@ inline bool cpu_has_avx512_bf16() { return x86_has_avx512_bf16(x86_features()); 
 // Xeon (CPUID family 6, model 207) forward<bf16> took 1.76x as long in pairs as in float (D 128,
 // w 1024, n 4096, one thread: 215.6 against 122.4 ms), so Intel keeps the float products there.
 // The bf16 cache's step, bound by memory, takes the pairs wherever the CPU has them: fewer
-// instructions a key, and on that Xeon a step 3-5% faster than in float (w 65536, alternated).
+// instructions a key, and on that Xeon a step 3-5% faster than in float (w 65536, alternated);
+// with GQA, where the products bound the step, it multiplies them there in float FMAs with the
+// instruction's arithmetic (bf16_dot.hpp's Bf16FmaPairStep).
 inline bool x86_bf16_products_pay(const X86Features& f) {
   return x86_has_avx512_bf16(f) && f.vendor_ebx != f.genuine_intel;
 }

@@ -12,8 +12,9 @@
 // none can emit it by accident), and on the 16-lane emulated path (plain loops, so that any CPU
 // tests the pairing logic at AVX-512's width; the 4- and 8-lane ones keep float products, which
 // keeps the test build's extra kernels to one path). Other paths have none. The bf16 cache's
-// step takes them wherever they run; forward<bf16> where they also pay (cpu_bf16_products_pay:
-// not on Intel's cores, which run them at half the rate of float products).
+// step takes them wherever they run (with GQA on Intel's cores as the same arithmetic in float
+// FMAs, Bf16FmaPairStep); forward<bf16> where they also pay (cpu_bf16_products_pay: not on
+// Intel's cores, which run them at half the rate of float products).
 #pragma once
 
 #include "isa_namespace.hpp"
@@ -35,8 +36,9 @@ namespace swat {
 namespace detail {
 
 // How the bf16 cache's step multiplies its pairs on the avx512 path: `automatic` takes
-// vdpbf16ps where it pays (Bf16Dot::pays) and the same arithmetic in float FMAs
-// (Bf16FmaPairStep) where it does not; the tests set the other two to run both on one CPU.
+// vdpbf16ps, except for steps whose query heads share key rows (GQA) on cores where the
+// instruction does not pay (Bf16Dot::pays), which take the same arithmetic in float FMAs
+// (Bf16FmaPairStep). The tests set the other two to run both kernels on one CPU.
 enum class PairArithmetic { automatic, instruction, fma };
 inline std::atomic<PairArithmetic>& pair_arithmetic() {
   static std::atomic<PairArithmetic> choice{PairArithmetic::automatic};

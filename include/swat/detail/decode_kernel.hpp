@@ -97,11 +97,11 @@ struct DecodeWorkspace {
 // p.v stays in float, its rows left to the hardware prefetchers on AMD's cores (on Zen 5 pairs
 // there were faster on rows in L2 but up to 1.25x slower on rows streamed from memory, and
 // prefetching its rows made a step 1.4x as long) and asked for in software on Intel's
-// (attend_lone).
+// (attend_lone). PairFma: the pair products in float FMAs with vdpbf16ps's arithmetic (the
+// same bits), for GQA's steps on Intel's cores (run_decode).
 template <class S, class Arch, class Score, bool Pairs = false, bool PairFma = false>
 class DecodeKernel {
   using T = compute_t<S>;
-  // The pair products: vdpbf16ps, or its arithmetic in float FMAs (PairFma, Bf16FmaPairStep).
   using PairStep = std::conditional_t<PairFma, typename Bf16FmaPairs<Arch>::type, Bf16PairStep<Arch>>;
   using Bias = typename Score::Bias;
   using Cap = typename Score::Cap;
@@ -960,8 +960,13 @@ void run_decode(const Problem& p, const DecodeInputs<S>& io, Parallel parallel) 
   if constexpr (std::is_same<S, bf16>::value && Bf16Dot<Arch>::available) {
     if (p.bf16_products && Bf16Dot<Arch>::runs()) {
       if constexpr (!std::is_void<typename Bf16FmaPairs<Arch>::type>::value) {
+        // FMAs where the instruction does not pay and query heads share each key row (GQA, whose
+        // step is bound by its products, DecodeKernel::score_block). A lone head's step waits on
+        // memory, and its q.k takes as many cycles either way: it keeps the instruction.
         const PairArithmetic arithmetic = pair_arithmetic().load(std::memory_order_relaxed);
-        if (arithmetic == PairArithmetic::fma || (arithmetic == PairArithmetic::automatic && !Bf16Dot<Arch>::pays())) {
+        const bool shared_rows = p.group() % 2 == 0;
+        if (arithmetic == PairArithmetic::fma ||
+            (arithmetic == PairArithmetic::automatic && !Bf16Dot<Arch>::pays() && shared_rows)) {
           run_decode_with<S, Arch, true, true>(p, io, parallel, cos.data(), sin.data());
           return;
         }
