@@ -886,9 +886,8 @@ void bf16_pair_lanes_on(Outcome* o) {
 // with each lane's dim given by pair_dim, to_pair_order and from_pair_order move floats in dim
 // order into that lane order and back, and one pair step over interleaved rows adds
 // w0 * x[d] + w1 * y[d] to dim d. Small integers, so every sum is exact.
-template <class A = Arch>
+template <class A = Arch, class Step = swat::detail::Bf16PairStep<A>>
 void bf16_row_pairs_on(Outcome* o) {
-  using Step = swat::detail::Bf16PairStep<A>;
   using V = swat::detail::Vec<float, A>;
   constexpr int L = static_cast<int>(V::width);  // pairs per vector; rows of 2L values
   uint64_t state = 41;
@@ -981,11 +980,37 @@ void bf16_fma_pairs_on(Outcome* o) {
   }
 }
 
+// round_row_floats (decode's weights for Bf16FmaPairStep's p.v) against Format<bf16>'s encoding,
+// every length up to two vectors and a tail.
+void bf16_round_row_floats(Outcome* o) {
+  static float sweep[kSweepCapacity];
+  const int n = float_sweep<swat::bf16>(sweep, kSweepCapacity);
+  constexpr int64_t L = static_cast<int64_t>(swat::detail::Vec<float, Arch>::width);
+  float out[2 * L + kMaxTail + 1];
+  for (int start = 0; start + 2 * L + kMaxTail + 1 <= n; start += 2 * L + kMaxTail + 1)
+    for (int64_t count : {int64_t(0), int64_t(1), L - 1, L, L + 1, 2 * L + kMaxTail}) {
+      const float* in = sweep + start;
+      out[count] = -7.f;
+      swat::detail::round_row_floats<Arch>(in, out, count);
+      for (int64_t l = 0; l <= count; ++l) {
+        const float want = l == count ? -7.f : float_of(static_cast<uint32_t>(Format<swat::bf16>::encode(in[l])) << 16);
+        expect(o, same_bits(out[l], want), "round_row_floats(n=%lld) lane %lld of 0x%08x is 0x%08x, want 0x%08x%s",
+               static_cast<long long>(count), static_cast<long long>(l), bits_of(in[l]), bits_of(out[l]), bits_of(want),
+               l < count ? "" : " (past the end: untouched)");
+      }
+    }
+}
+
 void bf16_fma_pairs(Outcome* o) {
-  constexpr bool has = !std::is_void<typename swat::detail::Bf16FmaPairs<Arch>::type>::value;
+  using Fma = typename swat::detail::Bf16FmaPairs<Arch>::type;
+  constexpr bool has = !std::is_void<Fma>::value;
   expect(o, has == (swat::Isa::SWAT_TEST_ISA == swat::Isa::avx512), "Bf16FmaPairs<%s> %s, want it on avx512 only",
          swat::isa_name(swat::Isa::SWAT_TEST_ISA), has ? "exists" : "does not exist");
-  if constexpr (has) bf16_fma_pairs_on(o);
+  bf16_round_row_floats(o);
+  if constexpr (has) {
+    bf16_fma_pairs_on(o);
+    bf16_row_pairs_on<Arch, Fma>(o);
+  }
 }
 
 void bf16_pairs(Outcome* o) {

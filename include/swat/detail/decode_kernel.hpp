@@ -87,6 +87,7 @@ struct DecodeWorkspace {
   Buffer<T> queries, scores, row;
   Buffer<uint32_t> query_pairs;   // Pairs: each query row rounded to bf16, as pairs
   Buffer<uint32_t> weight_pairs;  // Pairs: the weights rounded to bf16, as pairs of keys (weight_pairs_of)
+  Buffer<T> weight_floats;        // PairFma: the weights rounded to bf16, as floats (weight_floats_of)
 };
 
 // Score: the composition of the score layer (score/score.hpp). Pairs (S bf16, a path with
@@ -175,7 +176,8 @@ class DecodeKernel {
     const int64_t hi = std::min(range_.hi, lo + c_.split_keys);
     const int64_t D = p_.dim, t = p_.q_len, G = p_.group(), pairs = p_.rope != RopeLayout::none ? p_.rope_dim / 2 : 0;
     ws.scores.fit(static_cast<std::size_t>(2 * queries_ * weights_row));  // weights_of
-    if (Pairs) ws.weight_pairs.fit(static_cast<std::size_t>(2 * queries_ * (weights_row / 2)));  // weight_pairs_of
+    if (Pairs && !PairFma) ws.weight_pairs.fit(static_cast<std::size_t>(2 * queries_ * (weights_row / 2)));  // weight_pairs_of
+    if (PairFma) ws.weight_floats.fit(static_cast<std::size_t>(2 * queries_ * weights_row));  // weight_floats_of
     ws.row.fit(static_cast<std::size_t>(D));
 
     // New keys of this split: rotated at their positions and rounded to S, as the cache keeps them.
@@ -264,6 +266,10 @@ class DecodeKernel {
   // The same rounded to bf16 pairs (Pairs, sums_in_pairs_): keys 2j and 2j + 1 in pair j.
   uint32_t* weight_pairs_of(DecodeWorkspace<T>& ws, int parity) const {
     return ws.weight_pairs.data() + parity * queries_ * (weights_row / 2);
+  }
+  // Or as floats (PairFma), in the rows of the weights.
+  T* weight_floats_of(DecodeWorkspace<T>& ws, int parity) const {
+    return ws.weight_floats.data() + parity * queries_ * weights_row;
   }
 
   // The keys [a, e) of the block that query token i sees (a >= e: none).
@@ -420,7 +426,13 @@ class DecodeKernel {
       weigh(scores + hp * weights_row, e - a, g * G + h0 + hp, qp, block.pos0 + a, state + (r0 + hp) * (D + 2));
     // The pairs for accumulate_pairs, rounded here so that their stores are done long before
     // the p.v loads them (w 8192: 1.47 against 1.50 ms a step rounded in accumulate_pairs).
-    if constexpr (Pairs) {
+    if constexpr (PairFma) {
+      if (sums_in_pairs_) {
+        T* rounded = weight_floats_of(ws, parity) + r0 * weights_row;
+        for (int hp = 0; hp < HP; ++hp)
+          round_row_floats<Arch>(scores + hp * weights_row, rounded + hp * weights_row, (e - a) & ~int64_t(1));
+      }
+    } else if constexpr (Pairs) {
       if (sums_in_pairs_) {
         uint32_t* pairs = weight_pairs_of(ws, parity) + r0 * (weights_row / 2);
         for (int hp = 0; hp < HP; ++hp)
@@ -504,8 +516,12 @@ class DecodeKernel {
     T* weights = weights_of(ws, parity);
     if constexpr (Pairs) {
       if (sums_in_pairs_) {
-        accumulate_pairs<HP>(state + r0 * (D + 2), D + 2, weights + r0 * weights_row,
-                             weight_pairs_of(ws, parity) + r0 * (weights_row / 2), values, n, D);
+        if constexpr (PairFma)
+          accumulate_pairs<HP>(state + r0 * (D + 2), D + 2, weights + r0 * weights_row, nullptr,
+                               weight_floats_of(ws, parity) + r0 * weights_row, values, n, D);
+        else
+          accumulate_pairs<HP>(state + r0 * (D + 2), D + 2, weights + r0 * weights_row,
+                               weight_pairs_of(ws, parity) + r0 * (weights_row / 2), nullptr, values, n, D);
         return;
       }
     }
@@ -591,17 +607,22 @@ class DecodeKernel {
   // one pair product per two keys and lane where float took a widening and an FMA per key. The
   // accumulators hold the dims in the interleaved lane order, loaded and stored through it per
   // block. `blocks` vectors of 2W dims per head and pass: half the vector registers as
-  // accumulators, as accumulate_heads. An odd last key goes in float.
+  // accumulators, as accumulate_heads. An odd last key goes in float. PairFma: the rows widened
+  // to floats as they are (Bf16FmaPairStep: even dims and odd dims, no pairs formed) and the
+  // rounded weights broadcast as floats; the same bits as the instruction (GQA 32 over 8 in bf16
+  // on an Intel Xeon: 0.96-0.97x the time of a step that formed pairs for the FMAs at w 4096,
+  // 0.95-0.97x on two threads at w 8192, level at w 65536).
   template <int HP>
   struct PairPv {
     static constexpr int blocks = pv_accumulators / (2 * HP) > 0 ? pv_accumulators / (2 * HP) : 1;
   };
   // o: HP rows of sums, o_stride apart; w: their weights (rows weights_row apart), wp: the
-  // same as pairs (rows weights_row / 2 apart). Base pointers and strides rather than arrays of
-  // pointers keep the loop's registers for the accumulators.
+  // same as pairs (rows weights_row / 2 apart), or wf (PairFma) rounded to bf16 as floats (rows
+  // weights_row apart). Base pointers and strides rather than arrays of pointers keep the loop's
+  // registers for the accumulators.
   template <int HP>
-  static void accumulate_pairs(T* o, int64_t o_stride, const T* w, const uint32_t* wp, const S* values, int64_t n,
-                               int64_t D) {
+  static void accumulate_pairs(T* o, int64_t o_stride, const T* w, const uint32_t* wp, const T* wf, const S* values,
+                               int64_t n, int64_t D) {
     using Step = PairStep;
     using acc_t = typename Step::acc;
     constexpr int NB = PairPv<HP>::blocks;
@@ -620,6 +641,22 @@ class DecodeKernel {
       for (int64_t j = 0; j < even; j += 2, row += 2 * D) {
         prefetch_ahead(row, NB * 2 * W);
         prefetch_ahead(row + D, NB * 2 * W);
+        if constexpr (PairFma) {
+          // Each row's values widened once, no pairs formed (Bf16FmaPairStep): dim d's sum gets
+          // row j + 1's product, then row j's, as the instruction adds a pair's halves.
+          SWAT_UNROLL
+          for (int b = 0; b < NB; ++b) {
+            const auto x = Step::load_pairs(row + b * 2 * W), y = Step::load_pairs(row + D + b * 2 * W);
+            const vec x_even = Step::low(x), x_odd = Step::high(x), y_even = Step::low(y), y_odd = Step::high(y);
+            SWAT_UNROLL
+            for (int hp = 0; hp < HP; ++hp) {
+              const vec w0 = V::broadcast(wf[hp * weights_row + j]), w1 = V::broadcast(wf[hp * weights_row + j + 1]);
+              lo[hp][b] = V::fma(x_even, w0, V::fma(y_even, w1, lo[hp][b]));
+              hi[hp][b] = V::fma(x_odd, w0, V::fma(y_odd, w1, hi[hp][b]));
+            }
+          }
+          continue;
+        }
         SWAT_UNROLL
         for (int b = 0; b < NB; ++b) {
           typename Step::b_vec x, y;
