@@ -655,17 +655,17 @@ class DecodeKernel {
               hi[hp][b] = V::fma(x_odd, w0, V::fma(y_odd, w1, hi[hp][b]));
             }
           }
-          continue;
-        }
-        SWAT_UNROLL
-        for (int b = 0; b < NB; ++b) {
-          typename Step::b_vec x, y;
-          Step::interleave_rows(Step::load_pairs(row + b * 2 * W), Step::load_pairs(row + D + b * 2 * W), x, y);
+        } else {
           SWAT_UNROLL
-          for (int hp = 0; hp < HP; ++hp) {
-            const auto wj = Step::broadcast_a(wp + hp * wp_stride + j / 2);
-            lo[hp][b] = Step::madd(wj, x, lo[hp][b]);
-            hi[hp][b] = Step::madd(wj, y, hi[hp][b]);
+          for (int b = 0; b < NB; ++b) {
+            typename Step::b_vec x, y;
+            Step::interleave_rows(Step::load_pairs(row + b * 2 * W), Step::load_pairs(row + D + b * 2 * W), x, y);
+            SWAT_UNROLL
+            for (int hp = 0; hp < HP; ++hp) {
+              const auto wj = Step::broadcast_a(wp + hp * wp_stride + j / 2);
+              lo[hp][b] = Step::madd(wj, x, lo[hp][b]);
+              hi[hp][b] = Step::madd(wj, y, hi[hp][b]);
+            }
           }
         }
       }
