@@ -201,39 +201,32 @@ TEST_CASE("the bf16 cache multiplies in bf16 pairs exactly where has_bf16_produc
   swat_test::check_products_change_bits(on, off, isa, swat::Bf16Call::step);
 }
 
-// The one place the two pair arithmetics differ: vdpbf16ps reads subnormal bf16 inputs as zero,
-// the FMAs count them at their value, as forward's float products and the reference do. Keys of
-// 2^-130 against queries of 2^126 (D 64, scale 1/8) score 0.5 each, so a query at position i
-// sums (i + 1) sigmoid(0.5) of values 1: with the keys read as zero it would be (i + 1) / 2. So
-// a step told to take the FMAs is seen to take them.
-TEST_CASE("the bf16 cache's pair products in FMAs count subnormal keys at their value", "[cache]") {
+// Which pair arithmetic a bf16 step takes on the avx512 path (detail::pair_arithmetic_taken: the
+// two give the same bits, so the outputs cannot tell): the one it is told to, and by itself the
+// FMAs exactly where the instruction does not pay (has_bf16_products(forward) says whether it
+// does) and query heads share key rows.
+TEST_CASE("a bf16 cache step takes vdpbf16ps where it pays or a head is alone, else the FMA pair products",
+          "[cache]") {
+  using swat::detail::PairArithmetic;
   if (!swat::has_bf16_products(Isa::avx512, swat::Bf16Call::step)) {
     WARN("not run: this CPU has no bf16 pair products on the avx512 path");
     return;
   }
-  const swat_test::PairArithmeticScope scope(swat::detail::PairArithmetic::fma);
-  constexpr int64_t n = 40, heads = 4, kv_heads = 2, dim = 64;
-  const auto bf16_of = [](uint16_t bits) {
-    swat::bf16 x;
-    x.bits = bits;
-    return x;
-  };
-  const std::vector<swat::bf16> q(n * heads * dim, bf16_of(0x7e80)), k(n * kv_heads * dim, bf16_of(0x0008)),
-      v(n * kv_heads * dim, bf16_of(0x3f80));  // 2^126, 2^-130 (subnormal), 1
-  std::vector<swat::bf16> o(n * heads * dim);
-  swat::Options opt;
-  swat::SlidingKVCache<swat::bf16> cache(1, kv_heads, dim, opt, Isa::avx512);
-  cache.step(swat::bshd<const swat::bf16>(q.data(), 1, n, heads, dim), swat::bshd<const swat::bf16>(k.data(), 1, n, kv_heads, dim),
-             swat::bshd<const swat::bf16>(v.data(), 1, n, kv_heads, dim), swat::bshd<swat::bf16>(o.data(), 1, n, heads, dim));
-  const double weight = 1 / (1 + std::exp(-0.5));
-  int64_t wrong = 0;
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t x = 0; x < heads * dim; ++x) {
-      const double got = static_cast<float>(o[(i * heads) * dim + x]), want = static_cast<double>(i + 1) * weight;
-      if (std::abs(got - want) > 0.01 * want) ++wrong;
+  const bool pays = swat::has_bf16_products(Isa::avx512, swat::Bf16Call::forward);
+  for (int64_t heads : {2, 4})
+    for (PairArithmetic told : {PairArithmetic::automatic, PairArithmetic::instruction, PairArithmetic::fma}) {
+      AttentionTester t;
+      t.q_len(20).heads(heads).kv_heads(2).dim(64).window(8).isa(Isa::avx512);
+      const auto in = t.inputs<swat::bf16>();
+      const swat_test::PairArithmeticScope scope(told);
+      swat::detail::pair_arithmetic_taken().store(PairArithmetic::automatic);
+      stream<swat::bf16>(t, in, {20}, 1, Isa::avx512);
+      const PairArithmetic want = told != PairArithmetic::automatic ? told
+                                  : !pays && heads == 4          ? PairArithmetic::fma
+                                                                 : PairArithmetic::instruction;
+      INFO("heads " << heads << " over 2, told " << swat_test::arithmetic_name(told) << ", the instruction pays: " << pays);
+      CHECK(swat_test::arithmetic_name(swat::detail::pair_arithmetic_taken().load()) == std::string(swat_test::arithmetic_name(want)));
     }
-  INFO("outputs more than 1% from (i + 1) sigmoid(0.5): " << wrong << " of " << n * heads * dim);
-  CHECK(wrong == 0);
 }
 
 TEMPLATE_TEST_CASE("streaming below the threading threshold gives the same bits whatever threads says, one split "

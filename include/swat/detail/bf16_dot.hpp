@@ -44,6 +44,12 @@ inline std::atomic<PairArithmetic>& pair_arithmetic() {
   static std::atomic<PairArithmetic> choice{PairArithmetic::automatic};
   return choice;
 }
+// The arithmetic the latest such step took (instruction or fma), so that the tests see which
+// kernel ran: the two give the same bits.
+inline std::atomic<PairArithmetic>& pair_arithmetic_taken() {
+  static std::atomic<PairArithmetic> taken{PairArithmetic::automatic};
+  return taken;
+}
 
 inline namespace SWAT_ISA_NAMESPACE {
 

@@ -1004,10 +1004,12 @@ void run_decode(const Problem& p, const DecodeInputs<S>& io, Parallel parallel) 
         const bool shared_rows = p.group() % 2 == 0;
         if (arithmetic == PairArithmetic::fma ||
             (arithmetic == PairArithmetic::automatic && !Bf16Dot<Arch>::pays() && shared_rows)) {
+          pair_arithmetic_taken().store(PairArithmetic::fma, std::memory_order_relaxed);
           run_decode_with<S, Arch, true, true>(p, io, parallel, cos.data(), sin.data());
           return;
         }
       }
+      pair_arithmetic_taken().store(PairArithmetic::instruction, std::memory_order_relaxed);
       run_decode_with<S, Arch, true>(p, io, parallel, cos.data(), sin.data());
       return;
     }
