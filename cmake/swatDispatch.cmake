@@ -4,7 +4,7 @@
 #
 #   swat_add_dispatch_library()
 #
-# Each copy is the header swat/detail/dispatch_instance.hpp, compiled from two sources generated
+# Each copy is the header swat/detail/dispatch_instance.hpp, compiled from three sources generated
 # in the build tree (one per part of the kernel table). The source tree and the installed
 # swatConfig.cmake both call this, so a find_package(swat) consumer compiles the kernels in its
 # own build tree with its own compiler; the installed package holds no sources and no binaries
@@ -127,10 +127,11 @@ int main() { return 0; }" SWAT_DISPATCH_COMPILES_${ISA})
   set(has_definitions "")
   foreach(isa IN LISTS isas)
     set(object_target swat_dispatch_${isa})
-    # The path's table in its two parts (kernel_table.hpp): forward and backward, then decode,
-    # one source each, so that one path's kernels compile on two cores at once.
+    # The path's table in its three parts (kernel_table.hpp): forward and backward, decode, and
+    # the bf16 cache's decode, one source each, so that one path's kernels compile on two cores
+    # at once.
     set(sources "")
-    foreach(part IN ITEMS 0 1)
+    foreach(part IN ITEMS 0 1 2)
       set(source "${CMAKE_CURRENT_BINARY_DIR}/swat_dispatch/${isa}_${part}.cpp")
       file(GENERATE OUTPUT "${source}"
            CONTENT "#define SWAT_DISPATCH_PART ${part}\n#include <swat/detail/dispatch_instance.hpp>\n")

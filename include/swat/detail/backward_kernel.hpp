@@ -657,7 +657,7 @@ class BackwardKernel {
   // q_cos, q_sin: the angles of the rows, `pairs` per row.
   void store_dq(int64_t b, int64_t h, int64_t c0, int64_t rows, int64_t j0, int64_t nk, int parity, const T* q_cos,
                 const T* q_sin, BackwardWorkspace<T>& ws) const {
-    const int64_t D = p_.dim, pairs = c_.angles.pairs();
+    const int64_t pairs = c_.angles.pairs();
     const int64_t shared_below = parity == 1 ? end_query(j0 - 1) : 0;
     const int64_t shared_from = parity == 1 && j0 + nk < p_.k_len ? first_query(j0 + nk) : p_.q_len;
     T* row = ws.row.data();

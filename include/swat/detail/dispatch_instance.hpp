@@ -1,5 +1,5 @@
 // One part of one path's kernel table for swat::dispatch. CMake compiles this header once per
-// path and part, from a two-line source it generates (`#define SWAT_DISPATCH_PART <0|1>` and
+// path and part, from a two-line source it generates (`#define SWAT_DISPATCH_PART <0|1|2>` and
 // `#include <swat/detail/dispatch_instance.hpp>`), with that path's flags,
 // -DSWAT_DISPATCH_ISA=<avx512|avx2|sse2|neon|portable|emulated4|emulated8|emulated16> and
 // -DSWAT_ISA_NAMESPACE=isa_<path>, which keeps each copy's inline code apart.

@@ -45,14 +45,19 @@ constexpr bool tuple_holds(std::tuple<Kernels...>* /*list*/) {
 // Every kernel of one path, as function pointers: they cross between translation units built
 // with different flags. Entries are told apart by type: a new kernel (or a new signature) is one
 // more entry here and, for a new kind of kernel, one more kernel_for below. The table comes in
-// two parts of about equal compile time, each compiled in an object of its own
+// three parts of about equal compile time, each compiled in an object of its own
 // (dispatch_instance.hpp), so that a path's kernels compile on two cores side by side: in one
-// object (62 s for AVX-512 at -O3, against 32 s and 28 s for its two parts) the path held up
-// builds whose other core had finished.
+// object (62 s for AVX-512 at -O3, against 32 s and 28 s for its two parts then) the path held
+// up builds whose other core had finished. The bf16 cache has a part of its own: on AVX-512 it
+// holds three kernels per score composition (float products, vdpbf16ps, and its FMA form), and
+// with the other decode kernels it took 72 s at -O3 against 33 s for forward and backward, and
+// 216 s in the fuzzing build (Clang, sanitizers, coverage), whose other core sat idle the last
+// 67 s.
 using KernelLists = std::tuple<std::tuple<ForwardFn<float>, ForwardFn<double>, ForwardFn<bf16>, ForwardFn<f16>,  //
                                           BackwardFn<float>, BackwardFn<double>>,
-                               std::tuple<DecodeFn<float>, DecodeFn<double>, DecodeFn<bf16>, DecodeFn<f16>,  //
-                                          Converters<bf16>, Converters<f16>>>;
+                               std::tuple<DecodeFn<float>, DecodeFn<double>, DecodeFn<f16>,  //
+                                          Converters<bf16>, Converters<f16>>,
+                               std::tuple<DecodeFn<bf16>>>;
 constexpr int kernel_parts = static_cast<int>(std::tuple_size<KernelLists>::value);
 template <int Part>
 using KernelList = std::tuple_element_t<Part, KernelLists>;
@@ -120,8 +125,10 @@ const KernelTable<Part>& dispatched_table();
   template <>                                          \
   const KernelTable<0>& dispatched_table<isa, 0>();    \
   template <>                                          \
-  const KernelTable<1>& dispatched_table<isa, 1>();
-static_assert(kernel_parts == 2, "SWAT_DECLARE_DISPATCHED_TABLES declares two parts");
+  const KernelTable<1>& dispatched_table<isa, 1>();    \
+  template <>                                          \
+  const KernelTable<2>& dispatched_table<isa, 2>();
+static_assert(kernel_parts == 3, "SWAT_DECLARE_DISPATCHED_TABLES declares three parts (and swatDispatch.cmake compiles them)");
 SWAT_DECLARE_DISPATCHED_TABLES(Isa::avx512)
 SWAT_DECLARE_DISPATCHED_TABLES(Isa::avx2)
 SWAT_DECLARE_DISPATCHED_TABLES(Isa::sse2)
