@@ -45,14 +45,14 @@ constexpr bool tuple_holds(std::tuple<Kernels...>* /*list*/) {
 // Every kernel of one path, as function pointers: they cross between translation units built
 // with different flags. Entries are told apart by type: a new kernel (or a new signature) is one
 // more entry here and, for a new kind of kernel, one more kernel_for below. The table comes in
-// three parts of about equal compile time, each compiled in an object of its own
-// (dispatch_instance.hpp), so that a path's kernels compile on two cores side by side: in one
-// object (62 s for AVX-512 at -O3, against 32 s and 28 s for its two parts then) the path held
-// up builds whose other core had finished. The bf16 cache has a part of its own: on AVX-512 it
-// holds three kernels per score composition (float products, vdpbf16ps, and its FMA form), and
-// with the other decode kernels it took 72 s at -O3 against 33 s for forward and backward, and
-// 216 s in the fuzzing build (Clang, sanitizers, coverage), whose other core sat idle the last
-// 67 s.
+// three parts, each compiled in an object of its own (dispatch_instance.hpp), so that a path's
+// kernels compile on two cores side by side: in one object (62 s for AVX-512 at -O3, against
+// 32 s and 28 s for two parts then) the path held up builds whose other core had finished. The
+// bf16 cache has a part of its own because of AVX-512, where it holds three kernels per score
+// composition (float products, vdpbf16ps, and its FMA form): with the other decode kernels it
+// took 72 s at -O3 against 33 s for forward and backward (21 s and 37 s once apart), and 216 s
+// in the fuzzing build, whose other core sat idle for the last 67 s. On the other paths that
+// part is small (6-10 s at -O3).
 using KernelLists = std::tuple<std::tuple<ForwardFn<float>, ForwardFn<double>, ForwardFn<bf16>, ForwardFn<f16>,  //
                                           BackwardFn<float>, BackwardFn<double>>,
                                std::tuple<DecodeFn<float>, DecodeFn<double>, DecodeFn<f16>,  //
