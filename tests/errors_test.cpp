@@ -260,11 +260,33 @@ TEST_CASE("a native x86 path runs only where the CPU has all its features and th
     CHECK_FALSE(x86_has_avx512_bf16(no_avx512));
     CHECK_FALSE(x86_bf16_products_pay(no_avx512));
   }
-  // A lone head's cache step asks for its rows itself on Intel only, whatever the features.
+  // A lone head's cache step asks for its rows itself on Intel's cores and on AMD's from Zen 5
+  // (family 26: base family 15 plus extended family 11) on, whatever the features.
   using swat::detail::x86_decode_asks_for_rows;
+  using swat::detail::x86_family;
+  const auto with_family = [](X86Features cpu, uint32_t eax) {
+    cpu.leaf1_eax = eax;
+    return cpu;
+  };
+  const X86Features zen3 = with_family(amd, 0x00a00f11), zen4_amd = with_family(amd, 0x00a10f11),
+                    zen5 = with_family(amd, 0x00b00f20), xeon = with_family(intel, 0x000c06f0);
+  CHECK(x86_family(zen3) == 25);
+  CHECK(x86_family(zen4_amd) == 25);
+  CHECK(x86_family(zen5) == 26);
+  CHECK(x86_family(xeon) == 6);  // base family 6: the extended family does not count
+  CHECK(x86_family(with_family(amd, 0x00800f82)) == 23);  // Zen 2
   CHECK(x86_decode_asks_for_rows(intel));
+  CHECK(x86_decode_asks_for_rows(xeon));
+  CHECK(x86_decode_asks_for_rows(zen5));
+  CHECK(x86_decode_asks_for_rows(with_family(amd, 0x00b40f40)));  // family 26, another model
   CHECK_FALSE(x86_decode_asks_for_rows(amd));
+  CHECK_FALSE(x86_decode_asks_for_rows(zen3));
+  CHECK_FALSE(x86_decode_asks_for_rows(zen4_amd));
   CHECK_FALSE(x86_decode_asks_for_rows(zen4));
+  // Another vendor with family 26 in its CPUID: not asked.
+  X86Features other = with_family(zen4, 0x00b00f20);
+  other.vendor_ebx = 0x746e6543;  // "Cent", CentaurHauls
+  CHECK_FALSE(x86_decode_asks_for_rows(other));
   X86Features old_intel = X86Features{};
   old_intel.vendor_ebx = intel.vendor_ebx;
   CHECK(x86_decode_asks_for_rows(old_intel));

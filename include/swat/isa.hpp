@@ -75,6 +75,7 @@ struct X86Features {
   uint32_t leaf7_1_eax = 0;  // CPUID.(7,1):EAX
   uint64_t xcr0 = 0;         // XGETBV(0) where the OS enabled it (OSXSAVE), else 0
   uint32_t vendor_ebx = 0;   // CPUID.0:EBX, the first four letters of the vendor's name
+  uint32_t leaf1_eax = 0;    // CPUID.1:EAX, the family and model
 
   // The bits the paths ask for.
   static constexpr uint32_t fma = 1u << 12, osxsave = 1u << 27, avx = 1u << 28, f16c = 1u << 29;  // leaf 1
@@ -83,7 +84,15 @@ struct X86Features {
   static constexpr uint32_t avx512_bf16 = 1u << 5;  // leaf 7, sub-leaf 1
   static constexpr uint64_t xmm_ymm = 0x6, opmask_zmm = 0xe0;  // XCR0: SSE and AVX state; opmask, ZMM0-15 high, ZMM16-31
   static constexpr uint32_t genuine_intel = 0x756e6547;  // "Genu", of GenuineIntel
+  static constexpr uint32_t authentic_amd = 0x68747541;  // "Auth", of AuthenticAMD
 };
+
+// The CPU's family as its vendors count it: the base family, plus the extended family where the
+// base reads 15 (AMD's Zen 3 and 4: 25, Zen 5: 26; Intel's cores: 6).
+inline uint32_t x86_family(const X86Features& f) {
+  const uint32_t base = (f.leaf1_eax >> 8) & 0xf;
+  return base == 0xf ? base + ((f.leaf1_eax >> 20) & 0xff) : base;
+}
 
 // The features of `isa`'s path as CPUID and XCR0 report them (avx512 and avx2 only; any other
 // path: false). Separate from the reading so that tests can give it any processor's bits.
@@ -139,7 +148,7 @@ inline X86Features read_x86_features() {
   X86Features f;
   uint32_t r[4] = {0, 0, 0, 0};
   if (x86_cpuid(0, 0, r)) f.vendor_ebx = r[1];
-  if (x86_cpuid(1, 0, r)) f.leaf1_ecx = r[2];
+  if (x86_cpuid(1, 0, r)) f.leaf1_eax = r[0], f.leaf1_ecx = r[2];
   if (x86_cpuid(7, 0, r)) {
     f.leaf7_ebx = r[1];
     if (r[0] >= 1 && x86_cpuid(7, 1, r)) f.leaf7_1_eax = r[0];  // EAX of sub-leaf 0: the last sub-leaf
@@ -177,14 +186,19 @@ inline bool x86_bf16_products_pay(const X86Features& f) {
 inline bool cpu_bf16_products_pay() { return x86_bf16_products_pay(x86_features()); }
 
 // Whether a lone head's cache step asks for its rows itself (decode_kernel.hpp's attend_lone):
-// on Intel's cores, where one core keeps too few of the rows' lines in flight on its own, it
-// does; on AMD's it leaves them to the hardware prefetchers, which serve that step better alone
-// (on Zen 5, asking for the rows 64 KiB ahead made a step 1.4x as long). On an Intel Xeon (CPUID
-// family 6, model 207), D 128 at w 65536, three alternated runs of the two builds, the step's
-// share of the read bandwidth measured after it: float 82.6-83.2% -> 92.3-94.1% on one thread
-// and 74.5-81.0% -> 91.6-92.1% on two, bf16 69.5-69.9% -> 87.5-88.0% and 67.1-68.1% ->
-// 84.9-88.5%.
-inline bool x86_decode_asks_for_rows(const X86Features& f) { return f.vendor_ebx == f.genuine_intel; }
+// on cores that keep too few of the rows' lines in flight on their own, Intel's and AMD's Zen 5
+// (family 26), it does; on AMD's earlier cores it leaves them to the hardware prefetchers, which
+// served that step better alone on an AVX-512 EPYC with half Zen 5's FMA rate (asking for the
+// rows 64 KiB ahead made a step 1.4x as long there). D 128 at w 65536, the step's share of the
+// read bandwidth measured after it, alternated runs of the two builds:
+// - Intel Xeon (family 6, model 207), three runs: float 82.6-83.2% -> 92.3-94.1% on one thread
+//   and 74.5-81.0% -> 91.6-92.1% on two, bf16 69.5-69.9% -> 87.5-88.0% and 67.1-68.1% ->
+//   84.9-88.5%.
+// - AMD EPYC, Zen 5 (family 26, model 2), three runs: float 68-70% -> 88-91% on one thread and
+//   75-81% -> 89-94% on two, bf16 75-79% -> 86-88% and 76-79% -> 82-92%.
+inline bool x86_decode_asks_for_rows(const X86Features& f) {
+  return f.vendor_ebx == f.genuine_intel || (f.vendor_ebx == f.authentic_amd && x86_family(f) >= 26);
+}
 inline bool cpu_decode_asks_for_rows() { return x86_decode_asks_for_rows(x86_features()); }
 
 // True when this CPU (and its OS) can execute the path.

@@ -95,10 +95,10 @@ struct DecodeWorkspace {
 // once, as forward<bf16> does. p.v too when two or four query heads share each value row
 // (accumulate_pairs: weights rounded to bf16, two rows interleaved per step), where the compute
 // per row bounds the step once rows are prefetched far ahead (prefetch_ahead). A lone head's
-// p.v stays in float, its rows left to the hardware prefetchers on AMD's cores (on Zen 5 pairs
-// there were faster on rows in L2 but up to 1.25x slower on rows streamed from memory, and
-// prefetching its rows made a step 1.4x as long) and asked for in software on Intel's
-// (attend_lone). PairFma: the pair products in float FMAs with vdpbf16ps's arithmetic (the
+// p.v stays in float (on an AVX-512 EPYC pairs there were faster on rows in L2 but up to 1.25x
+// slower on rows streamed from memory), its rows asked for in software on Intel's cores and on
+// AMD's from Zen 5 on, left to the hardware prefetchers on AMD's earlier ones
+// (cpu_decode_asks_for_rows, attend_lone). PairFma: the pair products in float FMAs with vdpbf16ps's arithmetic (the
 // same bits), for GQA's steps on Intel's cores (run_decode).
 template <class S, class Arch, class Score, bool Pairs = false, bool PairFma = false>
 class DecodeKernel {
