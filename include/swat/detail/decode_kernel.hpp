@@ -452,6 +452,7 @@ class DecodeKernel {
                       const T* const* q_rows, const uint32_t* const* q_pair_rows, T* scores) const {
     constexpr int64_t KP = W / HP;  // keys per step: HP * KP = W accumulators
     const int64_t D = p_.dim, whole = whole_;
+    const bool near = asks_for_rows_;
     const T* q[HP];
     const uint32_t* q_pairs[HP];
     for (int hp = 0; hp < HP; ++hp) {
@@ -469,7 +470,7 @@ class DecodeKernel {
           vec sums[HP];
           SWAT_UNROLL
           for (int step = 0; step < HP; ++step)
-            sums[step] = step_sums<HP>(pair_vectors, keys + (j + step * KP) * D, q, q_pairs);
+            sums[step] = step_sums<HP>(pair_vectors, keys + (j + step * KP) * D, q, q_pairs, near);
           ChunkTranspose<T, Arch, HP>::apply(sums);
           SWAT_UNROLL
           for (int hp = 0; hp < HP; ++hp) V::store(scores + hp * weights_row + j - a, sums[hp]);
@@ -478,7 +479,7 @@ class DecodeKernel {
     alignas(64) T sums[W];
     for (; j + KP <= e; j += KP) {
       const S* k = keys + j * D;
-      V::store(sums, step_sums<HP>(pair_vectors, k, q, q_pairs));
+      V::store(sums, step_sums<HP>(pair_vectors, k, q, q_pairs, near));
       T* out = scores + j - a;
       if (whole == D) {
         for (int hp = 0; hp < HP; ++hp) std::memcpy(out + hp * weights_row, sums + hp * KP, sizeof(T) * KP);
@@ -499,11 +500,11 @@ class DecodeKernel {
   // over 8 in bf16.
   template <int HP, int PV>
   SWAT_INLINE vec step_sums(std::integral_constant<int, PV> pair_vectors, const S* k, const T* const* q,
-                            const uint32_t* const* q_pairs) const {
+                            const uint32_t* const* q_pairs, bool near) const {
     vec acc[W];
     SWAT_UNROLL
     for (int64_t u = 0; u < W; ++u) acc[u] = V::broadcast(T(0));
-    prefetch_ahead(k, W / HP * p_.dim);
+    prefetch_rows(k, W / HP * p_.dim, near);
     madd_keys<HP>(pair_vectors, k, q, q_pairs, acc);
     return transpose_sum<T, Arch>(acc);
   }
@@ -513,15 +514,16 @@ class DecodeKernel {
   void accumulate_group(int64_t r0, DecodeWorkspace<T>& ws, const S* values, int64_t n, int parity,
                         T* state) const {
     const int64_t D = p_.dim;
+    const bool near = asks_for_rows_;
     T* weights = weights_of(ws, parity);
     if constexpr (Pairs) {
       if (sums_in_pairs_) {
         if constexpr (PairFma)
           accumulate_pairs<HP>(state + r0 * (D + 2), D + 2, weights + r0 * weights_row, nullptr,
-                               weight_floats_of(ws, parity) + r0 * weights_row, values, n, D);
+                               weight_floats_of(ws, parity) + r0 * weights_row, values, n, D, near);
         else
           accumulate_pairs<HP>(state + r0 * (D + 2), D + 2, weights + r0 * weights_row,
-                               weight_pairs_of(ws, parity) + r0 * (weights_row / 2), nullptr, values, n, D);
+                               weight_pairs_of(ws, parity) + r0 * (weights_row / 2), nullptr, values, n, D, near);
         return;
       }
     }
@@ -537,12 +539,12 @@ class DecodeKernel {
     // 28 ms for four heads in two passes of half a row; alternated in one process).
     if constexpr (HP == 4 && is_avx512_arch<Arch>()) {
       if (D % (W * (pv_accumulators / 2)) == 0) {
-        accumulate_heads<2>(o, scores, values, n, D);
-        accumulate_heads<2>(o + 2, scores + 2, values, n, D);
+        accumulate_heads<2>(o, scores, values, n, D, near);
+        accumulate_heads<2>(o + 2, scores + 2, values, n, D, near);
         return;
       }
     }
-    accumulate_heads<HP>(o, scores, values, n, D);
+    accumulate_heads<HP>(o, scores, values, n, D, near);
   }
 
   // o[hp][0..D) += sum over j < n of w[hp][j] * values[j][0..D) for HP heads, each value
@@ -552,7 +554,7 @@ class DecodeKernel {
   // took 1.35x as long as in two passes of two lines (alternated in one process, medians).
   static constexpr int pv_accumulators = is_avx512_arch<Arch>() ? 16 : 8;
   template <int HP>
-  static void accumulate_heads(T* const* o, T* const* w, const S* values, int64_t n, int64_t D) {
+  static void accumulate_heads(T* const* o, T* const* w, const S* values, int64_t n, int64_t D, bool near) {
     constexpr int NV = pv_accumulators / HP > 0 ? pv_accumulators / HP : 1;
     int64_t d = 0;
     for (; d + NV * W <= D; d += NV * W) {
@@ -563,7 +565,7 @@ class DecodeKernel {
         for (int v = 0; v < NV; ++v) acc[hp][v] = V::load(o[hp] + d + v * W);
       const S* row = values + d;
       for (int64_t j = 0; j < n; ++j, row += D) {
-        prefetch_ahead(row, NV * W);
+        prefetch_rows(row, NV * W, near);
         vec vv[NV];
         SWAT_UNROLL
         for (int v = 0; v < NV; ++v) vv[v] = load_as<T, Arch>(row + v * W);
@@ -601,6 +603,17 @@ class DecodeKernel {
         SWAT_PREFETCH_FAR(reinterpret_cast<const void*>(from + at));
     }
   }
+  // The rows of query heads sharing a kv head (score_steps, accumulate_group): far ahead into the
+  // outer caches, and where the CPU asks for a lone head's rows itself (near: asks_for_rows_) a
+  // block ahead into L1 too. On a Zen 5 EPYC (GQA 32 over 8 in bf16, D 128, w 65536, six
+  // alternated runs of swat_bench --swat_report, of which three with the near requests always
+  // made) one thread's step read 58-68% of the bandwidth paired with it with the far requests
+  // alone and 72-87% with both, two threads' 69-73% and 72-80%; the values' near requests alone
+  // gave 60-74% on one thread. The L1 misses on the value rows had held most of p.v's samples.
+  static SWAT_INLINE void prefetch_rows(const S* row, int64_t count, bool near) {
+    prefetch_ahead(row, count);
+    if (near) prefetch_ahead<true>(row, count);
+  }
 
   // accumulate_heads<HP> in bf16 pairs along the keys (Pairs, GQA): the weights of keys j and
   // j + 1 rounded to bf16 as one pair, their value rows interleaved into pairs of the same dim,
@@ -622,7 +635,7 @@ class DecodeKernel {
   // registers for the accumulators.
   template <int HP>
   static void accumulate_pairs(T* o, int64_t o_stride, const T* w, const uint32_t* wp, const T* wf, const S* values,
-                               int64_t n, int64_t D) {
+                               int64_t n, int64_t D, bool near) {
     using Step = PairStep;
     using acc_t = typename Step::acc;
     constexpr int NB = PairPv<HP>::blocks;
@@ -639,8 +652,8 @@ class DecodeKernel {
         }
       const S* row = values + d;
       for (int64_t j = 0; j < even; j += 2, row += 2 * D) {
-        prefetch_ahead(row, NB * 2 * W);
-        prefetch_ahead(row + D, NB * 2 * W);
+        prefetch_rows(row, NB * 2 * W, near);
+        prefetch_rows(row + D, NB * 2 * W, near);
         if constexpr (PairFma) {
           // Each row's values widened once, no pairs formed (Bf16FmaPairStep): dim d's sum gets
           // row j + 1's product, then row j's, as the instruction adds a pair's halves.
@@ -932,7 +945,7 @@ class DecodeKernel {
   int heads_at_once_ = 1;       // query heads of a group that read each key row together (score_heads)
   int64_t block_ = 1;           // keys per block
   bool sums_in_pairs_ = false;  // the state rows in pair order while a split runs (accumulate_pairs)
-  bool asks_for_rows_ = false;  // a lone head's rows prefetched in software (attend_lone)
+  bool asks_for_rows_ = false;  // rows asked for in software (attend_lone; near requests in prefetch_rows)
 };
 
 template <class Kernel, class T>
