@@ -330,7 +330,10 @@ class DecodeKernel {
   // prefetch_distance ahead; without, both are left to the hardware prefetchers. On the Xeon
   // where it pays, the values' prefetch took the bf16 step from 68-71% to 78-81% of the
   // bandwidth and the keys' from there to 86-88% (their far prefetch instead of the near one:
-  // level); float's values 82-84% -> 88-90%, its keys -> 92-94%.
+  // level); float's values 82-84% -> 88-90%, its keys -> 92-94%. On a Zen 5 EPYC the values
+  // asked a block ahead into L1 as well (as prefetch_rows does for GQA) were level to slower
+  // (three alternated runs: bf16 78.6-82.8% of the bandwidth on one thread against 81.3-86.7%,
+  // 78.3-86.1% against 87.0-91.1% on two; float level).
   template <bool Ask>
   SWAT_NOINLINE void attend_lone(int64_t bg, int64_t g, int64_t lo, int64_t hi, DecodeWorkspace<T>& ws,
                                  T* state) const {
