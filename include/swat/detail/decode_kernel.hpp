@@ -98,8 +98,8 @@ struct DecodeWorkspace {
 // p.v stays in float (on an AVX-512 EPYC pairs there were faster on rows in L2 but up to 1.25x
 // slower on rows streamed from memory), its rows asked for in software on Intel's cores and on
 // AMD's from Zen 5 on, left to the hardware prefetchers on AMD's earlier ones
-// (cpu_decode_asks_for_rows, attend_lone). PairFma: the pair products in float FMAs with vdpbf16ps's arithmetic (the
-// same bits), for GQA's steps on Intel's cores (run_decode).
+// (cpu_decode_asks_for_rows, attend_lone). PairFma: the pair products in float FMAs with
+// vdpbf16ps's arithmetic (the same bits), for GQA's steps on Intel's cores (run_decode).
 template <class S, class Arch, class Score, bool Pairs = false, bool PairFma = false>
 class DecodeKernel {
   using T = compute_t<S>;
