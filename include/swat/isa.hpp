@@ -185,12 +185,15 @@ inline bool x86_bf16_products_pay(const X86Features& f) {
 }
 inline bool cpu_bf16_products_pay() { return x86_bf16_products_pay(x86_features()); }
 
-// Whether a lone head's cache step asks for its rows itself (decode_kernel.hpp's attend_lone):
-// on cores that keep too few of the rows' lines in flight on their own, Intel's and AMD's Zen 5
+// Whether the cache step asks for its rows itself: a lone head's key rows a block ahead into L1
+// and value rows further on into L2 (decode_kernel.hpp's attend_lone), and with GQA, whose
+// shared rows are always asked into L2, each a block ahead into L1 as well (prefetch_rows). On
+// the cores that keep too few of the rows' lines in flight on their own, Intel's and AMD's Zen 5
 // (family 26), it does; on AMD's earlier cores it leaves them to the hardware prefetchers, which
 // served that step better alone on an AVX-512 EPYC with half Zen 5's FMA rate (asking for the
-// rows 64 KiB ahead made a step 1.4x as long there). D 128 at w 65536, the step's share of the
-// read bandwidth measured after it, alternated runs of the two builds:
+// rows 64 KiB ahead made a step 1.4x as long there). A lone head, D 128 at w 65536, the step's
+// share of the read bandwidth measured after it, alternated runs of the two builds (GQA's
+// figures are at prefetch_rows):
 // - Intel Xeon (family 6, model 207), three runs: float 82.6-83.2% -> 92.3-94.1% on one thread
 //   and 74.5-81.0% -> 91.6-92.1% on two, bf16 69.5-69.9% -> 87.5-88.0% and 67.1-68.1% ->
 //   84.9-88.5%.
