@@ -20,9 +20,9 @@ struct Outcome {
 
 // Every primitive, in the order of the tables.
 #define SWAT_PRIMITIVES(X)                                                                                  \
-  X(load_store) X(broadcast_iota) X(fma) X(min_max_abs) X(compare_select) X(exp2_of_biased) X(load_scalar) \
+  X(load_store) X(broadcast_iota) X(fma) X(min_max_abs) X(compare_select) X(all_lanes) X(exp2_of_biased) X(load_scalar) \
   X(store_scalar) X(load_as) X(convert_to_float) X(convert_from_float) X(horizontal_sum) X(transpose_sum) \
-  X(transpose_block) X(transpose_chunks) X(exp_nonpositive) X(sigmoid) X(micro_gemm) X(bf16_pairs) X(bf16_pair_gemm) \
+  X(transpose_block) X(transpose_chunks) X(exp_nonpositive) X(sigmoid) X(tanh) X(micro_gemm) X(bf16_pairs) X(bf16_pair_gemm) \
   X(bf16_fma_pairs)
 
 enum class Primitive {

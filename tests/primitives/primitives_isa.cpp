@@ -214,6 +214,24 @@ void compare_select(Outcome* o) {
   compare_select_of<double>(o);
 }
 
+// all(mask): true only when every lane is, with each lane in turn the one false lane.
+template <class T>
+void all_lanes_of(Outcome* o) {
+  T in[W<T>];
+  for (int off = -1; off < W<T>; ++off) {
+    for (int l = 0; l < W<T>; ++l) in[l] = l == off ? T(3) : T(-1) - static_cast<T>(l);
+    const bool got = V<T>::all(V<T>::load(in) < V<T>::broadcast(T(1)));
+    expect(o, got == (off < 0), "%s: all(a < 1) with lane %d false is %d", type_name(T()), off, got ? 1 : 0);
+  }
+  std::fill(in, in + W<T>, T(2));
+  expect(o, !V<T>::all(V<T>::load(in) < V<T>::broadcast(T(1))), "%s: all(a < 1) with every lane false is 1",
+         type_name(T()));
+}
+void all_lanes(Outcome* o) {
+  all_lanes_of<float>(o);
+  all_lanes_of<double>(o);
+}
+
 template <class T>
 void exp2_of_biased_of(Outcome* o) {
   constexpr int lowest = sizeof(T) == 4 ? -126 : -1022, highest = sizeof(T) == 4 ? 127 : 1023;
@@ -665,6 +683,42 @@ void sigmoid_of(Outcome* o) {
 void sigmoid(Outcome* o) {
   sigmoid_of<float>(o);
   sigmoid_of<double>(o);
+}
+
+// tanh_vec (soft-capping) against long double, on both of float's paths: the series, taken when
+// every lane is under 1/2 in magnitude, and the expm1 quotient, taken otherwise (values under 1/2
+// are also sent through it by a lane of 3/4 in the same vector).
+constexpr double kTanhUlps = 3.0;
+
+template <class T>
+void tanh_of(Outcome* o) {
+  static T x[3 * kSweep + 64], got[3 * kSweep + 64];
+  int n = 0;
+  for (int i = 0; i < kSweep; ++i) x[n++] = T(-12) + T(24) * static_cast<T>(i) / T(kSweep - 1);
+  for (int i = 0; i < kSweep; ++i) x[n++] = T(-0.5) + static_cast<T>(i) / T(kSweep);  // [-1/2, 1/2)
+  for (int i = 0; i < kSweep; ++i) x[n++] = i % W<T> == W<T> - 1 ? T(0.75) : T(-0.5) + static_cast<T>(i) / T(kSweep);
+  for (T v : {T(0), -T(0), T(0.5), -T(0.5), std::nextafter(T(0.5), T(0)), std::nextafter(-T(0.5), T(0)),
+              std::nextafter(T(0.5), T(1)), T(1e-30), T(-1e-30), std::numeric_limits<T>::denorm_min(), T(20), T(-20),
+              T(100), T(-1e30)})
+    x[n++] = v;
+  apply<T>(x, got, n, [](auto v) { return swat::detail::tanh_vec<T, Arch>(v); });
+  for (int i = 0; i < n; ++i) {
+    const long double want = std::tanh(static_cast<long double>(x[i]));
+    const double e = want == 0 ? (got[i] == 0 ? 0.0 : HUGE_VAL) : ulps(got[i], want);
+    o->worst = std::max(o->worst, e);
+    expect(o, e <= kTanhUlps, "%s: tanh(%.17g) is %.17g, %.3g ulps from tanh (bound %g)", type_name(T()),
+           static_cast<double>(x[i]), static_cast<double>(got[i]), e, kTanhUlps);
+  }
+  const T inf = static_cast<T>(HUGE_VAL), specials[] = {std::numeric_limits<T>::quiet_NaN(), inf, -inf};
+  T out[3];
+  apply<T>(specials, out, 3, [](auto v) { return swat::detail::tanh_vec<T, Arch>(v); });
+  expect(o, std::isnan(out[0]), "%s: tanh(NaN) is %g, want NaN", type_name(T()), static_cast<double>(out[0]));
+  expect(o, out[1] == T(1), "%s: tanh(inf) is %g, want 1", type_name(T()), static_cast<double>(out[1]));
+  expect(o, out[2] == T(-1), "%s: tanh(-inf) is %g, want -1", type_name(T()), static_cast<double>(out[2]));
+}
+void tanh(Outcome* o) {
+  tanh_of<float>(o);
+  tanh_of<double>(o);
 }
 
 // ---- the micro-kernel ------------------------------------------------------------------------------

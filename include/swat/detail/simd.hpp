@@ -40,6 +40,7 @@ struct Vec {
   static type min(const type& a, const type& b) { return xsimd::min(a, b); }
   static type abs(const type& a) { return xsimd::abs(a); }
   static type select(const mask& m, const type& a, const type& b) { return xsimd::select(m, a, b); }
+  static bool all(const mask& m) { return xsimd::all(m); }  // every lane true
   // 0, 1, 2, ... width-1
   static type iota() {
     alignas(64) T lanes[width];
@@ -72,6 +73,7 @@ struct Vec<T, portable_arch> {
   static type min(type a, type b) { return a < b ? a : b; }
   static type abs(type a) { return std::fabs(a); }
   static type select(mask m, type a, type b) { return m ? a : b; }
+  static bool all(mask m) { return m; }
   static type iota() { return T(0); }
   static type exp2_of_biased(type n_plus_magic) {
     using uint_t = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
@@ -229,6 +231,11 @@ struct Vec<T, emulated_arch<N>> {
     type r;
     for (int i = 0; i < N; ++i) r.lane[i] = m.lane[i] ? a.lane[i] : b.lane[i];
     return r;
+  }
+  static bool all(const mask& m) {
+    for (int i = 0; i < N; ++i)
+      if (!m.lane[i]) return false;
+    return true;
   }
   static type iota() {
     type r;
