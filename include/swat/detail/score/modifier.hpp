@@ -33,7 +33,7 @@ struct SoftCap {
   static SoftCap make(const Problem& p) {
     return {V::broadcast(static_cast<T>(p.softcap)), V::broadcast(static_cast<T>(1.0 / p.softcap))};
   }
-  vec value(vec x) const { return cap * tanh_vec<T, Arch>(x * inverse); }
+  SWAT_INLINE vec value(vec x) const { return cap * tanh_vec<T, Arch>(x * inverse); }
   // Clamped so that a masked (-inf) value gives 0, not NaN.
   vec gradient(vec value) const {
     const vec t = V::min(V::max(value * inverse, V::broadcast(T(-1))), V::broadcast(T(1)));

@@ -93,7 +93,7 @@ struct SigmoidActivation {
 
   // P and dS from a biased logit and dP.
   using vec = typename V::type;
-  static void gradient(vec s, vec dp, vec /*lse*/, vec /*dot*/, vec& p, vec& ds) {
+  SWAT_INLINE static void gradient(vec s, vec dp, vec /*lse*/, vec /*dot*/, vec& p, vec& ds) {
     p = sigmoid<T, Arch>(s);
     ds = dp * p * (V::broadcast(T(1)) - p);
   }
@@ -144,7 +144,7 @@ struct SoftmaxActivation {
   }
 
   // P and dS from a biased logit, dP, the row's log-sum-exp and D_i = <dO_i, O_i>.
-  static void gradient(vec s, vec dp, vec lse, vec dot, vec& p, vec& ds) {
+  SWAT_INLINE static void gradient(vec s, vec dp, vec lse, vec dot, vec& p, vec& ds) {
     p = exp_nonpositive<T, Arch>(s - lse);
     ds = p * (dp - dot);
   }
