@@ -42,6 +42,7 @@
 #include "reduce.hpp"
 #include "rope.hpp"
 #include "score/score.hpp"
+#include "task_order.hpp"
 #include "transpose.hpp"
 
 namespace swat {
@@ -253,7 +254,11 @@ class BackwardKernel {
   // ---- the query pass ----
   int64_t query_tasks() const { return p_.batch * p_.kv_heads * query_tiles_; }
 
-  void run_query_task(int64_t task, BackwardWorkspace<T>& ws) const {
+  // Both passes take their tasks a stripe apart (stripe_order, as the forward does): two
+  // threads on neighbouring heads of the same positions write rows of dq (or dk and dv) that
+  // share pages and pull each other's lines.
+  void run_query_task(int64_t counter_task, BackwardWorkspace<T>& ws) const {
+    const int64_t task = stripe_order(counter_task, query_tasks(), p_.threads);
     int64_t b, g, first;
     decode(task, query_tiles_, query_rows_, &b, &g, &first);
     run_heads(b, g, first, task, ws);
@@ -516,7 +521,8 @@ class BackwardKernel {
   int64_t key_tiles(int parity) const { return parity < 0 ? key_tiles_ : (key_tiles_ + 1 - parity) / 2; }
   int64_t key_tasks(int parity = -1) const { return p_.batch * p_.kv_heads * key_tiles(parity); }
 
-  void run_key_task(int64_t task, int parity, BackwardWorkspace<T>& ws) const {
+  void run_key_task(int64_t counter_task, int parity, BackwardWorkspace<T>& ws) const {
+    const int64_t task = stripe_order(counter_task, key_tasks(parity), p_.threads);
     int64_t b, g, tile;
     decode(task, key_tiles(parity), 1, &b, &g, &tile);
     if (parity >= 0) tile = 2 * tile + parity;
