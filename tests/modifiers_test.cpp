@@ -162,9 +162,9 @@ void for_each_modifier_case(const std::vector<int64_t>& windows, F check) {
             Case c;
             c.opt.activation = a;
             c.opt.window = window;
-            // A cap of 1.5 bends the logits (tanh's expm1 quotient, and its series on vectors
-            // whose logits all lie under 0.75); 24, on a third of the cases, leaves every vector
-            // under half the cap, where float takes the series alone.
+            // A cap of 1.5 bends the logits (float's tanh: the series for logits under 0.75,
+            // the expm1 quotient for the others, often in one vector); 24, on a third of the
+            // cases, leaves every logit under half the cap, where the quotient never runs.
             c.opt.softcap = softcap > 0 && seed % 3 == 0 ? 24.f : softcap;
             // Slopes on every other case: the reference key moves the sink only with slopes.
             if (seed % 2 == 1) c.opt.alibi_slopes = swat::balanced_alibi_slopes(static_cast<int>(c.heads));

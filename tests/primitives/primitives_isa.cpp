@@ -685,9 +685,10 @@ void sigmoid(Outcome* o) {
   sigmoid_of<double>(o);
 }
 
-// tanh_vec (soft-capping) against long double, on both of float's paths: the series, taken when
-// every lane is under 1/2 in magnitude, and the expm1 quotient, taken otherwise (values under 1/2
-// are also sent through it by a lane of 3/4 in the same vector).
+// tanh_vec (soft-capping) against long double, on both of float's formulas: the series for
+// lanes under 1/2 in magnitude, the expm1 quotient for the others. A lane's result must not
+// depend on its neighbours: values under 1/2 in vectors that also hold a lane of 3/4 (so the
+// quotient runs too) must give the bits they give in vectors of small values only.
 constexpr double kTanhUlps = 3.0;
 
 template <class T>
@@ -702,6 +703,20 @@ void tanh_of(Outcome* o) {
               T(100), T(-1e30)})
     x[n++] = v;
   apply<T>(x, got, n, [](auto v) { return swat::detail::tanh_vec<T, Arch>(v); });
+  for (int i = 0; i < kSweep; ++i) {
+    const int alone = kSweep + i, mixed = 2 * kSweep + i;
+    if (x[mixed] == x[alone])
+      expect(o, same_bits(got[mixed], got[alone]), "%s: tanh(%.17g) is %.17g next to a lane of 3/4, %.17g without",
+             type_name(T()), static_cast<double>(x[alone]), static_cast<double>(got[mixed]),
+             static_cast<double>(got[alone]));
+  }
+  T three_quarters[W<T>], lanes[W<T>];
+  std::fill(three_quarters, three_quarters + W<T>, T(0.75));
+  store_lanes(lanes, swat::detail::tanh_vec<T, Arch>(V<T>::load(three_quarters)));
+  for (int i = 2 * kSweep; i < 3 * kSweep; ++i)
+    if (x[i] == T(0.75))
+      expect(o, same_bits(got[i], lanes[0]), "%s: tanh(0.75) is %.17g next to small values, %.17g without",
+             type_name(T()), static_cast<double>(got[i]), static_cast<double>(lanes[0]));
   for (int i = 0; i < n; ++i) {
     const long double want = std::tanh(static_cast<long double>(x[i]));
     const double e = want == 0 ? (got[i] == 0 ? 0.0 : HUGE_VAL) : ulps(got[i], want);

@@ -128,33 +128,41 @@ SWAT_INLINE typename Vec<T, Arch>::type expm1_nonpositive(typename Vec<T, Arch>:
 }
 
 // tanh(x) = -m / (2 + m) with m = expm1(-2|x|), sign restored: a few ulps everywhere, no overflow.
-// In float, when every lane has |x| < 1/2 (soft-capping's usual case: logits under half the
-// cap), tanh's Taylor series instead: x (1 - x^2/3 + 2x^4/15 - ...) to the x^17 term, whose
-// first omitted term is under 1e-9 of the result there: no exp and no division. Within 1.1
-// ulps on the series and 2.7 on the quotient (the primitives' test). On an Intel Xeon, the
-// sigmoid forward at D 128, w 1024 with a cap of 50 took 577-591 ms a call against 612-640
-// (three alternated runs of the benchmark's row); against no cap 0.90-0.96x the speed
-// instead of 0.85-0.93x, softmax 0.95-0.97x instead of 0.89-0.95x.
+// In float, lanes with |x| < 1/2 take tanh's Taylor series instead: x (1 - x^2/3 + 2x^4/15 -
+// ...) to the x^17 term, whose first omitted term is under 1e-9 of the result there. Which
+// formula a lane gets depends on its own argument only, so results do not depend on what
+// shares a vector (the cache splits its work by thread count). When every lane is under 1/2
+// (soft-capping's usual case: logits under half the cap), the quotient's exp and division are
+// skipped. Within 1.1 ulps on the series and 2.7 on the quotient (the primitives' test). On an
+// Intel Xeon, the sigmoid forward at D 128, w 1024 with a cap of 50 took 577-591 ms a call
+// against 612-640 (three alternated runs of the benchmark's row); against no cap 0.90-0.96x
+// the speed instead of 0.85-0.93x, softmax 0.95-0.97x instead of 0.89-0.95x.
 template <class T, class Arch>
 SWAT_INLINE typename Vec<T, Arch>::type tanh_vec(typename Vec<T, Arch>::type x) {
   using V = Vec<T, Arch>;
+  using type = typename V::type;
+  const auto quotient = [](type x) {
+    const auto m = expm1_nonpositive<T, Arch>(V::broadcast(T(-2)) * V::abs(x));
+    const auto t = -m / (V::broadcast(T(2)) + m);
+    return V::select(x < V::broadcast(T(0)), -t, t);
+  };
   if constexpr (std::is_same<T, float>::value) {
-    if (V::all(V::abs(x) < V::broadcast(T(0.5)))) {
-      // tanh(x) / x as a polynomial in s = x^2: the coefficients 2^2n (2^2n - 1) B_2n / (2n)!.
-      constexpr double c[] = {1.0,          -1.0 / 3,           2.0 / 15,
-                              -17.0 / 315,  62.0 / 2835,        -1382.0 / 155925,
-                              21844.0 / 6081075, -929569.0 / 638512875, 6404582.0 / 10854718875};
-      constexpr int degree = sizeof(c) / sizeof(c[0]) - 1;
-      const auto s = x * x;
-      auto poly = V::broadcast(static_cast<T>(c[degree]));
-      SWAT_UNROLL
-      for (int k = degree - 1; k >= 0; --k) poly = V::fma(poly, s, V::broadcast(static_cast<T>(c[k])));
-      return x * poly;
-    }
+    // tanh(x) / x as a polynomial in s = x^2: the coefficients 2^2n (2^2n - 1) B_2n / (2n)!.
+    constexpr double c[] = {1.0,          -1.0 / 3,           2.0 / 15,
+                            -17.0 / 315,  62.0 / 2835,        -1382.0 / 155925,
+                            21844.0 / 6081075, -929569.0 / 638512875, 6404582.0 / 10854718875};
+    constexpr int degree = sizeof(c) / sizeof(c[0]) - 1;
+    const auto s = x * x;
+    auto poly = V::broadcast(static_cast<T>(c[degree]));
+    SWAT_UNROLL
+    for (int k = degree - 1; k >= 0; --k) poly = V::fma(poly, s, V::broadcast(static_cast<T>(c[k])));
+    const auto series = x * poly;
+    const auto small = V::abs(x) < V::broadcast(T(0.5));
+    if (V::all(small)) return series;
+    return V::select(small, series, quotient(x));
+  } else {
+    return quotient(x);
   }
-  const auto m = expm1_nonpositive<T, Arch>(V::broadcast(T(-2)) * V::abs(x));
-  const auto t = -m / (V::broadcast(T(2)) + m);
-  return V::select(x < V::broadcast(T(0)), -t, t);
 }
 
 // 1 / (1 + e) with e = exp(-s), -s clamped to [floor, ceiling]: from the floor down e is +0
