@@ -254,14 +254,12 @@ class BackwardKernel {
   // ---- the query pass ----
   int64_t query_tasks() const { return p_.batch * p_.kv_heads * query_tiles_; }
 
-  // Both passes take their tasks a stripe apart (stripe_order, as the forward does): two
+  // Both passes take their tasks a stripe apart (task_at, as the forward does): two
   // threads on neighbouring heads of the same positions write rows of dq (or dk and dv) that
   // share pages and pull each other's lines.
   void run_query_task(int64_t counter_task, BackwardWorkspace<T>& ws) const {
-    const int64_t task = stripe_order(counter_task, query_tasks(), p_.threads);
-    int64_t b, g, first;
-    decode(task, query_tiles_, query_rows_, &b, &g, &first);
-    run_heads(b, g, first, task, ws);
+    const TaskAt task = task_at(counter_task, p_.batch, p_.kv_heads, query_tiles_, p_.threads);
+    run_heads(task.b, task.g, task.tile * query_rows_, task.index, ws);
   }
 
  private:
@@ -522,11 +520,8 @@ class BackwardKernel {
   int64_t key_tasks(int parity = -1) const { return p_.batch * p_.kv_heads * key_tiles(parity); }
 
   void run_key_task(int64_t counter_task, int parity, BackwardWorkspace<T>& ws) const {
-    const int64_t task = stripe_order(counter_task, key_tasks(parity), p_.threads);
-    int64_t b, g, tile;
-    decode(task, key_tiles(parity), 1, &b, &g, &tile);
-    if (parity >= 0) tile = 2 * tile + parity;
-    run_tile(b, g, tile, parity, ws);
+    const TaskAt task = task_at(counter_task, p_.batch, p_.kv_heads, key_tiles(parity), p_.threads);
+    run_tile(task.b, task.g, parity >= 0 ? 2 * task.tile + parity : task.tile, parity, ws);
   }
 
   // Rows of dq no key tile sees (none see a key) are zero; fused, no query pass writes them.
@@ -784,15 +779,6 @@ class BackwardKernel {
                                                 ws.dq_rows.data() + (panel * chunk + rp * M) * lanes, true);
   }
 
-  // Task t is (batch, tile, kv head) in row-major order.
-  void decode(int64_t task, int64_t tiles, int64_t tile_size, int64_t* b, int64_t* g, int64_t* first) const {
-    // Heads vary fastest, so consecutive tasks reuse the pages (and TLB entries) of the same
-    // positions; see ForwardKernel::run_task.
-    *g = task % p_.kv_heads;
-    *first = task / p_.kv_heads % tiles * tile_size;
-    *b = task / (tiles * p_.kv_heads);
-  }
-
   const Common& c_;
   const Problem& p_;
   Cap cap_;
@@ -852,7 +838,7 @@ void run_backward_with(const Problem& p, const BackwardInputs<T>& io, const Rope
   // Per-task slope and sink gradients, summed in task order: the same bits for any thread count.
   for (int64_t task = 0; task < p.batch * p.kv_heads * tiles; ++task)
     for (int64_t hh = 0; hh < p.group(); ++hh) {
-      const int64_t g = task % p.kv_heads;  // as BackwardKernel::decode
+      const int64_t g = task % p.kv_heads;  // as task_at
       const auto at = static_cast<std::size_t>(task * p.group() + hh);
       if (dslopes) dslopes[g * p.group() + hh] += slope_partials[at];
       if (dsinks) dsinks[g * p.group() + hh] += sink_partials[at];

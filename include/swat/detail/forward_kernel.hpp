@@ -129,11 +129,8 @@ class ForwardKernel {
     // 340M layer's forward on 2 threads took 33-35 ms a call instead of 29-30 whenever the
     // machine was in a state that made the two cores' shared lines dear (minutes at a time;
     // a stripe apart: 29.8-31.2 ms then, level otherwise; 1 thread unaffected).
-    const int64_t task = stripe_order(counter_task, tasks(), p_.threads);
-    const int64_t g = task % p_.kv_heads;
-    const int64_t tile = (task / p_.kv_heads) % tiles_per_head_;
-    const int64_t b = task / (tiles_per_head_ * p_.kv_heads);
-    run_tile(b, g, tile * query_tile, ws);
+    const TaskAt task = task_at(counter_task, p_.batch, p_.kv_heads, tiles_per_head_, p_.threads);
+    run_tile(task.b, task.g, task.tile * query_tile, ws);
   }
 
  private:

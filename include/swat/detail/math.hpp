@@ -141,10 +141,10 @@ template <class T, class Arch>
 SWAT_INLINE typename Vec<T, Arch>::type tanh_vec(typename Vec<T, Arch>::type x) {
   using V = Vec<T, Arch>;
   using type = typename V::type;
-  const auto quotient = [](type x) {
-    const auto m = expm1_nonpositive<T, Arch>(V::broadcast(T(-2)) * V::abs(x));
+  const auto quotient = [](type v) {
+    const auto m = expm1_nonpositive<T, Arch>(V::broadcast(T(-2)) * V::abs(v));
     const auto t = -m / (V::broadcast(T(2)) + m);
-    return V::select(x < V::broadcast(T(0)), -t, t);
+    return V::select(v < V::broadcast(T(0)), -t, t);
   };
   if constexpr (std::is_same<T, float>::value) {
     // tanh(x) / x as a polynomial in s = x^2: the coefficients 2^2n (2^2n - 1) B_2n / (2n)!.

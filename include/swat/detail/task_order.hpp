@@ -28,6 +28,20 @@ inline int64_t stripe_order(int64_t k, int64_t all, int64_t threads) {
   return stripe * q + std::min(stripe, r) + within;
 }
 
+// A pass's task in its locality order: batch b, kv head g (varying fastest, so consecutive
+// tasks reuse the pages and TLB entries of the same positions) and tile. `index` is its place
+// in that order, under which per-task results are kept whatever thread ran it.
+struct TaskAt {
+  int64_t index, b, g, tile;
+};
+
+// The task that the counter's k-th hand-out runs, of batch * kv_heads * tiles tasks shared by
+// `threads` threads (a stripe apart, stripe_order).
+inline TaskAt task_at(int64_t k, int64_t batch, int64_t kv_heads, int64_t tiles, int64_t threads) {
+  const int64_t index = stripe_order(k, batch * kv_heads * tiles, threads);
+  return {index, index / (tiles * kv_heads), index % kv_heads, index / kv_heads % tiles};
+}
+
 }  // namespace SWAT_ISA_NAMESPACE
 }  // namespace detail
 }  // namespace swat
