@@ -291,12 +291,26 @@ TEMPLATE_TEST_CASE("forward is accurate with queries far after the keys (unlimit
 
 // Softmax with ALiBi when every visible key is ~1e6 positions back: the logits -m * 1e6 would
 // carry rounding of ~0.03 in float if formed from the true distance, although softmax only
-// needs their differences; the kernel counts distances from the tile's first key instead.
+// needs their differences; the kernels count each row's distances from its reference key
+// (ReferenceKey, score/bias.hpp) instead.
 TEMPLATE_TEST_CASE("softmax with ALiBi keeps its precision when every visible key is far back", "[grid][positions]",
                    float, double) {
   const swat::Isa isa = GENERATE(swat_test::isas());
   AttentionTester().q_len(20).k_len(70).heads(4).kv_heads(2).dim(40).window(0).activation(Activation::softmax)
       .q_pos0(1000000).slopes(swat::balanced_alibi_slopes(4)).isa(isa).test<TestType>();
+}
+
+// Softmax with steep positive slopes over a long window: logits fall by m per position back,
+// to about -4100 at the window's far edge (m 2), and only their differences within a row
+// count. Counted from the row's reference key (its last visible key here) they stay exact
+// where they matter; counted from a point a query tile away (up to 512 + 2047 positions back,
+// logits past -4096, where float's spacing is 2^-11) they would be rounded by up to 2.4e-4 and
+// the output would miss the bound several times over (an earlier forward that did so gave
+// 1.7e-4 at w 8192, m 0.5).
+TEST_CASE("softmax with steep positive slopes keeps float precision over a long window", "[grid][slopes]") {
+  const swat::Isa isa = GENERATE(swat_test::isas());
+  AttentionTester().q_len(2100).heads(2).dim(16).window(2048).activation(Activation::softmax).slopes({2.f, 0.5f})
+      .isa(isa).test<float>();
 }
 
 // Found by the fuzzer: queries ~2^35 (float) or ~2^55 (double) positions after the keys, with a
