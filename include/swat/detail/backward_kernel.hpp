@@ -623,7 +623,7 @@ class BackwardKernel {
                          bias, slopes ? &slope : nullptr, ws);
         if (fused_) store_dq(b, h, c0, rows, j0, nk, parity, q_cos, q_sin, ws);
       }
-      if (slopes) slope_partials_[((b * key_tiles_ + tile) * p_.kv_heads + g) * G + hh] = -slope;
+      if (slopes) slope_partials_[task_index(b, g, tile, p_.kv_heads, key_tiles_) * G + hh] = -slope;
     }
     // dK^T and dV^T back into rows a lane block at a time (q_rows and do_rows are free now and
     // hold chunk >= lanes rows), then stored.
@@ -838,7 +838,7 @@ void run_backward_with(const Problem& p, const BackwardInputs<T>& io, const Rope
   // Per-task slope and sink gradients, summed in task order: the same bits for any thread count.
   for (int64_t task = 0; task < p.batch * p.kv_heads * tiles; ++task)
     for (int64_t hh = 0; hh < p.group(); ++hh) {
-      const int64_t g = task % p.kv_heads;  // as task_at
+      const int64_t g = task_in_order(task, p.kv_heads, tiles).g;
       const auto at = static_cast<std::size_t>(task * p.group() + hh);
       if (dslopes) dslopes[g * p.group() + hh] += slope_partials[at];
       if (dsinks) dsinks[g * p.group() + hh] += sink_partials[at];

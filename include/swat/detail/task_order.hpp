@@ -35,11 +35,19 @@ struct TaskAt {
   int64_t index, b, g, tile;
 };
 
+// The place of task (b, g, tile) in that order, and the task at place `index`, of
+// batch * kv_heads * tiles tasks.
+inline int64_t task_index(int64_t b, int64_t g, int64_t tile, int64_t kv_heads, int64_t tiles) {
+  return (b * tiles + tile) * kv_heads + g;
+}
+inline TaskAt task_in_order(int64_t index, int64_t kv_heads, int64_t tiles) {
+  return {index, index / (tiles * kv_heads), index % kv_heads, index / kv_heads % tiles};
+}
+
 // The task that the counter's k-th hand-out runs, of batch * kv_heads * tiles tasks shared by
 // `threads` threads (a stripe apart, stripe_order).
 inline TaskAt task_at(int64_t k, int64_t batch, int64_t kv_heads, int64_t tiles, int64_t threads) {
-  const int64_t index = stripe_order(k, batch * kv_heads * tiles, threads);
-  return {index, index / (tiles * kv_heads), index % kv_heads, index / kv_heads % tiles};
+  return task_in_order(stripe_order(k, batch * kv_heads * tiles, threads), kv_heads, tiles);
 }
 
 }  // namespace SWAT_ISA_NAMESPACE
