@@ -7,6 +7,7 @@
 
 #include <swat/cache.hpp>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <random>
@@ -208,7 +209,10 @@ TEST_CASE("the bf16 cache multiplies in bf16 pairs exactly where has_bf16_produc
 TEST_CASE("a bf16 cache step takes vdpbf16ps where it pays or a head is alone, else the FMA pair products",
           "[cache]") {
   using swat::detail::PairArithmetic;
-  if (!swat::has_bf16_products(Isa::avx512, swat::Bf16Call::step)) {
+  const std::vector<Isa> available = swat::available_isas();
+  // has_bf16_products throws for a path the CPU lacks: ask only where avx512 runs.
+  if (std::find(available.begin(), available.end(), Isa::avx512) == available.end() ||
+      !swat::has_bf16_products(Isa::avx512, swat::Bf16Call::step)) {
     WARN("not run: this CPU has no bf16 pair products on the avx512 path");
     return;
   }
