@@ -115,6 +115,38 @@ TEMPLATE_TEST_CASE("varlen forward and backward equal separate calls per sequenc
     for (int threads : {1, 2}) check_against_separate_calls<TestType>(act, isa, threads);
 }
 
+// forward_varlen runs sequences of up to detail::varlen_short_rows rows one thread each, several
+// at once, when there are two or more per thread; longer ones (513, 600) on every thread in turn.
+TEST_CASE("varlen forward with short and long sequences on 2 threads equals separate calls", "[varlen]") {
+  static_assert(swat::detail::varlen_short_rows == 512, "the lengths below straddle the limit");
+  const std::vector<int64_t> cu = offsets({600, 3, 0, 513, 512, 7, 1, 30, 2, 511});
+  const int64_t S = cu.back();
+  const swat::Isa isa = GENERATE(swat_test::isas());
+  for (Activation act : kActivations) {
+    swat::Options opt;
+    opt.window = 8;
+    opt.activation = act;
+    opt.alibi_slopes = swat::balanced_alibi_slopes(kHeads);
+    opt.rope = RopeLayout::half;
+    opt.threads = 2;
+    const Tensor<float> q = random<float>(S, kHeads, 5), k = random<float>(S, kKvHeads, 6), v = random<float>(S, kKvHeads, 7);
+    std::vector<float> o(S * kHeads * kDim, 0.f);
+    swat::forward_varlen<float>(q.cview(), k.cview(), v.cview(), swat::bshd(o.data(), 1, S, kHeads, kDim), cu, opt, isa);
+    for (std::size_t s = 0; s + 1 < cu.size(); ++s) {
+      const int64_t first = cu[s], n = cu[s + 1] - first;
+      if (n == 0) continue;
+      INFO("isa=" << swat::isa_name(isa) << " activation=" << swat_test::activation_name(act) << " sequence " << s
+                  << " rows [" << first << ", " << first + n << ")");
+      const auto qs = rows(q.cview(), first, n), ks = rows(k.cview(), first, n), vs = rows(v.cview(), first, n);
+      std::vector<float> alone(n * kHeads * kDim);
+      swat::forward<float>(qs, ks, vs, swat::bshd(alone.data(), 1, n, kHeads, kDim), opt, isa);
+      const std::vector<float> packed(o.begin() + first * kHeads * kDim, o.begin() + (first + n) * kHeads * kDim);
+      // (A sequence alone matches the reference: the test above, and forward's own grids.)
+      CHECK(swat_test::same_bits(packed, alone));
+    }
+  }
+}
+
 TEST_CASE("varlen rejects bad cu_seqlens and shapes, writing nothing", "[varlen]") {
   const int64_t S = 10;
   std::vector<float> q(S * 2 * 8, 0.5f), k(S * 8, 0.25f), o(q.size(), 7.f), dq(q.size(), 7.f), dk(k.size(), 7.f),
