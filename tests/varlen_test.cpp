@@ -115,9 +115,10 @@ TEMPLATE_TEST_CASE("varlen forward and backward equal separate calls per sequenc
     for (int threads : {1, 2}) check_against_separate_calls<TestType>(act, isa, threads);
 }
 
-// forward_varlen runs sequences of up to detail::varlen_short_rows rows one thread each, several
-// at once, when there are two or more per thread; longer ones (513, 600) on every thread in turn.
-TEST_CASE("varlen forward with short and long sequences on 2 threads equals separate calls", "[varlen]") {
+// The varlen calls run sequences of up to detail::varlen_short_rows rows one thread each,
+// several at once, when there are two or more per thread; longer ones (513, 600) on every
+// thread in turn. backward_varlen's dslopes and dsinks still add up sequence by sequence.
+TEST_CASE("varlen with short and long sequences on 2 threads equals separate calls", "[varlen]") {
   static_assert(swat::detail::varlen_short_rows == 512, "the lengths below straddle the limit");
   const std::vector<int64_t> cu = offsets({600, 3, 0, 513, 512, 7, 1, 30, 2, 511});
   const int64_t S = cu.back();
@@ -128,22 +129,43 @@ TEST_CASE("varlen forward with short and long sequences on 2 threads equals sepa
     opt.activation = act;
     opt.alibi_slopes = swat::balanced_alibi_slopes(kHeads);
     opt.rope = RopeLayout::half;
+    if (act == Activation::softmax) opt.sinks = {0.5f, -1.f, 2.f, 0.f};
     opt.threads = 2;
     const Tensor<float> q = random<float>(S, kHeads, 5), k = random<float>(S, kKvHeads, 6), v = random<float>(S, kKvHeads, 7);
-    std::vector<float> o(S * kHeads * kDim, 0.f);
+    const Tensor<float> dout = random<float>(S, kHeads, 8);
+    std::vector<float> o(S * kHeads * kDim, 0.f), dq(o.size(), 0.f), dk(S * kKvHeads * kDim, 0.f), dv(dk.size(), 0.f);
     swat::forward_varlen<float>(q.cview(), k.cview(), v.cview(), swat::bshd(o.data(), 1, S, kHeads, kDim), cu, opt, isa);
+    const auto o_view = swat::bshd<const float>(o.data(), 1, S, kHeads, kDim);
+    // Start from values that an addition in another order would round differently.
+    std::vector<float> dslopes = {1e-3f, -2.5f, 1e4f, -0.f}, dsinks = {3.f, -1e-4f, 0.f, 7e3f};
+    std::vector<float> separate_dslopes = dslopes, separate_dsinks = dsinks;
+    swat::backward_varlen<float>(q.cview(), k.cview(), v.cview(), o_view, dout.cview(),
+                                 swat::bshd(dq.data(), 1, S, kHeads, kDim), swat::bshd(dk.data(), 1, S, kKvHeads, kDim),
+                                 swat::bshd(dv.data(), 1, S, kKvHeads, kDim), cu, opt, dslopes.data(), dsinks.data(), isa);
     for (std::size_t s = 0; s + 1 < cu.size(); ++s) {
       const int64_t first = cu[s], n = cu[s + 1] - first;
       if (n == 0) continue;
       INFO("isa=" << swat::isa_name(isa) << " activation=" << swat_test::activation_name(act) << " sequence " << s
                   << " rows [" << first << ", " << first + n << ")");
       const auto qs = rows(q.cview(), first, n), ks = rows(k.cview(), first, n), vs = rows(v.cview(), first, n);
-      std::vector<float> alone(n * kHeads * kDim);
+      std::vector<float> alone(n * kHeads * kDim), dq1(alone.size()), dk1(n * kKvHeads * kDim), dv1(dk1.size());
       swat::forward<float>(qs, ks, vs, swat::bshd(alone.data(), 1, n, kHeads, kDim), opt, isa);
-      const std::vector<float> packed(o.begin() + first * kHeads * kDim, o.begin() + (first + n) * kHeads * kDim);
-      // (A sequence alone matches the reference: the test above, and forward's own grids.)
-      CHECK(swat_test::same_bits(packed, alone));
+      swat::backward<float>(qs, ks, vs, rows(o_view, first, n), rows(dout.cview(), first, n),
+                            swat::bshd(dq1.data(), 1, n, kHeads, kDim), swat::bshd(dk1.data(), 1, n, kKvHeads, kDim),
+                            swat::bshd(dv1.data(), 1, n, kKvHeads, kDim), opt, separate_dslopes.data(),
+                            separate_dsinks.data(), isa);
+      const auto packed = [&](const std::vector<float>& all, int64_t heads) {
+        return std::vector<float>(all.begin() + first * heads * kDim, all.begin() + (first + n) * heads * kDim);
+      };
+      // (A sequence alone matches the reference: the test above, and the kernels' own grids.)
+      CHECK(swat_test::same_bits(packed(o, kHeads), alone));
+      CHECK(swat_test::same_bits(packed(dq, kHeads), dq1));
+      CHECK(swat_test::same_bits(packed(dk, kKvHeads), dk1));
+      CHECK(swat_test::same_bits(packed(dv, kKvHeads), dv1));
     }
+    INFO("isa=" << swat::isa_name(isa) << " activation=" << swat_test::activation_name(act));
+    CHECK(swat_test::same_bits(dslopes, separate_dslopes));
+    CHECK(swat_test::same_bits(dsinks, separate_dsinks));
   }
 }
 

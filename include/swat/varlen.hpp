@@ -8,8 +8,8 @@
 // options.k_pos0 + (r - cu_seqlens[s]). options.q_pos0 must be unset (queries and keys are the
 // same rows). Empty sequences (equal neighbouring offsets) are allowed.
 // Each sequence runs as one call of forward/backward on a view of its rows, so every option
-// behaves exactly as for a single sequence. Threads work inside each sequence; forward also runs
-// short sequences (see varlen_short_rows) one thread each, several at once.
+// behaves exactly as for a single sequence. Threads work inside each sequence; short ones (see
+// varlen_short_rows) run one thread each, several at once.
 #pragma once
 
 #include <cstdint>
@@ -47,7 +47,7 @@ View4<T> rows_of(View4<T> view, int64_t first, int64_t count) {
   return view;
 }
 
-// Sequences of at most this many rows are short: forward_varlen runs them one thread each,
+// Sequences of at most this many rows are short: the varlen calls run them one thread each,
 // several at once, when there are at least two per thread. A call on every thread pays for
 // waking them and for the tasks it cannot share out (a sequence of up to 512 rows, one forward
 // query tile, is one task per kv head): 256 sequences of 64 rows (340M layer shapes: H 16, D 64,
@@ -55,24 +55,33 @@ View4<T> rows_of(View4<T> view, int64_t first, int64_t count) {
 constexpr int64_t varlen_short_rows = 512;
 constexpr bool varlen_short(int64_t count) { return count > 0 && count <= varlen_short_rows; }
 
-// The short sequences of a forward_varlen call, one task each (long and empty ones do nothing).
-template <class T>
-struct ShortSequences {
-  View4<const T> q, k, v;
-  View4<T> o;
-  const std::vector<int64_t>* cu_seqlens;
-  const Options* one_thread;
-  Isa isa;
+// Whether a call on `threads` threads runs its short sequences together (run_short_sequences).
+inline bool varlen_together(const std::vector<int64_t>& cu_seqlens, int threads) {
+  int64_t short_ones = 0;
+  for (std::size_t s = 0; s + 1 < cu_seqlens.size(); ++s)
+    if (varlen_short(cu_seqlens[s + 1] - cu_seqlens[s])) ++short_ones;
+  return threads > 1 && short_ones >= 2 * threads;
+}
 
-  static void run(void* context, int64_t s) {
-    const auto& c = *static_cast<const ShortSequences*>(context);
-    const int64_t first = (*c.cu_seqlens)[static_cast<std::size_t>(s)];
-    const int64_t count = (*c.cu_seqlens)[static_cast<std::size_t>(s) + 1] - first;
-    if (!varlen_short(count)) return;
-    forward<T>(rows_of(c.q, first, count), rows_of(c.k, first, count), rows_of(c.v, first, count),
-               rows_of(c.o, first, count), *c.one_thread, c.isa);
-  }
-};
+// Runs run(s, first, count) for every short sequence s (rows [first, first + count)), one
+// thread each, on up to `threads` threads; long and empty ones are left to the caller.
+template <class Run>
+void run_short_sequences(int threads, const std::vector<int64_t>& cu_seqlens, const Run& run) {
+  struct Context {
+    const std::vector<int64_t>* cu_seqlens;
+    const Run* run;
+    static void task(void* context, int64_t s) {
+      const auto& c = *static_cast<const Context*>(context);
+      const int64_t first = (*c.cu_seqlens)[static_cast<std::size_t>(s)];
+      const int64_t count = (*c.cu_seqlens)[static_cast<std::size_t>(s) + 1] - first;
+      if (!varlen_short(count)) return;
+      (*c.run)(s, first, count);
+    }
+  };
+  Context context{&cu_seqlens, &run};
+  const int64_t sequences = static_cast<int64_t>(cu_seqlens.size()) - 1;
+  parallel_for(threads, sequences, &Context::task, &context);
+}
 
 }  // namespace detail
 
@@ -89,16 +98,10 @@ void forward_varlen(View4<const T> q, View4<const T> k, View4<const T> v, View4<
   // An empty call checks the isa the same way, writing nothing.
   forward<T>(detail::rows_of(q, 0, 0), detail::rows_of(k, 0, 0), detail::rows_of(v, 0, 0), detail::rows_of(o, 0, 0), opt,
              isa);
-  const int64_t sequences = static_cast<int64_t>(cu_seqlens.size()) - 1;
-  int64_t short_ones = 0;
-  for (int64_t s = 0; s < sequences; ++s) {
-    const int64_t count = cu_seqlens[s + 1] - cu_seqlens[s];
-    if (detail::varlen_short(count)) ++short_ones;
-  }
   // Every sequence's rows are its own and forward gives the same bits on any number of threads,
   // so which thread runs a sequence changes nothing in o.
-  const bool together = p.threads > 1 && short_ones >= 2 * p.threads;
-  for (int64_t s = 0; s < sequences; ++s) {
+  const bool together = detail::varlen_together(cu_seqlens, p.threads);
+  for (std::size_t s = 0; s + 1 < cu_seqlens.size(); ++s) {
     const int64_t first = cu_seqlens[s], count = cu_seqlens[s + 1] - first;
     if (count == 0 || (together && detail::varlen_short(count))) continue;
     forward<T>(detail::rows_of(q, first, count), detail::rows_of(k, first, count), detail::rows_of(v, first, count),
@@ -107,8 +110,10 @@ void forward_varlen(View4<const T> q, View4<const T> k, View4<const T> v, View4<
   if (together) {
     Options one_thread = opt;
     one_thread.threads = 1;
-    detail::ShortSequences<T> context{q, k, v, o, &cu_seqlens, &one_thread, isa};
-    detail::parallel_for(p.threads, sequences, &detail::ShortSequences<T>::run, &context);
+    detail::run_short_sequences(p.threads, cu_seqlens, [&](int64_t, int64_t first, int64_t count) {
+      forward<T>(detail::rows_of(q, first, count), detail::rows_of(k, first, count), detail::rows_of(v, first, count),
+                 detail::rows_of(o, first, count), one_thread, isa);
+    });
   }
 }
 
@@ -118,13 +123,41 @@ void backward_varlen(View4<const T> q, View4<const T> k, View4<const T> v, View4
                      View4<T> dq, View4<T> dk, View4<T> dv, const std::vector<int64_t>& cu_seqlens, const Options& opt,
                      float* dslopes = nullptr, float* dsinks = nullptr, Isa isa = Isa::automatic) {
   detail::check_cu_seqlens(cu_seqlens, q.shape[0], q.shape[1], k.shape[1], opt);
-  detail::check_backward_inputs(detail::BackwardInputs<T>{q, k, v, o, dout, dq, dk, dv}, opt, dslopes, dsinks);
+  const Problem p =
+      detail::check_backward_inputs(detail::BackwardInputs<T>{q, k, v, o, dout, dq, dk, dv}, opt, dslopes, dsinks);
   backward<T>(detail::rows_of(q, 0, 0), detail::rows_of(k, 0, 0), detail::rows_of(v, 0, 0), detail::rows_of(o, 0, 0),
               detail::rows_of(dout, 0, 0), detail::rows_of(dq, 0, 0), detail::rows_of(dk, 0, 0), detail::rows_of(dv, 0, 0),
               opt, nullptr, nullptr, isa);
-  for (std::size_t s = 0; s + 1 < cu_seqlens.size(); ++s) {
+  // Each sequence adds its dslopes and dsinks (rounded to float) to the caller's, in sequence
+  // order. Short sequences run together first, each into its own H floats starting at -0 (-0 + x
+  // is x for every x, +0 included), which the loop then adds in that order: the same bits as
+  // one call a sequence, for any number of threads. (H floats a sequence: the only scratch.)
+  const int64_t sequences = static_cast<int64_t>(cu_seqlens.size()) - 1, heads = p.heads;
+  const bool together = detail::varlen_together(cu_seqlens, p.threads);
+  std::vector<float> short_dslopes, short_dsinks;
+  if (together) {
+    if (dslopes) short_dslopes.assign(static_cast<std::size_t>(sequences * heads), -0.f);
+    if (dsinks) short_dsinks.assign(static_cast<std::size_t>(sequences * heads), -0.f);
+    Options one_thread = opt;
+    one_thread.threads = 1;
+    detail::run_short_sequences(p.threads, cu_seqlens, [&](int64_t s, int64_t first, int64_t count) {
+      backward<T>(detail::rows_of(q, first, count), detail::rows_of(k, first, count), detail::rows_of(v, first, count),
+                  detail::rows_of(o, first, count), detail::rows_of(dout, first, count), detail::rows_of(dq, first, count),
+                  detail::rows_of(dk, first, count), detail::rows_of(dv, first, count), one_thread,
+                  dslopes ? short_dslopes.data() + s * heads : nullptr, dsinks ? short_dsinks.data() + s * heads : nullptr,
+                  isa);
+    });
+  }
+  for (int64_t s = 0; s < sequences; ++s) {
     const int64_t first = cu_seqlens[s], count = cu_seqlens[s + 1] - first;
     if (count == 0) continue;
+    if (together && detail::varlen_short(count)) {
+      for (int64_t h = 0; h < heads; ++h) {
+        if (dslopes) dslopes[h] += short_dslopes[s * heads + h];
+        if (dsinks) dsinks[h] += short_dsinks[s * heads + h];
+      }
+      continue;
+    }
     backward<T>(detail::rows_of(q, first, count), detail::rows_of(k, first, count), detail::rows_of(v, first, count),
                 detail::rows_of(o, first, count), detail::rows_of(dout, first, count), detail::rows_of(dq, first, count),
                 detail::rows_of(dk, first, count), detail::rows_of(dv, first, count), opt, dslopes, dsinks, isa);
