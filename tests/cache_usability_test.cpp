@@ -1,6 +1,7 @@
 // SlidingKVCache as a new user meets it: query heads fixed at construction, messages that say
-// what to do (q_pos0, swapped q and k), and the memory kept after a long prompt bounded by
-// the rings plus the scratch of one max_step_rows piece, as the README states.
+// what to do (q_pos0, swapped q and k), the memory kept after a long prompt bounded by the
+// rings plus the scratch of one max_step_rows piece, and steady decoding free of allocations,
+// as the README states.
 #include <catch2/catch.hpp>
 
 #include "tester.hpp"
@@ -8,10 +9,42 @@
 #include <swat/reference.hpp>
 #include <swat/swat.hpp>
 
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <new>
 #include <random>
 #include <string>
 #include <vector>
+
+// Every operator new of this executable, counted while `counting` is set (on any thread).
+namespace {
+std::atomic<bool> counting{false};
+std::atomic<long> allocations{0};
+
+void* allocate(std::size_t bytes, std::size_t alignment) {
+  if (counting.load()) allocations.fetch_add(1);
+  if (bytes == 0) bytes = 1;
+  void* p = alignment > alignof(std::max_align_t)
+                ? std::aligned_alloc(alignment, (bytes + alignment - 1) / alignment * alignment)
+                : std::malloc(bytes);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+}  // namespace
+
+void* operator new(std::size_t bytes) { return allocate(bytes, 0); }
+void* operator new[](std::size_t bytes) { return allocate(bytes, 0); }
+void* operator new(std::size_t bytes, std::align_val_t a) { return allocate(bytes, static_cast<std::size_t>(a)); }
+void* operator new[](std::size_t bytes, std::align_val_t a) { return allocate(bytes, static_cast<std::size_t>(a)); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 using swat::Options;
 using swat::SlidingKVCache;
@@ -186,4 +219,42 @@ TEST_CASE("after a long step over a window of several splits the cache keeps one
                swat::bshd(o.data(), B, 1, H, D));
     CHECK(cache.bytes() == after_prompt);
   }
+}
+
+// "Steady decoding allocates nothing": once a step as long as the longest to come has run, steps
+// call no operator new (the checks of a good call included), on one thread and on two, with a
+// window of one split and of several (partial sums), sigmoid and softmax with sinks.
+TEST_CASE("steady decoding steps allocate nothing", "[cache-usability]") {
+  const int64_t B = 2, H = 4, Hkv = 2, D = 32, prompt = 600;
+  for (int threads : {1, 2})
+    for (int64_t window : {256, 1500})
+      for (swat::Activation act : {swat::Activation::sigmoid, swat::Activation::softmax}) {
+        INFO("threads " << threads << ", window " << window << ", "
+                        << (act == swat::Activation::sigmoid ? "sigmoid" : "softmax with sinks"));
+        Options opt;
+        opt.window = window;
+        opt.activation = act;
+        opt.rope = swat::RopeLayout::half;
+        opt.alibi_slopes = swat::balanced_alibi_slopes(H);
+        if (act == swat::Activation::softmax) opt.sinks = std::vector<float>(H, 0.5f);
+        opt.threads = threads;
+        SlidingKVCache<float> cache(B, H, Hkv, D, opt);
+        const std::vector<float> k = random_vector(B * prompt * Hkv * D, 1), v = random_vector(B * prompt * Hkv * D, 2);
+        cache.append(swat::bshd(k, B, prompt, Hkv, D), swat::bshd(v, B, prompt, Hkv, D));
+        const int64_t longest = SlidingKVCache<float>::max_step_rows;
+        const std::vector<float> q = random_vector(B * longest * H * D, 3), kn = random_vector(B * longest * Hkv * D, 4),
+                                 vn = random_vector(B * longest * Hkv * D, 5);
+        std::vector<float> o(q.size());
+        const auto step = [&](int64_t rows) {
+          cache.step(swat::bshd(q.data(), B, rows, H, D), swat::bshd(kn.data(), B, rows, Hkv, D),
+                     swat::bshd(vn.data(), B, rows, Hkv, D), swat::bshd(o.data(), B, rows, H, D));
+        };
+        step(longest);  // the scratch of the longest piece, and the thread pool's workers
+        step(1);
+        allocations = 0;
+        counting = true;
+        for (int64_t rows : {int64_t(1), int64_t(1), int64_t(3), int64_t(1), longest, int64_t(1)}) step(rows);
+        counting = false;
+        CHECK(allocations.load() == 0);
+      }
 }

@@ -23,11 +23,11 @@ Problem check_backward_inputs(const BackwardInputs<T>& io, const Options& opt, c
   const char* input_names[] = {"q", "k", "v", "o", "dout"};
   for (int n = 3; n < 5; ++n) {
     const View4<const T>& view = n == 3 ? io.o : io.dout;
-    const std::string name = input_names[n];
-    check_equal(view.shape[0], p.batch, (name + ".shape[0] (batch)").c_str(), "q's batch");
-    check_equal(view.shape[1], p.q_len, (name + ".shape[1] (seq)").c_str(), "q's seq");
-    check_equal(view.shape[2], p.heads, (name + ".shape[2] (heads)").c_str(), "q's heads");
-    check_equal(view.shape[3], p.dim, (name + ".shape[3] (dim)").c_str(), "q's dim");
+    const char* name = input_names[n];
+    check_equal(view.shape[0], p.batch, name, ".shape[0] (batch)", "q's batch");
+    check_equal(view.shape[1], p.q_len, name, ".shape[1] (seq)", "q's seq");
+    check_equal(view.shape[2], p.heads, name, ".shape[2] (heads)", "q's heads");
+    check_equal(view.shape[3], p.dim, name, ".shape[3] (dim)", "q's dim");
   }
   check_output(io.dq, p, "dq", p.q_len, p.heads);
   check_output(io.dk, p, "dk", p.k_len, p.kv_heads);

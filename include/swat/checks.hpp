@@ -154,6 +154,12 @@ inline void check_equal(int64_t actual, int64_t expected, const char* what, cons
   if (actual != expected) fail(what, ": expected ", expected, " (", against, "), got ", actual);
 }
 
+// The same for the field `field` of argument `name` ("dq", ".shape[1] (seq)"): the message is
+// put together only when it fails, so a good call allocates nothing here.
+inline void check_equal(int64_t actual, int64_t expected, const char* name, const char* field, const char* against) {
+  if (actual != expected) fail(name, field, ": expected ", expected, " (", against, "), got ", actual);
+}
+
 inline int resolve_threads(int requested) {
   if (requested < 0) fail("options.threads: expected >= 0, got ", requested);
   if (requested > 0) return requested;
@@ -275,11 +281,10 @@ Problem check_forward_inputs(const View4<Tq>& q, const View4<Tk>& k, const View4
 template <class To>
 void check_output(const View4<To>& o, const Problem& p, const char* name, int64_t seq, int64_t heads) {
   checked_span(o, name);
-  const std::string n(name);
-  check_equal(o.shape[0], p.batch, (n + ".shape[0] (batch)").c_str(), "q's batch");
-  check_equal(o.shape[1], seq, (n + ".shape[1] (seq)").c_str(), "matching input's seq");
-  check_equal(o.shape[2], heads, (n + ".shape[2] (heads)").c_str(), "matching input's heads");
-  check_equal(o.shape[3], p.dim, (n + ".shape[3] (dim)").c_str(), "q's dim");
+  check_equal(o.shape[0], p.batch, name, ".shape[0] (batch)", "q's batch");
+  check_equal(o.shape[1], seq, name, ".shape[1] (seq)", "matching input's seq");
+  check_equal(o.shape[2], heads, name, ".shape[2] (heads)", "matching input's heads");
+  check_equal(o.shape[3], p.dim, name, ".shape[3] (dim)", "q's dim");
   check_distinct_elements(o, name);
 }
 
