@@ -100,20 +100,21 @@ void forward_varlen(View4<const T> q, View4<const T> k, View4<const T> v, View4<
              isa);
   // Every sequence's rows are its own and forward gives the same bits on any number of threads,
   // so which thread runs a sequence changes nothing in o.
+  const auto sequence = [&](int64_t first, int64_t count, const Options& with) {
+    forward<T>(detail::rows_of(q, first, count), detail::rows_of(k, first, count), detail::rows_of(v, first, count),
+               detail::rows_of(o, first, count), with, isa);
+  };
   const bool together = detail::varlen_together(cu_seqlens, p.threads);
   for (std::size_t s = 0; s + 1 < cu_seqlens.size(); ++s) {
     const int64_t first = cu_seqlens[s], count = cu_seqlens[s + 1] - first;
     if (count == 0 || (together && detail::varlen_short(count))) continue;
-    forward<T>(detail::rows_of(q, first, count), detail::rows_of(k, first, count), detail::rows_of(v, first, count),
-               detail::rows_of(o, first, count), opt, isa);
+    sequence(first, count, opt);
   }
   if (together) {
     Options one_thread = opt;
     one_thread.threads = 1;
-    detail::run_short_sequences(p.threads, cu_seqlens, [&](int64_t, int64_t first, int64_t count) {
-      forward<T>(detail::rows_of(q, first, count), detail::rows_of(k, first, count), detail::rows_of(v, first, count),
-                 detail::rows_of(o, first, count), one_thread, isa);
-    });
+    detail::run_short_sequences(p.threads, cu_seqlens,
+                                [&](int64_t, int64_t first, int64_t count) { sequence(first, count, one_thread); });
   }
 }
 
@@ -132,6 +133,11 @@ void backward_varlen(View4<const T> q, View4<const T> k, View4<const T> v, View4
   // order. Short sequences run together first, each into its own H floats starting at -0 (-0 + x
   // is x for every x, +0 included), which the loop then adds in that order: the same bits as
   // one call a sequence, for any number of threads. (H floats a sequence: the only scratch.)
+  const auto sequence = [&](int64_t first, int64_t count, const Options& with, float* slopes, float* sinks) {
+    backward<T>(detail::rows_of(q, first, count), detail::rows_of(k, first, count), detail::rows_of(v, first, count),
+                detail::rows_of(o, first, count), detail::rows_of(dout, first, count), detail::rows_of(dq, first, count),
+                detail::rows_of(dk, first, count), detail::rows_of(dv, first, count), with, slopes, sinks, isa);
+  };
   const int64_t sequences = static_cast<int64_t>(cu_seqlens.size()) - 1, heads = p.heads;
   const bool together = detail::varlen_together(cu_seqlens, p.threads);
   std::vector<float> short_dslopes, short_dsinks;
@@ -141,11 +147,8 @@ void backward_varlen(View4<const T> q, View4<const T> k, View4<const T> v, View4
     Options one_thread = opt;
     one_thread.threads = 1;
     detail::run_short_sequences(p.threads, cu_seqlens, [&](int64_t s, int64_t first, int64_t count) {
-      backward<T>(detail::rows_of(q, first, count), detail::rows_of(k, first, count), detail::rows_of(v, first, count),
-                  detail::rows_of(o, first, count), detail::rows_of(dout, first, count), detail::rows_of(dq, first, count),
-                  detail::rows_of(dk, first, count), detail::rows_of(dv, first, count), one_thread,
-                  dslopes ? short_dslopes.data() + s * heads : nullptr, dsinks ? short_dsinks.data() + s * heads : nullptr,
-                  isa);
+      sequence(first, count, one_thread, dslopes ? short_dslopes.data() + s * heads : nullptr,
+               dsinks ? short_dsinks.data() + s * heads : nullptr);
     });
   }
   for (int64_t s = 0; s < sequences; ++s) {
@@ -158,9 +161,7 @@ void backward_varlen(View4<const T> q, View4<const T> k, View4<const T> v, View4
       }
       continue;
     }
-    backward<T>(detail::rows_of(q, first, count), detail::rows_of(k, first, count), detail::rows_of(v, first, count),
-                detail::rows_of(o, first, count), detail::rows_of(dout, first, count), detail::rows_of(dq, first, count),
-                detail::rows_of(dk, first, count), detail::rows_of(dv, first, count), opt, dslopes, dsinks, isa);
+    sequence(first, count, opt, dslopes, dsinks);
   }
 }
 
