@@ -15,7 +15,8 @@ namespace swat {
 inline namespace SWAT_API_NAMESPACE {
 
 // The paths this build has and this CPU runs: the native ones best first, then (with
-// swat::dispatch built with SWAT_DISPATCH_EMULATED) emulated4/8/16; the last is always `portable`.
+// swat::dispatch built with SWAT_DISPATCH_EMULATED) emulated16/8, and emulated4 where no native
+// path has 4 lanes; the last is always `portable`.
 inline std::vector<Isa> available_isas() { return detail::isa_list(); }
 
 // The path `Isa::automatic` takes: the best native path, never an emulated one.

@@ -95,7 +95,7 @@ int PART_FUNCTION(const char* label) {
   // The paths only this half's mode has.
 #if defined(SWAT_RUNTIME_DISPATCH)
 #if defined(SWAT_DISPATCH_HAS_EMULATED)
-  const bool own_paths = has(isas, Isa::emulated16) && has(isas, Isa::emulated8) && has(isas, Isa::emulated4);
+  const bool own_paths = has(isas, Isa::emulated16) && has(isas, Isa::emulated8);
 #else
 #error "build the dispatched half with SWAT_DISPATCH_EMULATED on: the emulated paths tell the halves apart"
 #endif

@@ -167,8 +167,10 @@ inline bool path_compiled(Isa isa) {
 #if defined(SWAT_DISPATCH_HAS_NEON)
     case Isa::neon:
 #endif
-#if defined(SWAT_DISPATCH_HAS_EMULATED)
+#if defined(SWAT_DISPATCH_HAS_EMULATED4)
     case Isa::emulated4:
+#endif
+#if defined(SWAT_DISPATCH_HAS_EMULATED)
     case Isa::emulated8:
     case Isa::emulated16:
 #endif
@@ -216,8 +218,10 @@ Kernel kernel_of(Isa isa) {
 #if defined(SWAT_DISPATCH_HAS_NEON)
     case Isa::neon: return dispatched_table<Isa::neon, part>().template get<Kernel>();
 #endif
-#if defined(SWAT_DISPATCH_HAS_EMULATED)
+#if defined(SWAT_DISPATCH_HAS_EMULATED4)
     case Isa::emulated4: return dispatched_table<Isa::emulated4, part>().template get<Kernel>();
+#endif
+#if defined(SWAT_DISPATCH_HAS_EMULATED)
     case Isa::emulated8: return dispatched_table<Isa::emulated8, part>().template get<Kernel>();
     case Isa::emulated16: return dispatched_table<Isa::emulated16, part>().template get<Kernel>();
 #endif
