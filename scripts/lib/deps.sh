@@ -5,7 +5,8 @@
 #   swat_ensure_deps tests      xsimd, Eigen, Catch2, Ninja
 #   swat_ensure_deps bench      the same plus Google Benchmark
 #   swat_generator <dir>        the -G arguments for configuring <dir>
-#   swat_ensure_fuzz_deps       clang++ able to link libFuzzer (scripts/test's fuzz stage)
+#   swat_ensure_fuzz_deps       clang++ able to link libFuzzer (scripts/test's asan+ubsan and
+#                               fuzz stages, which share one Clang build)
 #
 # SWAT_SKIP_DEPS=1 skips the check (libraries installed elsewhere, e.g. found through
 # CMAKE_PREFIX_PATH); CMake then reports anything still missing.
@@ -77,9 +78,9 @@ swat_fuzzer_links() {
   return "$status"
 }
 
-# The fuzzing stage of scripts/test: Clang and its runtimes (libFuzzer, sanitizers), which
-# Debian ships in clang and libclang-rt-dev (libclang-rt-<version>-dev of the default clang).
-# GCC's sanitizer runtimes (libasan, libubsan, libtsan) come with g++ itself.
+# The asan+ubsan and fuzzing stages of scripts/test: Clang and its runtimes (libFuzzer,
+# sanitizers), which Debian ships in clang and libclang-rt-dev (libclang-rt-<version>-dev of the
+# default clang). GCC's ThreadSanitizer runtime (libtsan, for the tsan stage) comes with g++.
 swat_ensure_fuzz_deps() {
   if [[ "${SWAT_SKIP_DEPS:-0}" == "1" ]] || swat_fuzzer_links; then
     return 0
