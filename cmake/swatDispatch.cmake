@@ -131,8 +131,6 @@ int main() { return 0; }" SWAT_DISPATCH_COMPILES_${ISA})
 
   set(objects "")
   set(has_definitions "")
-  set(has_definitions_emulated "")
-  set(has_emulated_wide OFF)
   foreach(isa IN LISTS isas)
     set(object_target swat_dispatch_${isa})
     # The path's table in its three parts (kernel_table.hpp): forward and backward, decode, and
@@ -156,11 +154,6 @@ int main() { return 0; }" SWAT_DISPATCH_COMPILES_${ISA})
     set_target_properties(${object_target} PROPERTIES POSITION_INDEPENDENT_CODE ON)
     list(APPEND objects $<TARGET_OBJECTS:${object_target}>)
     if(isa MATCHES "^emulated")
-      if(isa STREQUAL "emulated4")
-        list(APPEND has_definitions_emulated SWAT_DISPATCH_HAS_EMULATED4)
-      else()
-        set(has_emulated_wide ON)
-      endif()
       # The emulated paths are there to run the kernels' width logic, never for speed: at -O1
       # GCC 12 compiles the 16-lane copy in a fifth of -O3's time (20 s against 95 s), most of
       # the release test build. (Last on the line, so it wins over the build type's level.)
@@ -180,10 +173,15 @@ int main() { return 0; }" SWAT_DISPATCH_COMPILES_${ISA})
       endif()
     endif()
   endforeach()
-  if(has_emulated_wide)
-    list(APPEND has_definitions_emulated SWAT_DISPATCH_HAS_EMULATED)
+  if("emulated8" IN_LIST isas)
+    list(APPEND has_definitions SWAT_DISPATCH_HAS_EMULATED)
   endif()
-  list(APPEND has_definitions ${has_definitions_emulated})
+  if("emulated4" IN_LIST isas)
+    list(APPEND has_definitions SWAT_DISPATCH_HAS_EMULATED4)
+  endif()
+  # The paths compiled (a target swat_dispatch_<isa> each), for swat's own build to add flags
+  # and checks to.
+  set_property(GLOBAL PROPERTY SWAT_DISPATCH_PATHS "${isas}")
 
   # Archive order, as a second line of defence: inline code outside swat's per-ISA namespace
   # (what the standard library instantiates) is emitted by every copy and the linker keeps the
