@@ -768,6 +768,33 @@ void micro_gemm_of(Outcome* o) {
                    static_cast<double>(c[m * L + l]), static_cast<double>(want), m < rows ? "" : " (row past the panel: untouched)");
           }
       }
+  // On some vectors of the lanes only (gemm_rows_on, the score product on a window's diagonal
+  // edges): every run of consecutive vectors; the other lanes stay untouched.
+  constexpr int NV = B::vectors;
+  constexpr int64_t W = static_cast<int64_t>(swat::detail::Vec<T, Arch>::width);
+  for (int count = 1; count <= NV; ++count)
+    for (int first = 0; first + count <= NV; ++first)
+      for (int rows = 1; rows <= P; ++rows)
+        for (int depth : {0, 1, kDepth})
+          for (bool accumulate : {false, true}) {
+            std::memcpy(c, start, sizeof c);
+            swat::detail::gemm_rows_on<swat::detail::FmaStep<T, Arch>, Arch, swat::detail::ALayout::m_adjacent>(
+                {first, count}, rows, depth, panel, P, b, c, accumulate);
+            for (int m = 0; m < P; ++m)
+              for (int64_t l = 0; l < L; ++l) {
+                const bool on = m < rows && l >= first * W && l < (first + count) * W;
+                T want = start[m * L + l];
+                if (on) {
+                  if (!accumulate) want = 0;
+                  for (int k = 0; k < depth; ++k) want += panel[k * P + m] * b[k * L + l];
+                }
+                expect(o, c[m * L + l] == want,
+                       "%s: gemm_rows_on(vectors %d..%d, rows=%d, depth=%d, accumulate=%d) C[%d][%lld] is %g, want %g%s",
+                       type_name(T()), first, first + count - 1, rows, depth, accumulate ? 1 : 0, m,
+                       static_cast<long long>(l), static_cast<double>(c[m * L + l]), static_cast<double>(want),
+                       on ? "" : " (outside the vectors or rows: untouched)");
+              }
+          }
 }
 // gemm_dims (the products over a slab's D dims, Blocking::dim_rows at a time) with one Step of
 // the micro-kernel, for every D up to two blocks and a tail past them, A's rows lda apart (wider
@@ -807,6 +834,36 @@ void gemm_dims_on(Outcome* o, const char* name, Element element, Product product
                    static_cast<double>(want), d < D ? "" : " (row past D: untouched)");
           }
       }
+  // gemm_dims_edged (the output product on a window's diagonal edges): the first `head` steps
+  // leave out the last vector of lanes, the last `tail` steps the first; ends that meet or
+  // overlap, or are longer than the depth, leave the middle empty.
+  constexpr int NV = B::vectors;
+  constexpr int64_t W = static_cast<int64_t>(swat::detail::Vec<C, A>::width);
+  const int64_t edge_cases[][2] = {{0, 0}, {3, 0}, {0, 5}, {3, 5}, {kDepth, 0}, {0, kDepth + 4}, {20, 20}, {9, 28}};
+  for (const auto& edge : edge_cases)
+    for (int D : {1, R, kDims})
+      for (int depth : {0, 1, 7, kDepth})
+        for (bool accumulate : {false, true}) {
+          std::memcpy(c, start, sizeof c);
+          swat::detail::gemm_dims_edged<Step, A>(D, depth, a, kLda, b, c, accumulate, {edge[0], edge[1]});
+          const int64_t head = std::min<int64_t>(edge[0], depth), tail_start = std::max<int64_t>(head, depth - edge[1]);
+          for (int d = 0; d <= D; ++d)
+            for (int64_t l = 0; l < L; ++l) {
+              const int64_t v = l / W;
+              C want = start[d * L + l];
+              if (d < D) {
+                if (!accumulate) want = 0;
+                for (int k = 0; k < depth; ++k) {
+                  const bool skipped = NV > 1 && ((k < head && v == NV - 1) || (k >= tail_start && v == 0));
+                  if (!skipped) want += product(a[k * kLda + d], b[k * L + l]);
+                }
+              }
+              expect(o, c[d * L + l] == want,
+                     "%s: gemm_dims_edged(D=%d, depth=%d, head=%lld, tail=%lld, accumulate=%d) C[%d][%lld] is %g, want %g",
+                     name, D, depth, static_cast<long long>(edge[0]), static_cast<long long>(edge[1]), accumulate ? 1 : 0, d,
+                     static_cast<long long>(l), static_cast<double>(c[d * L + l]), static_cast<double>(want));
+            }
+        }
 }
 
 template <class T>

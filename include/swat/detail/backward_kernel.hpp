@@ -37,6 +37,7 @@
 #include "buffer.hpp"
 #include "compiler.hpp"
 #include "fp_env.hpp"
+#include "lane_rows.hpp"
 #include "math.hpp"
 #include "microkernel.hpp"
 #include "reduce.hpp"
@@ -712,13 +713,20 @@ class BackwardKernel {
     const int64_t r_hi = std::min(end_query(jb + nl - 1), c0 + rows) - c0;
     if (r_lo >= r_hi) return;
     const int64_t p_lo = r_lo / M, p_hi = (r_hi + M - 1) / M;
+    // The rows each vector of keys sees (padding keys included): the products skip the others
+    // on the window's diagonal edges (lane_rows.hpp).
+    const auto need = LaneRows<NV>::from(
+        r_lo, r_hi, [&](int v) { return first_query(jb + v * W) - c0; },
+        [&](int v) { return end_query(jb + v * W + W - 1) - c0; });
     T* scores = ws.scores.data();
     T* dp = ws.dp.data();
     for (int64_t panel = p_lo; panel < p_hi; ++panel) {
-      gemm_rows<T, Arch, ALayout::k_adjacent>(M, D, ws.q_rows.data() + panel * M * D, D, ws.k_t.data() + slab,
-                                              scores + panel * M * lanes, false);
-      gemm_rows<T, Arch, ALayout::k_adjacent>(M, D, ws.do_rows.data() + panel * M * D, D, ws.v_t.data() + slab,
-                                              dp + panel * M * lanes, false);
+      const LaneVectors vectors = need.vectors(std::max(panel * M, r_lo), std::min(panel * M + M, r_hi));
+      if (vectors.count == 0) continue;
+      gemm_rows_on<FmaStep<T, Arch>, Arch, ALayout::k_adjacent>(vectors, M, D, ws.q_rows.data() + panel * M * D, D,
+                                                                ws.k_t.data() + slab, scores + panel * M * lanes, false);
+      gemm_rows_on<FmaStep<T, Arch>, Arch, ALayout::k_adjacent>(vectors, M, D, ws.do_rows.data() + panel * M * D, D,
+                                                                ws.v_t.data() + slab, dp + panel * M * lanes, false);
     }
     const int64_t key_pos = p_.k_pos0 + jb;
     const vec iota = V::iota(), zero = V::broadcast(T(0));
@@ -762,21 +770,29 @@ class BackwardKernel {
         V::store(dp_row + v * W, ds);
       }
     }
-    // dV^T[d][key] += sum over rows of dO[row][d] P[row][key]; dK^T likewise with q and dS.
+    // dV^T[d][key] += sum over rows of dO[row][d] P[row][key]; dK^T likewise with q and dS. The
+    // rows before r_lo and from r_hi on weigh 0 for every key: they join the ends.
     const int64_t depth = (p_hi - p_lo) * M, at = p_lo * M * D;
-    gemm_dims<FmaStep<T, Arch>, Arch>(D, depth, ws.do_rows.data() + at, D, scores + p_lo * M * lanes, ws.dv_t.data() + slab,
-                                      true);
-    gemm_dims<FmaStep<T, Arch>, Arch>(D, depth, ws.q_rows.data() + at, D, dp + p_lo * M * lanes, ws.dk_t.data() + slab,
-                                      true);
+    const EdgeRows edges = need.edges(r_lo, r_hi);
+    const KeyEdges steps{edges.head_end - p_lo * M, p_hi * M - edges.tail_start};
+    gemm_dims_edged<FmaStep<T, Arch>, Arch>(D, depth, ws.do_rows.data() + at, D, scores + p_lo * M * lanes,
+                                            ws.dv_t.data() + slab, true, steps);
+    gemm_dims_edged<FmaStep<T, Arch>, Arch>(D, depth, ws.q_rows.data() + at, D, dp + p_lo * M * lanes,
+                                            ws.dk_t.data() + slab, true, steps);
     if (!fused_) return;
     if (slope) *slope += static_cast<double>(horizontal_sum<T, Arch>(slope_sum));
-    // dQ[row][d] += sum over the block's keys of dS[row][key] K[key][d], `lanes` dims at a time.
+    // dQ[row][d] += sum over the block's keys of dS[row][key] K[key][d], `lanes` dims at a time;
+    // a panel of rows takes the keys of the vectors that see it only.
     const int64_t key_stride = key_tile_ * lanes;  // one dim panel of k_rows
-    for (int64_t panel = 0; panel < lane_panels_; ++panel)
-      for (int64_t rp = p_lo; rp < p_hi; ++rp)
-        gemm_rows<T, Arch, ALayout::k_adjacent>(M, nl, dp + rp * M * lanes, lanes,
-                                                ws.k_rows.data() + panel * key_stride + block * lanes * lanes,
+    for (int64_t rp = p_lo; rp < p_hi; ++rp) {
+      const LaneVectors vectors = need.vectors(std::max(rp * M, r_lo), std::min(rp * M + M, r_hi));
+      const int64_t k0 = vectors.first * W, k1 = std::min(nl, (vectors.first + vectors.count) * W);
+      if (k0 >= k1) continue;
+      for (int64_t panel = 0; panel < lane_panels_; ++panel)
+        gemm_rows<T, Arch, ALayout::k_adjacent>(M, k1 - k0, dp + rp * M * lanes + k0, lanes,
+                                                ws.k_rows.data() + panel * key_stride + (block * lanes + k0) * lanes,
                                                 ws.dq_rows.data() + (panel * chunk + rp * M) * lanes, true);
+    }
   }
 
   const Common& c_;

@@ -6,8 +6,9 @@
 // micro-kernel streams sequential memory whatever the caller's strides) and shared by the
 // heads of the GQA group. Per block, head and lane block: scores S^T = K Q^T, weights in place
 // (bias, mask on edge blocks only, activation), then O^T += V^T P^T. Each lane block works on
-// the exact key range it sees, so the window's diagonal edges cost little. No matrix larger
-// than a tile is ever formed.
+// the exact key range it sees, and on the window's diagonal edges its products skip the
+// vectors of lanes that see none of a key (lane_rows.hpp), so the edges cost little. No matrix
+// larger than a tile is ever formed.
 #pragma once
 
 #include "isa_namespace.hpp"
@@ -24,6 +25,7 @@
 #include "convert.hpp"
 #include "forward_products.hpp"
 #include "fp_env.hpp"
+#include "lane_rows.hpp"
 #include "microkernel.hpp"
 #include "rope.hpp"
 #include "score/score.hpp"
@@ -237,7 +239,8 @@ class ForwardKernel {
   }
 
   // One head's lane block (queries at positions lane_first .. lane_first + count - 1) against
-  // one packed key block.
+  // one packed key block. On the window's diagonal edges the products run on the vectors of
+  // lanes that see the rows only (lane_rows.hpp).
   void attend(int64_t h, int64_t lane_first, int64_t count, int64_t kb, int64_t nk, const Packed* keys,
               const Packed* values, const Packed* q_t, T* o_t, T* scores, Packed* weights, T* max, T* sum) const {
     const int64_t D = p_.dim;
@@ -245,19 +248,23 @@ class ForwardKernel {
     const int64_t lo = std::max(window_.first_key(lane_first), kb) - kb;
     const int64_t hi = std::min(window_.end_key(lane_last), kb + nk) - kb;
     if (lo >= hi) return;
+    const auto need = LaneRows<NV>::of(window_, lane_first, W, kb, lo, hi);
     // Scores S^T[key][lane] for whole key panels covering [lo, hi).
     for (int64_t panel = lo / M; panel * M < hi; ++panel) {
       const int64_t panel_rows = std::min<int64_t>(M, nk - panel * M);
-      Products::scores(panel_rows, D, keys + panel * M * packed_dim_, q_t, scores + panel * M * lanes);
+      const LaneVectors vectors = need.vectors(std::max(panel * M, lo), std::min(panel * M + panel_rows, hi));
+      if (vectors.count > 0)
+        Products::scores(vectors, panel_rows, D, keys + panel * M * packed_dim_, q_t, scores + panel * M * lanes);
     }
     const auto s = ScoreRows<T, Arch, NV>::at(scores, lanes, lo, hi, window_, ReferenceKey::of(p_, h), lane_first, kb);
     const Bias bias = Bias::make(p_, h);
-    if (window_.covers(lane_first, lane_last, kb + lo, kb + hi))
+    // Unmasked only where every lane, padding included, sees every row: then no vector was skipped.
+    if (window_.covers(lane_first, lane_first + lanes - 1, kb + lo, kb + hi))
       Activation::template weigh<false>(s, cap_, bias, max, sum, o_t, D, lanes);
     else
       Activation::template weigh<true>(s, cap_, bias, max, sum, o_t, D, lanes);
     // O^T[d][lane] += sum over keys [lo, hi) of V[key][d] * P^T[key][lane], Blocking::dim_rows dims at a time.
-    Products::outputs(lo, hi, scores, weights, values, D, o_t);
+    Products::outputs(lo, hi, need.edges(lo, hi), scores, weights, values, D, o_t);
   }
 
   // O^T back into rows a lane block at a time (`rows_out`: lanes rows of D), then stored.

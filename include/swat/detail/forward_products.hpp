@@ -9,12 +9,14 @@
 
 #include "isa_namespace.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
 
 #include "bf16_dot.hpp"
 #include "convert.hpp"
+#include "lane_rows.hpp"
 #include "microkernel.hpp"
 #include "transpose.hpp"
 
@@ -47,16 +49,19 @@ struct FloatProducts {
     load_row(values + j * D, src, ds, D);
   }
 
-  // S^T[key][lane] for `rows` keys of a panel: keys [rows][packed(D)], q_t a slab.
-  static void scores(int64_t rows, int64_t D, const Packed* keys, const Packed* q_t, T* out) {
-    gemm_rows<T, Arch, ALayout::k_adjacent>(rows, D, keys, D, q_t, out, false);
+  // S^T[key][lane] for `rows` keys of a panel, on the lanes of `vectors`: keys [rows][packed(D)],
+  // q_t a slab.
+  static void scores(LaneVectors vectors, int64_t rows, int64_t D, const Packed* keys, const Packed* q_t, T* out) {
+    gemm_rows_on<FmaStep<T, Arch>, Arch, ALayout::k_adjacent>(vectors, rows, D, keys, D, q_t, out, false);
   }
 
   // O^T[d][lane] += sum over keys [lo, hi) of V[key][d] * P^T[key][lane], from the weights in
-  // place in `weights` ([key][lanes]); scratch is unused here.
-  static void outputs(int64_t lo, int64_t hi, const T* weights, Packed* /*scratch*/, const Packed* values, int64_t D,
-                      T* o_t) {
-    gemm_dims<FmaStep<T, Arch>, Arch>(D, hi - lo, values + lo * D, D, weights + lo * lanes, o_t, true);
+  // place in `weights` ([key][lanes]), skipping the vectors of lanes `edges` says see none of
+  // the rows at the ends; scratch is unused here.
+  static void outputs(int64_t lo, int64_t hi, EdgeRows edges, const T* weights, Packed* /*scratch*/,
+                      const Packed* values, int64_t D, T* o_t) {
+    gemm_dims_edged<FmaStep<T, Arch>, Arch>(D, hi - lo, values + lo * D, D, weights + lo * lanes, o_t, true,
+                                            KeyEdges{edges.head_end - lo, hi - edges.tail_start});
   }
 
   // dst[d] = src[d * ds] in T, d < D.
@@ -122,22 +127,27 @@ struct Bf16Products {
     }
   }
 
-  static void scores(int64_t rows, int64_t D, const Packed* keys, const Packed* q_t, T* out) {
+  static void scores(LaneVectors vectors, int64_t rows, int64_t D, const Packed* keys, const Packed* q_t, T* out) {
     const int64_t P = packed(D);
-    gemm_rows_with<Step, Arch, ALayout::k_adjacent>(rows, P, keys, P, q_t, out, false);
+    gemm_rows_on<Step, Arch, ALayout::k_adjacent>(vectors, rows, P, keys, P, q_t, out, false);
   }
 
   // The weights of keys [lo, hi) rounded into pairs (scratch, [key / 2][lanes]), then the
-  // product with the value pairs.
-  static void outputs(int64_t lo, int64_t hi, const T* weights, Packed* scratch, const Packed* values, int64_t D,
-                      T* o_t) {
+  // product with the value pairs; the pairs wholly within the rows `edges` names at the ends
+  // skip the vectors that see none of them.
+  static void outputs(int64_t lo, int64_t hi, EdgeRows edges, const T* weights, Packed* scratch, const Packed* values,
+                      int64_t D, T* o_t) {
     const int64_t first = lo / 2, end = (hi + 1) / 2;
     for (int64_t p = first; p < end; ++p) {
       const int64_t k = 2 * p;
       round_pairs<Arch>(k >= lo ? weights + k * lanes : nullptr, k + 1 < hi ? weights + (k + 1) * lanes : nullptr,
                         scratch + (p - first) * lanes, lanes);
     }
-    gemm_dims<Step, Arch>(D, end - first, values + first * D, D, scratch, o_t, true);
+    // Pair p holds keys 2p and 2p + 1: before head_end when p < head_end / 2, from tail_start
+    // on when p >= ceil(tail_start / 2).
+    const KeyEdges steps{std::max<int64_t>(0, edges.head_end / 2 - first),
+                         std::max<int64_t>(0, end - (edges.tail_start + 1) / 2)};
+    gemm_dims_edged<Step, Arch>(D, end - first, values + first * D, D, scratch, o_t, true, steps);
   }
 
   // A row of D floats rounded to bf16, in pairs.

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "compiler.hpp"
 #include "simd.hpp"
@@ -57,15 +58,51 @@ struct FmaStep {
   static typename V::type madd(const a_vec& a, const b_vec& b, const typename V::type& c) { return V::fma(a, b, c); }
 };
 
-// C[m][lanes] (+)= sum_k A(m, k) * B[k][lanes] for m < Rows. B and C rows are `lanes` apart:
-// their strides are compile-time constants, leaving one pointer bump per step.
-template <class Step, class Arch, int Rows, ALayout Layout>
+// The steps at the ends of a product over keys that some vectors of the lanes skip: on a
+// window's diagonal edges the first rows of a lane block's range are seen by its first vectors
+// only and the last rows by its last ones (lane_rows.hpp).
+struct KeyEdges {
+  int64_t head = 0, tail = 0;  // >= 0
+};
+
+// Steps [k0, k1) of micro_gemm on the accumulators of vectors [First, Last).
+template <class Step, class Arch, int Rows, int NV, int First, int Last>
+SWAT_INLINE void micro_steps(int64_t k0, int64_t k1, const typename Step::a_type* a, int64_t step, const int64_t* row,
+                             const typename Step::b_type* b,
+                             typename Vec<typename Step::c_type, Arch>::type (&acc)[Rows][NV]) {
+  constexpr int64_t W = static_cast<int64_t>(Vec<typename Step::c_type, Arch>::width);
+  constexpr int64_t L = Blocking<typename Step::c_type, Arch>::lanes;
+  a += k0 * step;
+  b += k0 * L;
+  for (int64_t k = k0; k < k1; ++k, a += step, b += L) {
+    typename Step::b_vec bv[NV];
+    SWAT_UNROLL
+    for (int v = First; v < Last; ++v) bv[v] = Step::load_b(b + v * W);
+    SWAT_UNROLL
+    for (int m = 0; m < Rows; ++m) {
+      const typename Step::a_vec av = Step::broadcast_a(a + row[m]);
+      SWAT_UNROLL
+      for (int v = First; v < Last; ++v) acc[m][v] = Step::madd(av, bv[v], acc[m][v]);
+    }
+  }
+}
+
+// C[m][lanes] (+)= sum_k A(m, k) * B[k][lanes] for m < Rows, on the first Vectors vectors of
+// each row (a narrower product starts its B and C a few vectors in). B and C rows are `lanes`
+// apart: their strides are compile-time constants, leaving one pointer bump per step.
+//
+// Edged: the first edges.head steps multiply every vector but the last, and the last
+// edges.tail steps every vector but the first (KeyEdges). Otherwise edges is ignored.
+template <class Step, class Arch, int Rows, ALayout Layout, int Vectors = Blocking<typename Step::c_type, Arch>::vectors,
+          bool Edged = false>
 SWAT_NOINLINE void micro_gemm(int64_t depth, const typename Step::a_type* a, int64_t lda,
-                              const typename Step::b_type* b, typename Step::c_type* c, bool accumulate) {
+                              const typename Step::b_type* b, typename Step::c_type* c, bool accumulate,
+                              KeyEdges edges = {}) {
   using C = typename Step::c_type;
   using V = Vec<C, Arch>;
   using vec = typename V::type;
-  constexpr int NV = Blocking<C, Arch>::vectors;
+  constexpr int NV = Vectors;
+  static_assert(NV >= 1 && NV <= Blocking<C, Arch>::vectors, "micro_gemm: 1 to Blocking::vectors vectors");
   constexpr int64_t W = static_cast<int64_t>(V::width);
   constexpr int64_t L = Blocking<C, Arch>::lanes;
   // The accumulators only live in registers if every loop over them is unrolled; -O2 alone
@@ -80,16 +117,16 @@ SWAT_NOINLINE void micro_gemm(int64_t depth, const typename Step::a_type* a, int
   int64_t row[Rows];
   SWAT_UNROLL
   for (int m = 0; m < Rows; ++m) row[m] = Layout == ALayout::m_adjacent ? m : m * lda;
-  for (int64_t k = 0; k < depth; ++k, a += step, b += L) {
-    typename Step::b_vec bv[NV];
-    SWAT_UNROLL
-    for (int v = 0; v < NV; ++v) bv[v] = Step::load_b(b + v * W);
-    SWAT_UNROLL
-    for (int m = 0; m < Rows; ++m) {
-      const typename Step::a_vec av = Step::broadcast_a(a + row[m]);
-      SWAT_UNROLL
-      for (int v = 0; v < NV; ++v) acc[m][v] = Step::madd(av, bv[v], acc[m][v]);
-    }
+  bool edged = false;
+  if constexpr (Edged && NV > 1) edged = edges.head > 0 || edges.tail > 0;
+  if (edged) {  // the blocks at the window's edges; the others take the plain loop
+    const int64_t head = std::min(edges.head, depth);
+    const int64_t tail_start = std::max(head, depth - edges.tail);
+    micro_steps<Step, Arch, Rows, NV, 0, NV - 1>(0, head, a, step, row, b, acc);
+    micro_steps<Step, Arch, Rows, NV, 0, NV>(head, tail_start, a, step, row, b, acc);
+    micro_steps<Step, Arch, Rows, NV, 1, NV>(tail_start, depth, a, step, row, b, acc);
+  } else {
+    micro_steps<Step, Arch, Rows, NV, 0, NV>(0, depth, a, step, row, b, acc);
   }
   SWAT_UNROLL
   for (int m = 0; m < Rows; ++m)
@@ -97,16 +134,54 @@ SWAT_NOINLINE void micro_gemm(int64_t depth, const typename Step::a_type* a, int
     for (int v = 0; v < NV; ++v) V::store(c + m * L + v * W, acc[m][v]);
 }
 
+// The vectors of a lane block a product runs on: [first, first + count) of Blocking::vectors.
+// On the diagonal edges of a window some key rows are seen by the lanes of one vector only; the
+// products skip the other vectors there (lane_rows.hpp).
+struct LaneVectors {
+  int first = 0, count = 0;
+  bool operator==(const LaneVectors& o) const { return first == o.first && count == o.count; }
+  bool operator!=(const LaneVectors& o) const { return !(*this == o); }
+};
+template <class T, class Arch>
+constexpr LaneVectors all_vectors() {
+  return {0, Blocking<T, Arch>::vectors};
+}
+
 // `rows` <= Blocking::rows rows of A; short ones (edges of D or of a key block) take a smaller
 // instantiation, as BLIS kernels handle m < MR.
-template <class Step, class Arch, ALayout Layout, int Rows = Blocking<typename Step::c_type, Arch>::rows>
+template <class Step, class Arch, ALayout Layout, int Vectors = Blocking<typename Step::c_type, Arch>::vectors,
+          int Rows = Blocking<typename Step::c_type, Arch>::rows, bool Edged = false>
 inline void gemm_rows_with(int64_t rows, int64_t depth, const typename Step::a_type* a, int64_t lda,
-                           const typename Step::b_type* b, typename Step::c_type* c, bool accumulate) {
+                           const typename Step::b_type* b, typename Step::c_type* c, bool accumulate,
+                           KeyEdges edges = {}) {
   if (rows == Rows) {
-    micro_gemm<Step, Arch, Rows, Layout>(depth, a, lda, b, c, accumulate);
+    micro_gemm<Step, Arch, Rows, Layout, Vectors, Edged>(depth, a, lda, b, c, accumulate, edges);
   } else if constexpr (Rows > 1) {
-    gemm_rows_with<Step, Arch, Layout, Rows - 1>(rows, depth, a, lda, b, c, accumulate);
+    gemm_rows_with<Step, Arch, Layout, Vectors, Rows - 1, Edged>(rows, depth, a, lda, b, c, accumulate, edges);
   }
+}
+
+// Calls f(std::integral_constant<int, n>) for n = count, 1 <= count <= N.
+template <int N, class F>
+SWAT_INLINE void with_vector_count(int count, F&& f) {
+  if (count == N) {
+    f(std::integral_constant<int, N>{});
+  } else if constexpr (N > 1) {
+    with_vector_count<N - 1>(count, f);
+  }
+}
+
+// gemm_rows_with (up to Rows rows) on the vectors `lanes` of B and C only.
+template <class Step, class Arch, ALayout Layout, int Rows = Blocking<typename Step::c_type, Arch>::rows>
+SWAT_INLINE void gemm_rows_on(LaneVectors lanes, int64_t rows, int64_t depth, const typename Step::a_type* a, int64_t lda,
+                         const typename Step::b_type* b, typename Step::c_type* c, bool accumulate) {
+  using C = typename Step::c_type;
+  constexpr int64_t W = static_cast<int64_t>(Vec<C, Arch>::width);
+  with_vector_count<Blocking<C, Arch>::vectors>(lanes.count, [&](auto n) {
+    // B's elements are one a lane too (a float, or a bf16 pair), as micro_gemm's loads take them.
+    gemm_rows_with<Step, Arch, Layout, decltype(n)::value, Rows>(rows, depth, a, lda, b + lanes.first * W,
+                                                                 c + lanes.first * W, accumulate);
+  });
 }
 
 // The products in T (fused multiply-adds).
@@ -124,8 +199,19 @@ inline void gemm_dims(int64_t D, int64_t depth, const typename Step::a_type* a, 
   using B = Blocking<typename Step::c_type, Arch>;
   constexpr int R = B::dim_rows;
   for (int64_t d0 = 0; d0 < D; d0 += R)
-    gemm_rows_with<Step, Arch, ALayout::m_adjacent, R>(std::min<int64_t>(R, D - d0), depth, a + d0, lda, b,
-                                                       c + d0 * B::lanes, accumulate);
+    gemm_rows_with<Step, Arch, ALayout::m_adjacent, B::vectors, R>(std::min<int64_t>(R, D - d0), depth, a + d0, lda, b,
+                                                                   c + d0 * B::lanes, accumulate);
+}
+
+// gemm_dims over keys whose first and last steps skip the vectors that see none of them.
+template <class Step, class Arch>
+inline void gemm_dims_edged(int64_t D, int64_t depth, const typename Step::a_type* a, int64_t lda,
+                            const typename Step::b_type* b, typename Step::c_type* c, bool accumulate, KeyEdges edges) {
+  using B = Blocking<typename Step::c_type, Arch>;
+  constexpr int R = B::dim_rows;
+  for (int64_t d0 = 0; d0 < D; d0 += R)
+    gemm_rows_with<Step, Arch, ALayout::m_adjacent, B::vectors, R, true>(std::min<int64_t>(R, D - d0), depth, a + d0,
+                                                                         lda, b, c + d0 * B::lanes, accumulate, edges);
 }
 
 // One packed panel: panel[k * Blocking::rows + m] = A(m, k), of `rows` <= Blocking::rows rows (short
