@@ -834,7 +834,7 @@ void gemm_dims_on(Outcome* o, const char* name, Element element, Product product
                    static_cast<double>(want), d < D ? "" : " (row past D: untouched)");
           }
       }
-  // gemm_dims_edged (the output product on a window's diagonal edges): the first `head` steps
+  // gemm_dims with KeyEdges (the products on a window's diagonal edges): the first `head` steps
   // leave out the last vector of lanes, the last `tail` steps the first; ends that meet or
   // overlap, or are longer than the depth, leave the middle empty.
   constexpr int NV = B::vectors;
@@ -845,7 +845,7 @@ void gemm_dims_on(Outcome* o, const char* name, Element element, Product product
       for (int depth : {0, 1, 7, kDepth})
         for (bool accumulate : {false, true}) {
           std::memcpy(c, start, sizeof c);
-          swat::detail::gemm_dims_edged<Step, A>(D, depth, a, kLda, b, c, accumulate, {edge[0], edge[1]});
+          swat::detail::gemm_dims<Step, A>(D, depth, a, kLda, b, c, accumulate, {edge[0], edge[1]});
           const int64_t head = std::min<int64_t>(edge[0], depth), tail_start = std::max<int64_t>(head, depth - edge[1]);
           for (int d = 0; d <= D; ++d)
             for (int64_t l = 0; l < L; ++l) {
@@ -859,7 +859,7 @@ void gemm_dims_on(Outcome* o, const char* name, Element element, Product product
                 }
               }
               expect(o, c[d * L + l] == want,
-                     "%s: gemm_dims_edged(D=%d, depth=%d, head=%lld, tail=%lld, accumulate=%d) C[%d][%lld] is %g, want %g",
+                     "%s: gemm_dims(D=%d, depth=%d, head=%lld, tail=%lld, accumulate=%d) C[%d][%lld] is %g, want %g",
                      name, D, depth, static_cast<long long>(edge[0]), static_cast<long long>(edge[1]), accumulate ? 1 : 0, d,
                      static_cast<long long>(l), static_cast<double>(c[d * L + l]), static_cast<double>(want));
             }

@@ -60,7 +60,7 @@ struct FloatProducts {
   // the rows at the ends; scratch is unused here.
   static void outputs(int64_t lo, int64_t hi, EdgeRows edges, const T* weights, Packed* /*scratch*/,
                       const Packed* values, int64_t D, T* o_t) {
-    gemm_dims_edged<FmaStep<T, Arch>, Arch>(D, hi - lo, values + lo * D, D, weights + lo * lanes, o_t, true,
+    gemm_dims<FmaStep<T, Arch>, Arch>(D, hi - lo, values + lo * D, D, weights + lo * lanes, o_t, true,
                                             KeyEdges{edges.head_end - lo, hi - edges.tail_start});
   }
 
@@ -147,7 +147,7 @@ struct Bf16Products {
     // on when p >= ceil(tail_start / 2).
     const KeyEdges steps{std::max<int64_t>(0, edges.head_end / 2 - first),
                          std::max<int64_t>(0, end - (edges.tail_start + 1) / 2)};
-    gemm_dims_edged<Step, Arch>(D, end - first, values + first * D, D, scratch, o_t, true, steps);
+    gemm_dims<Step, Arch>(D, end - first, values + first * D, D, scratch, o_t, true, steps);
   }
 
   // A row of D floats rounded to bf16, in pairs.

@@ -192,21 +192,13 @@ inline void gemm_rows(int64_t rows, int64_t depth, const T* a, int64_t lda, cons
 
 // The products whose rows are the D dims of a slab: C[d][lanes] (+)= sum_k A(d, k) B[k][lanes]
 // for every d < D, with A(d, k) = a[k * lda + d] (rows of V, K, q or dO read a few dims at a
-// time), Blocking::dim_rows dims per call.
+// time), Blocking::dim_rows dims per call. Products over keys on a window's diagonal edges
+// leave the last vector of lanes out of their first edges.head steps and the first vector out
+// of their last edges.tail steps (KeyEdges); one instantiation serves both, so that the
+// kernels of every path are compiled once.
 template <class Step, class Arch>
 inline void gemm_dims(int64_t D, int64_t depth, const typename Step::a_type* a, int64_t lda,
-                      const typename Step::b_type* b, typename Step::c_type* c, bool accumulate) {
-  using B = Blocking<typename Step::c_type, Arch>;
-  constexpr int R = B::dim_rows;
-  for (int64_t d0 = 0; d0 < D; d0 += R)
-    gemm_rows_with<Step, Arch, ALayout::m_adjacent, B::vectors, R>(std::min<int64_t>(R, D - d0), depth, a + d0, lda, b,
-                                                                   c + d0 * B::lanes, accumulate);
-}
-
-// gemm_dims over keys whose first and last steps skip the vectors that see none of them.
-template <class Step, class Arch>
-inline void gemm_dims_edged(int64_t D, int64_t depth, const typename Step::a_type* a, int64_t lda,
-                            const typename Step::b_type* b, typename Step::c_type* c, bool accumulate, KeyEdges edges) {
+                      const typename Step::b_type* b, typename Step::c_type* c, bool accumulate, KeyEdges edges = {}) {
   using B = Blocking<typename Step::c_type, Arch>;
   constexpr int R = B::dim_rows;
   for (int64_t d0 = 0; d0 < D; d0 += R)
