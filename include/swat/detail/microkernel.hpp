@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
-#include <utility>
 
 #include "compiler.hpp"
 #include "simd.hpp"
@@ -139,13 +138,7 @@ SWAT_NOINLINE void micro_gemm(int64_t depth, const typename Step::a_type* a, int
 // products skip the other vectors there (lane_rows.hpp).
 struct LaneVectors {
   int first = 0, count = 0;
-  bool operator==(const LaneVectors& o) const { return first == o.first && count == o.count; }
-  bool operator!=(const LaneVectors& o) const { return !(*this == o); }
 };
-template <class T, class Arch>
-constexpr LaneVectors all_vectors() {
-  return {0, Blocking<T, Arch>::vectors};
-}
 
 // `rows` <= Blocking::rows rows of A; short ones (edges of D or of a key block) take a smaller
 // instantiation, as BLIS kernels handle m < MR.
