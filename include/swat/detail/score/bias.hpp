@@ -68,14 +68,14 @@ struct ReferenceKey {
 // Bias policies: logit += offset - slope * distance (distance from the reference key).
 // make(p, h) builds head h's; the offset beta is sigmoid's only (softmax cancels it).
 template <class T, class Arch>
-struct NoBias {
+struct NoBias {  // softmax without slopes
   using vec = typename Vec<T, Arch>::type;
   static NoBias make(const Problem&, int64_t) { return {}; }
   vec apply(vec s, vec /*distance*/) const { return s; }
 };
 
 template <class T, class Arch>
-struct OffsetBias {  // sigmoid_bias only
+struct OffsetBias {  // sigmoid without slopes: sigmoid_bias, 0 included
   using vec = typename Vec<T, Arch>::type;
   vec offset;
   static OffsetBias make(const Problem& p, int64_t) { return {Vec<T, Arch>::broadcast(offset_of(p))}; }
