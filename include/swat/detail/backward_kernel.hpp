@@ -720,8 +720,11 @@ class BackwardKernel {
         [&](int v) { return end_query(jb + v * W + W - 1) - c0; });
     T* scores = ws.scores.data();
     T* dp = ws.dp.data();
+    // Each row panel's vectors, chosen once for the products along D and again for dQ's.
+    LaneVectors panel_vectors[chunk / M];
     for (int64_t panel = p_lo; panel < p_hi; ++panel) {
       const LaneVectors vectors = need.vectors(std::max(panel * M, r_lo), std::min(panel * M + M, r_hi));
+      panel_vectors[panel - p_lo] = vectors;
       if (vectors.count == 0) continue;
       gemm_rows_on<FmaStep<T, Arch>, Arch, ALayout::k_adjacent>(vectors, M, D, ws.q_rows.data() + panel * M * D, D,
                                                                 ws.k_t.data() + slab, scores + panel * M * lanes, false);
@@ -785,7 +788,7 @@ class BackwardKernel {
     // a panel of rows takes the keys of the vectors that see it only.
     const int64_t key_stride = key_tile_ * lanes;  // one dim panel of k_rows
     for (int64_t rp = p_lo; rp < p_hi; ++rp) {
-      const LaneVectors vectors = need.vectors(std::max(rp * M, r_lo), std::min(rp * M + M, r_hi));
+      const LaneVectors vectors = panel_vectors[rp - p_lo];
       const int64_t k0 = vectors.first * W, k1 = std::min(nl, (vectors.first + vectors.count) * W);
       if (k0 >= k1) continue;
       for (int64_t panel = 0; panel < lane_panels_; ++panel)
