@@ -2,7 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include <swat/eigen.hpp>
-#include <swat/reference.hpp>
+
+#include "support/reference_instances.hpp"
 
 namespace {
 

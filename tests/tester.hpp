@@ -21,10 +21,10 @@
 #include <string>
 #include <vector>
 
-#include <swat/reference.hpp>
 #include <swat/swat.hpp>
 
 #include "support/accuracy.hpp"
+#include "support/reference_instances.hpp"
 #include "support/rejection.hpp"
 #include "support/tensor.hpp"
 
