@@ -1,5 +1,5 @@
-// The instantiations reference_instances.hpp declares, compiled once for every test.
-#define SWAT_TEST_REFERENCE_INSTANCES
+// The instantiations reference_instances.hpp declares, compiled once for every test (each
+// definition follows its extern declaration, as the standard allows in one file).
 #include "reference_instances.hpp"
 
 namespace swat {

@@ -15,7 +15,6 @@
   void backward<T, double>(View4<const T>, View4<const T>, View4<const T>, View4<const T>, View4<const T>, \
                            View4<double>, View4<double>, View4<double>, const Options&, double*, double*);
 
-#ifndef SWAT_TEST_REFERENCE_INSTANCES
 namespace swat {
 namespace reference {
 extern template SWAT_TEST_REFERENCE_FORWARD(float)
@@ -26,4 +25,3 @@ extern template SWAT_TEST_REFERENCE_BACKWARD(float)
 extern template SWAT_TEST_REFERENCE_BACKWARD(double)
 }  // namespace reference
 }  // namespace swat
-#endif

@@ -779,9 +779,9 @@ class BackwardKernel {
     const EdgeRows edges = need.edges(r_lo, r_hi);
     const KeyEdges steps{edges.head_end - p_lo * M, p_hi * M - edges.tail_start};
     gemm_dims<FmaStep<T, Arch>, Arch>(D, depth, ws.do_rows.data() + at, D, scores + p_lo * M * lanes,
-                                            ws.dv_t.data() + slab, true, steps);
+                                      ws.dv_t.data() + slab, true, steps);
     gemm_dims<FmaStep<T, Arch>, Arch>(D, depth, ws.q_rows.data() + at, D, dp + p_lo * M * lanes,
-                                            ws.dk_t.data() + slab, true, steps);
+                                      ws.dk_t.data() + slab, true, steps);
     if (!fused_) return;
     if (slope) *slope += static_cast<double>(horizontal_sum<T, Arch>(slope_sum));
     // dQ[row][d] += sum over the block's keys of dS[row][key] K[key][d], `lanes` dims at a time;

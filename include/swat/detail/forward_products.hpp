@@ -61,7 +61,7 @@ struct FloatProducts {
   static void outputs(int64_t lo, int64_t hi, EdgeRows edges, const T* weights, Packed* /*scratch*/,
                       const Packed* values, int64_t D, T* o_t) {
     gemm_dims<FmaStep<T, Arch>, Arch>(D, hi - lo, values + lo * D, D, weights + lo * lanes, o_t, true,
-                                            KeyEdges{edges.head_end - lo, hi - edges.tail_start});
+                                      KeyEdges{edges.head_end - lo, hi - edges.tail_start});
   }
 
   // dst[d] = src[d * ds] in T, d < D.
