@@ -258,11 +258,7 @@ class ForwardKernel {
     }
     const auto s = ScoreRows<T, Arch, NV>::at(scores, lanes, lo, hi, window_, ReferenceKey::of(p_, h), lane_first, kb);
     const Bias bias = Bias::make(p_, h);
-    // Unmasked only where every lane, padding included, sees every row: then no vector was skipped.
-    if (window_.covers(lane_first, lane_first + lanes - 1, kb + lo, kb + hi))
-      Activation::template weigh<false>(s, cap_, bias, max, sum, o_t, D, lanes);
-    else
-      Activation::template weigh<true>(s, cap_, bias, max, sum, o_t, D, lanes);
+    Activation::weigh(s, cap_, bias, max, sum, o_t, D, lanes);
     // O^T[d][lane] += sum over keys [lo, hi) of V[key][d] * P^T[key][lane], Blocking::dim_rows dims at a time.
     Products::outputs(lo, hi, need.edges(lo, hi), scores, weights, values, D, o_t);
   }

@@ -5,9 +5,9 @@
 // lanes only, and the last ones by the last vector's. The products skip the vectors that see
 // none of the rows they multiply: the products along D panel by panel (gemm_rows_on), the
 // products over the rows in their first and last steps (KeyEdges). At w 256 with 32-lane
-// blocks, 32 of the 287 rows a block spans are half width. The weights of a skipped vector are
-// left as they were in the scratch; the weighing masks them to 0, since every lane of the
-// vector is outside the window for those rows.
+// blocks, 32 of the 287 rows a block spans are half width. The scores of a skipped vector are
+// left as they were in the scratch; the weighing writes weight 0 there without reading them
+// (ScoreRows::each_row), since every lane of the vector is outside the window for those rows.
 #pragma once
 
 #include "isa_namespace.hpp"
