@@ -457,8 +457,9 @@ class BackwardKernel {
       gemm_rows<T, Arch, ALayout::k_adjacent>(panel_rows, D, ws.values.data() + panel * M * D, D, ws.do_t.data() + slab,
                                               dp + panel * M * lanes, false);
     }
+    // Rows are masked on the window's edges only, vector by vector; rows no lane of a vector
+    // sees get dS 0 (ScoreRows::each_row, as the forward weighs).
     const auto r = ScoreRows<T, Arch, NV>::at(nullptr, lanes, lo, hi, c_.window, ReferenceKey::of(p_, h), lane_first, kb);
-    const bool masked = !c_.window.covers(lane_first, lane_last, kb + lo, kb + hi);
     const bool slopes = slope_partials_ != nullptr;
     const vec zero = V::broadcast(T(0)), minus_inf = V::broadcast(-infinity<T>());
     for (int v = 0; v < NV; ++v) {
@@ -466,16 +467,20 @@ class BackwardKernel {
       T* sum = ws.sum.data() + l0 + v * W;
       T* slope = ws.slope.data() + l0 + v * W;
       vec slope_sum = V::load(slope);
+      const auto unseen = [&](int64_t k) { V::store(scores + k * lanes + v * W, zero); };
       if constexpr (Gradient::normalises) {
         // Online softmax (as forward): weights exp(s - running max); dQ^T, the sum and the slope
         // sum are rescaled when the maximum grows and divided by the final sum at the end.
         vec top = V::load(max);
-        for (int64_t k = lo; k < hi; ++k) {
-          vec s = bias.apply(cap_.value(V::load(scores + k * lanes + v * W)), r.bias_distance(k, v));
-          if (masked) s = V::select(r.visible(k, v, r.distance(k, v)), s, minus_inf);
-          V::store(scores + k * lanes + v * W, s);
-          top = V::max(top, s);
-        }
+        r.each_row(
+            v,
+            [&](int64_t k, auto masked) {
+              vec s = bias.apply(cap_.value(V::load(scores + k * lanes + v * W)), r.bias_distance(k, v));
+              if constexpr (decltype(masked)::value) s = V::select(r.visible(k, v, r.distance(k, v)), s, minus_inf);
+              V::store(scores + k * lanes + v * W, s);
+              top = V::max(top, s);
+            },
+            [](int64_t) {});
         const vec shift = V::select(top == minus_inf, zero, top);
         const vec rescale = exp_nonpositive<T, Arch>(V::load(max) - shift);
         vec total = V::load(sum) * rescale;
@@ -483,29 +488,35 @@ class BackwardKernel {
         T* dq = ws.dq_t.data() + slab + v * W;
         for (int64_t d = 0; d < D; ++d) V::store(dq + d * lanes, V::load(dq + d * lanes) * rescale);
         const vec dot = V::load(ws.dot.data() + l0 + v * W);
-        for (int64_t k = lo; k < hi; ++k) {
-          const vec logit = V::load(scores + k * lanes + v * W);
-          const vec w = exp_nonpositive<T, Arch>(logit - shift);
-          total = total + w;
-          const vec ds = w * (V::load(dp + k * lanes + v * W) - dot);
-          if constexpr (Cap::active)  // the capped content, recovered from the logit
-            V::store(scores + k * lanes + v * W, ds * cap_.gradient(logit - bias.apply(zero, r.bias_distance(k, v))));
-          else
-            V::store(scores + k * lanes + v * W, ds);
-          if (slopes) slope_sum = V::fma(ds, r.bias_distance(k, v), slope_sum);
-        }
+        r.each_row(
+            v,
+            [&](int64_t k, auto) {
+              const vec logit = V::load(scores + k * lanes + v * W);
+              const vec w = exp_nonpositive<T, Arch>(logit - shift);
+              total = total + w;
+              const vec ds = w * (V::load(dp + k * lanes + v * W) - dot);
+              if constexpr (Cap::active)  // the capped content, recovered from the logit
+                V::store(scores + k * lanes + v * W, ds * cap_.gradient(logit - bias.apply(zero, r.bias_distance(k, v))));
+              else
+                V::store(scores + k * lanes + v * W, ds);
+              if (slopes) slope_sum = V::fma(ds, r.bias_distance(k, v), slope_sum);
+            },
+            unseen);
         V::store(sum, total);
         V::store(max, V::select(total == zero, minus_inf, top));
       } else {
-        for (int64_t k = lo; k < hi; ++k) {
-          const vec distance = r.bias_distance(k, v);
-          const vec content = cap_.value(V::load(scores + k * lanes + v * W));
-          vec pv, ds;
-          Gradient::gradient(bias.apply(content, distance), V::load(dp + k * lanes + v * W), zero, zero, pv, ds);
-          if (masked) ds = V::select(r.visible(k, v, r.distance(k, v)), ds, zero);
-          V::store(scores + k * lanes + v * W, Cap::active ? ds * cap_.gradient(content) : ds);
-          if (slopes) slope_sum = V::fma(ds, distance, slope_sum);
-        }
+        r.each_row(
+            v,
+            [&](int64_t k, auto masked) {
+              const vec distance = r.bias_distance(k, v);
+              const vec content = cap_.value(V::load(scores + k * lanes + v * W));
+              vec pv, ds;
+              Gradient::gradient(bias.apply(content, distance), V::load(dp + k * lanes + v * W), zero, zero, pv, ds);
+              if constexpr (decltype(masked)::value) ds = V::select(r.visible(k, v, r.distance(k, v)), ds, zero);
+              V::store(scores + k * lanes + v * W, Cap::active ? ds * cap_.gradient(content) : ds);
+              if (slopes) slope_sum = V::fma(ds, distance, slope_sum);
+            },
+            unseen);
       }
       V::store(slope, slope_sum);
     }
