@@ -156,8 +156,8 @@ struct SoftmaxActivation {
     constexpr int64_t W = static_cast<int64_t>(V::width);
     const vec minus_inf = V::broadcast(-infinity<T>()), zero = V::broadcast(T(0));
     for (int v = 0; v < NV; ++v) {
-      // The logits, and their maximum over the rows the lanes see (rows they do not see are
-      // -inf: they weigh exp(-inf) = 0 below).
+      // The logits, and their maximum over the rows some lane sees (a masked lane's logit is
+      // -inf and weighs exp(-inf) = 0 below; rows no lane sees are skipped and weigh 0).
       vec top = V::load(max + v * W);
       s.each_row(
           v,
