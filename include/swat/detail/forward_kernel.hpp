@@ -5,10 +5,10 @@
 // visited in blocks, each block rotated and copied once into contiguous rows (so the
 // micro-kernel streams sequential memory whatever the caller's strides) and shared by the
 // heads of the GQA group. Per block, head and lane block: scores S^T = K Q^T, weights in place
-// (bias, mask on edge blocks only, activation), then O^T += V^T P^T. Each lane block works on
-// the exact key range it sees, and on the window's diagonal edges its products skip the
-// vectors of lanes that see none of a key (lane_rows.hpp), so the edges cost little. No matrix
-// larger than a tile is ever formed.
+// (bias, a mask on the window's edge rows only, activation), then O^T += V^T P^T. Each lane
+// block works on the exact key range it sees, and on the window's diagonal edges its products
+// skip the vectors of lanes that see none of a key (lane_rows.hpp), so the edges cost little.
+// No matrix larger than a tile is ever formed.
 #pragma once
 
 #include "isa_namespace.hpp"
